@@ -1,0 +1,21 @@
+"""Exceptions whose messages are written for users (they name the file, field or participant)."""
+
+
+class CardiolatentError(ValueError):
+    """Base class: bad input that the user can fix. The CLI prints the message without a traceback."""
+
+
+class NotATableError(CardiolatentError):
+    """The file is empty, binary, or has no recognisable delimiter/header."""
+
+
+class UnknownNamingError(CardiolatentError):
+    """Column names follow none of the supported UK Biobank naming styles."""
+
+
+class MissingFieldError(CardiolatentError):
+    """A required field is absent from the file (message lists the names tried)."""
+
+
+class DuplicateIdError(CardiolatentError):
+    """Participant ids (eid) occur more than once (message lists a few)."""

@@ -1,0 +1,1 @@
+"""The synthetic cohort with planted truth (see :func:`cardiolatent.synth.build.make_cohort`)."""

@@ -1,0 +1,1 @@
+"""UK Biobank main data: naming styles, field registry, readers, covariates and outcomes."""
