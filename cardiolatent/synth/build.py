@@ -1,0 +1,241 @@
+"""Build the synthetic cohort folder: main data, bulk cine zips, genotypes and truth.
+
+:func:`make_cohort` is what ``cardiolatent synth`` runs. The folder layout is documented in
+``docs/design.md``. Everything is deterministic for a given ``seed``: tables and genotypes come
+from one random stream each, and every participant's images from a stream derived from
+``(seed, eid, instance)``, so images can be written in parallel, in any order, and an
+interrupted run resumes by skipping the zips already written (zips are written atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cardiolatent import __version__
+from cardiolatent.io_utils import write_table_atomic, write_text_atomic
+
+#: the three long-axis series written into every bulk zip
+VIEWS = ("4Ch", "2Ch", "3Ch")
+#: true-parameter columns handed to the phantom renderer
+IMAGE_PARAMS = ("lvedv_ml", "lvef_pct", "lvwt_mm", "lav_ml", "rvedv_ml", "heart_rate_bpm")
+MAIN_NAME = {"ukbconv_csv": "ukb_main.csv", "rap": "ukb_main_rap.csv"}
+
+
+@dataclass
+class CohortPaths:
+    """Where :func:`make_cohort` put each part (all under ``root``)."""
+
+    root: Path
+
+    @property
+    def main(self) -> Path:
+        info = self.info()
+        return self.root / info.get("main_file", "ukb_main.csv")
+
+    @property
+    def bulk(self) -> Path:
+        return self.root / "bulk" / "20208"
+
+    @property
+    def bulk_manifest(self) -> Path:
+        return self.root / "bulk" / "manifest.tsv"
+
+    @property
+    def genotypes(self) -> Path:
+        """PLINK 1 fileset prefix (``.bed/.bim/.fam``)."""
+        return self.root / "genotypes" / "synth"
+
+    @property
+    def truth(self) -> Path:
+        return self.root / "truth"
+
+    def info(self) -> dict:
+        p = self.root / "cohort.json"
+        return json.loads(p.read_text()) if p.exists() else {}
+
+
+def _image_rng(seed: int, eid: int, instance: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 20208, int(eid), int(instance)]))
+
+
+def zip_name(eid: int, instance: int) -> str:
+    """UK Biobank bulk file name for field 20208."""
+    return f"{int(eid)}_20208_{int(instance)}_0.zip"
+
+
+def _write_one_participant(job: tuple) -> tuple[int, int, str, int]:
+    """Render the three views of one (eid, instance) and write its bulk zip (and NIfTI/HDF5)."""
+    from cardiolatent.synth.dicom import write_bulk_zip, write_nifti
+    from cardiolatent.synth.phantom import render_cine
+
+    seed, eid, instance, params, study_date, sex, birth_year, bulk_dir, nifti_dir = job
+    path = Path(bulk_dir) / zip_name(eid, instance)
+    if path.exists():
+        return eid, instance, str(path), path.stat().st_size
+    rng = _image_rng(seed, eid, instance)
+    cines = {view: render_cine(params, view=view, rng=rng) for view in VIEWS}
+    write_bulk_zip(path, eid, instance, cines, study_date=study_date, birth_year=birth_year, sex=sex)
+    if nifti_dir is not None:
+        write_nifti(Path(nifti_dir) / f"{eid}_20208_{instance}_0_LAX_4Ch.nii.gz", cines["4Ch"])
+    return eid, instance, str(path), path.stat().st_size
+
+
+def _image_jobs(seed, participants: pd.DataFrame, bulk_dir: Path, nifti_dir: Path | None):
+    jobs = []
+    for row in participants.itertuples(index=False):
+        params = {k: float(getattr(row, k)) for k in IMAGE_PARAMS if hasattr(row, k)}
+        sex = None if pd.isna(row.sex) else int(row.sex)
+        jobs.append(
+            (seed, int(row.eid), int(row.instance), params, pd.Timestamp(row.visit_date).date(),
+             sex, None, str(bulk_dir), None if nifti_dir is None else str(nifti_dir))
+        )
+    return jobs
+
+
+def write_images(
+    participants: pd.DataFrame,
+    root: Path,
+    seed: int,
+    *,
+    workers: int | None = None,
+    nifti: bool = False,
+    h5: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Write one bulk zip per imaged (eid, instance); skip zips that already exist (resume).
+
+    Returns the bulk manifest: ``eid, instance, path`` (relative to ``root``), ``bytes``.
+    """
+    from tqdm.auto import tqdm
+
+    bulk_dir = root / "bulk" / "20208"
+    bulk_dir.mkdir(parents=True, exist_ok=True)
+    nifti_dir = None
+    if nifti:
+        nifti_dir = root / "nifti"
+        nifti_dir.mkdir(parents=True, exist_ok=True)
+    jobs = _image_jobs(seed, participants, bulk_dir, nifti_dir)
+    workers = workers or min(len(jobs), os.cpu_count() or 1) or 1
+    results = []
+    bar = tqdm(total=len(jobs), desc="cine zips", unit="zip", disable=not progress)
+    if workers <= 1:
+        for job in jobs:
+            results.append(_write_one_participant(job))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for res in pool.map(_write_one_participant, jobs, chunksize=8):
+                results.append(res)
+                bar.update()
+    bar.close()
+    manifest = pd.DataFrame(results, columns=["eid", "instance", "path", "bytes"])
+    manifest["path"] = [os.path.relpath(p, root) for p in manifest["path"]]
+    if h5:
+        _write_h5_all(participants, root, seed)
+    return manifest
+
+
+def _write_h5_all(participants: pd.DataFrame, root: Path, seed: int) -> None:
+    """HDF5 in the original ImLatent layout, 4-chamber series only, read back from the zips."""
+    from cardiolatent.io_utils import atomic_path
+    from cardiolatent.synth.dicom import read_bulk_zip, write_h5
+
+    target = root / "h5" / "F20208_LAX_4Ch.h5"
+    with atomic_path(target, suffix=".h5") as tmp:
+        tmp.unlink()
+        for row in participants.itertuples(index=False):
+            frames, info = read_bulk_zip(root / "bulk" / "20208" / zip_name(row.eid, row.instance))
+            write_h5(tmp, int(row.eid), int(row.instance), frames, info)
+
+
+def make_cohort(
+    out: str | os.PathLike,
+    n: int = 2000,
+    seed: int = 20208,
+    *,
+    images: bool = True,
+    naming: str = "ukbconv_csv",
+    nifti: bool = False,
+    h5: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> CohortPaths:
+    """Write the synthetic cohort for ``n`` participants into folder ``out``; return its paths.
+
+    Parameters
+    ----------
+    n : number of participants (all imaged at instance 2; about 10% also at instance 3).
+    seed : random seed; the same seed gives byte-identical tables, genotypes and images.
+    images : write the bulk DICOM zips (``False`` for large-N statistics work).
+    naming : main data column naming, ``"ukbconv_csv"`` (``31-0.0``) or ``"rap"`` (``p31``).
+    nifti, h5 : also write the 4-chamber series as NIfTI files / one HDF5 file.
+    workers : processes for image writing (default: all cores).
+    """
+    from cardiolatent.synth.cohort import simulate_cohort
+    from cardiolatent.synth.genotypes import simulate_genotypes
+    from cardiolatent.ukb.read import write_main
+
+    if n < 20:
+        raise ValueError(f"--n must be at least 20 participants (got {n})")
+    if naming not in MAIN_NAME:
+        raise ValueError(f"naming must be one of {sorted(MAIN_NAME)} (got {naming!r})")
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    ss = np.random.SeedSequence(int(seed))
+    rng_eid, rng_geno, rng_cohort = (np.random.default_rng(s) for s in ss.spawn(3))
+
+    eids = draw_eids(n, rng_eid)
+    geno = simulate_genotypes(eids, rng_geno)
+    cohort = simulate_cohort(n, rng_cohort, genotypes=geno)
+
+    main_file = MAIN_NAME[naming]
+    write_main(cohort.main_raw, root / main_file, style=naming)
+    sex = cohort.main["31-0.0"].reindex(geno.eids).to_numpy(dtype="float64", na_value=np.nan)
+    (root / "genotypes").mkdir(exist_ok=True)
+    geno.write_plink(root / "genotypes" / "synth", sex=sex)
+
+    truth = root / "truth"
+    write_table_atomic(cohort.participants, truth / "participants.tsv", index=False)
+    write_table_atomic(cohort.outcomes, truth / "outcomes.tsv", index=False)
+    write_table_atomic(cohort.hazards, truth / "hazards.tsv", index=False)
+    write_table_atomic(cohort.variants, truth / "variants.tsv", index=False)
+    t_tables = time.perf_counter() - t0
+
+    manifest = None
+    if images:
+        manifest = write_images(cohort.participants, root, seed, workers=workers, nifti=nifti, h5=h5,
+                                progress=progress)
+        write_table_atomic(manifest, root / "bulk" / "manifest.tsv", index=False)
+
+    info = {
+        "generator": "cardiolatent synth",
+        "version": __version__,
+        "seed": int(seed),
+        "n": int(n),
+        "naming": naming,
+        "main_file": main_file,
+        "images": bool(images),
+        "n_imaging_visits": int(len(cohort.participants)),
+        "n_repeat_visits": int((cohort.participants["instance"] == 3).sum()),
+        "n_variants": int(len(geno.variants)),
+        "n_planted_variants": int(len(geno.causal)),
+        "bulk_bytes": None if manifest is None else int(manifest["bytes"].sum()),
+        "seconds_tables": round(t_tables, 2),
+        "seconds_total": round(time.perf_counter() - t0, 2),
+    }
+    write_text_atomic(root / "cohort.json", json.dumps(info, indent=2) + "\n")
+    return CohortPaths(root)
+
+
+def draw_eids(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` unique 7-digit participant ids in random order, like a UK Biobank application's."""
+    return rng.choice(np.arange(1_000_000, 6_026_000, dtype=np.int64), size=n, replace=False)

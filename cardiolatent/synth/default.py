@@ -1,0 +1,39 @@
+"""The built-in synthetic cohort that commands use when the user gives no data.
+
+It is built on first use into a cache folder (``$CARDIOLATENT_HOME`` or
+``~/.cache/cardiolatent``) and reused afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+DEFAULT_N = 500
+DEFAULT_SEED = 20208
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("CARDIOLATENT_HOME") or Path.home() / ".cache" / "cardiolatent"
+    return Path(root)
+
+
+def default_cohort(n: int = DEFAULT_N, seed: int = DEFAULT_SEED, *, images: bool = False,
+                   progress: bool = True):
+    """Return the paths of the default synthetic cohort, building it if needed.
+
+    Parameters
+    ----------
+    n, seed : size and seed of the cohort (each combination has its own folder).
+    images : whether bulk cine zips are needed (a cohort built without them is completed).
+    """
+    from cardiolatent.synth.build import CohortPaths, make_cohort
+
+    root = cache_dir() / f"synth_n{n}_seed{seed}"
+    info_file = root / "cohort.json"
+    if info_file.exists():
+        info = json.loads(info_file.read_text())
+        if info.get("images") or not images:
+            return CohortPaths(root)
+    return make_cohort(root, n=n, seed=seed, images=images, progress=progress)
