@@ -19,3 +19,11 @@ class MissingFieldError(CardiolatentError):
 
 class DuplicateIdError(CardiolatentError):
     """Participant ids (eid) occur more than once (message lists a few)."""
+
+
+class UnknownFieldError(CardiolatentError):
+    """A field name is not in the field registry (message lists close names)."""
+
+
+class FieldValueError(CardiolatentError):
+    """A value cannot be parsed as its field's type (message names file, column, eid and value)."""
