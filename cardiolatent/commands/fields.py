@@ -1,0 +1,35 @@
+"""``cardiolatent fields``: list or search the UK Biobank field registry."""
+
+from __future__ import annotations
+
+HELP = "list or search the field registry (field id, name, type, unit, missing-value codes)"
+DESCRIPTION = (
+    "List the UK Biobank fields cardiolatent knows: id, short name (usable wherever a command takes "
+    "a field), type, unit, data-coding, negative codes read as missing, instances and array width. "
+    "The registry is a data file; --fields adds or corrects rows from your own TSV of the same columns."
+)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("query", nargs="?", default=None,
+                   help="show only fields whose id, name or description contains this text")
+    p.add_argument("--fields", dest="fields_file", default=None, help="your own registry TSV to merge in")
+    p.add_argument("--out", default=None, help="write the registry as TSV instead of printing it")
+
+
+def run(args) -> int:
+    from cardiolatent.commands._common import registry_from_args, write_output
+
+    df = registry_from_args(args).to_frame()
+    if args.query:
+        q = args.query.lower()
+        hay = df["field"].astype(str) + " " + df["name"].astype(str) + " " + df["description"].astype(str).str.lower()
+        df = df[hay.str.contains(q, regex=False)]
+    if args.out:
+        write_output(df, args.out)
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_colwidth", 50, "display.width", 200):
+            print(df.drop(columns=["description"]).to_string(index=False))
+    return 0
