@@ -560,7 +560,7 @@ def _one_outcome(
     vyear = visit.dt.year
     window = has & (ev <= admin) & (year >= vyear + lo) & (year <= vyear + hi)
     end = censor_end.where(~incident, ev).where(~prevalent)
-    why = pd.Series(censor_why.to_numpy(dtype=object), index=w.index)
+    why = pd.Series(censor_why.to_numpy(dtype=object, copy=True), index=w.index)
     why[incident] = "event"
     why[prevalent] = "prevalent"
     return pd.DataFrame({

@@ -1,0 +1,910 @@
+"""The tabular part of the synthetic cohort, with planted truth.
+
+:func:`simulate_cohort` draws participants, covariates, true cardiac parameters, disease
+events and deaths, writes them into a UK Biobank-like main data table (canonical wide form,
+see ``docs/design.md``) and returns truth tables the package's computations are checked
+against. Everything is a deterministic function of the numpy Generator's state (and of the
+genotypes passed in); the work is vectorised over participants.
+
+Conventions (the package follows the same ones)
+-----------------------------------------------
+- Birth date = the 15th of birth month 52 of birth year 34 (UK Biobank gives no day);
+  ``age_exact = (visit date - birth date).days / 365.25`` and 21003 = ``floor(age_exact)``.
+- BSA (Du Bois) = ``0.20247 * weight_kg**0.425 * (height_cm / 100)**0.725``.
+- Blood pressure = mean of the automated readings (4080 / 4079, arrays 0-1) present when
+  any automated reading is present, else of the manual readings (93 / 94); ``bp_source``
+  is ``automated``, ``manual`` or ``none``.
+- Outcome dates = the earliest *real* written date over the outcome's sources: first
+  occurrence field, algorithmic field (MI: 42000), hospital ICD-10 41270/41280 and ICD-9
+  41271/41281 (code prefixes in :data:`OUTCOME_SOURCES`). Placeholder dates
+  (:data:`PLACEHOLDER_DATES`) never count. Ties on the date go to first occurrence, then
+  algorithmic, then ICD-10, then ICD-9.
+- Follow-up starts at the imaging visit (53-2.0). ``end_date`` = the earliest of the
+  incident event, death (40000) and the administrative end date. Prevalent cases (event on
+  or before the visit) have ``censor_reason = "prevalent"``, ``event = 0``, no follow-up:
+  ``end_date`` NaT and ``time_years`` NaN (so they cannot enter a survival model). Events written after the administrative end date (a few are, to test
+  censoring) count for ``event_date`` but are never incident events or cross-sectional cases.
+
+Main data
+---------
+``main_raw`` holds what is written to disk: negative codes (-1, -3) in 21000, 20116, 1558,
+1747, 2040 and placeholder dates in first-occurrence and hospital date cells.
+``main = clean_main(main_raw)`` is what a reader should return after cleaning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import expit
+
+__all__ = [
+    "SynthCohort",
+    "simulate_cohort",
+    "clean_main",
+    "du_bois_bsa",
+    "PLACEHOLDER_DATES",
+    "NA_CODES",
+    "FIELD_KIND",
+    "OUTCOME_SOURCES",
+    "TRAIT_MODELS",
+    "HAZARD_TERMS",
+    "IMAGING_CENTRES",
+]
+
+DAYS_PER_YEAR = 365.25
+EID_RANGE = (1_000_000, 6_026_000)
+#: Dates UK Biobank uses for unknown / invalid dates; never real event dates.
+PLACEHOLDER_DATES = ("1900-01-01", "1901-01-01", "1902-02-02", "1903-03-03", "2037-07-07")
+#: Negative codes that mean "missing" per field (as in ``cardiolatent/data/fields.tsv``).
+NA_CODES: dict[int, tuple[int, ...]] = {21000: (-1, -3), 20116: (-3,), 1558: (-3,), 1747: (-1, -3), 2040: (-1, -3)}
+
+#: Imaging centres (field 54 at instances 2/3) and the date each started imaging.
+IMAGING_CENTRES: dict[int, tuple[str, str]] = {
+    11025: ("Cheadle", "2014-05-01"),
+    11027: ("Newcastle", "2016-06-01"),
+    11026: ("Reading", "2018-06-01"),
+    11028: ("Bristol", "2020-01-01"),
+}
+BASELINE_CENTRES = (10003, 11001, 11002, 11003, 11004, 11005, 11006, 11007, 11008, 11009, 11010,
+                    11011, 11012, 11013, 11014, 11016, 11017, 11018, 11020, 11021, 11022, 11023)
+
+_CAT, _INT, _FLOAT, _DATE, _STR = "categorical", "integer", "continuous", "date", "icd"
+#: Registry type of every field written (decides the canonical dtype).
+FIELD_KIND: dict[int, str] = {
+    31: _CAT, 22001: _CAT, 34: _INT, 52: _CAT, 21003: _INT, 53: _DATE, 54: _CAT,
+    50: _FLOAT, 21002: _FLOAT, 21001: _FLOAT, 48: _FLOAT,
+    4080: _INT, 4079: _INT, 93: _INT, 94: _INT,
+    22000: _CAT, 22006: _CAT, 21000: _CAT, 22009: _FLOAT,
+    20116: _CAT, 1558: _CAT, 1747: _CAT, 2040: _CAT,
+    40000: _DATE, 42000: _DATE, 42001: _CAT,
+    131350: _DATE, 131298: _DATE, 131354: _DATE, 131286: _DATE, 130708: _DATE,
+    41270: _STR, 41280: _DATE, 41271: _STR, 41281: _DATE,
+}
+
+#: Sources written per outcome: first-occurrence field, algorithmic field, ICD prefixes used
+#: to *match* (as in ``cardiolatent/data/outcomes.toml``) and the codes *written*.
+OUTCOME_SOURCES: dict[str, dict[str, Any]] = {
+    "AF": {"first_occurrence": 131350, "algorithmic": None, "icd10": ("I48",), "icd9": ("4273",),
+           "write10": ("I480", "I481", "I489", "I484"), "write9": ("4273",)},
+    "MI": {"first_occurrence": 131298, "algorithmic": 42000, "icd10": ("I21", "I22", "I23"),
+           "icd9": ("410", "412"), "write10": ("I210", "I211", "I214", "I219"), "write9": ("4109", "4100")},
+    "HF": {"first_occurrence": 131354, "algorithmic": None, "icd10": ("I50",), "icd9": ("428",),
+           "write10": ("I500", "I501", "I509"), "write9": ("4280", "4289")},
+    "HTN": {"first_occurrence": 131286, "algorithmic": None, "icd10": ("I10", "I11", "I12", "I13", "I15"),
+            "icd9": ("401", "402", "403", "404", "405"), "write10": ("I10",), "write9": ("4019",)},
+    "T2D": {"first_occurrence": 130708, "algorithmic": None, "icd10": ("E11",), "icd9": ("250",),
+            "write10": ("E119", "E112", "E114"), "write9": ("2500", "2509")},
+}
+# Unrelated hospital codes (match none of the outcome prefixes, nor I*/E1*/ICD-9 390-459, 250).
+_OTHER_ICD10 = ("K359", "S7200", "J189", "N390", "K802", "M179", "C509", "H251", "K573", "Z864",
+                "J449", "K210", "M545", "N179", "L031", "D649", "Z961", "K590", "R101", "G473",
+                "M170", "K409", "C61", "N40", "H269", "S5250", "K429", "Z532", "R55", "A099")
+_OTHER_ICD9 = ("5409", "8208", "5990", "5741", "7152", "3669", "5500", "6262", "8921", "7245")
+
+#: Planted linear models of the true cardiac parameters (instance 2):
+#: value = intercept + sex*male + bsa*(BSA - 1.9) + age10*(age - 65)/10 + sbp10*(SBP - 135)/10
+#: + genetic part + noise; ``sigma`` = total residual SD (genetic + noise), trait units.
+TRAIT_MODELS: dict[str, dict[str, float]] = {
+    "lvedv_ml": {"intercept": 135.0, "sex": 22.0, "bsa": 70.0, "age10": -5.0, "sbp10": 1.0, "sigma": 21.0},
+    "lvef_pct": {"intercept": 61.0, "sex": -2.5, "bsa": 0.0, "age10": 0.8, "sbp10": -0.3, "sigma": 5.8},
+    "lvwt_mm": {"intercept": 7.7, "sex": 1.3, "bsa": 1.5, "age10": 0.25, "sbp10": 0.35, "sigma": 1.0},
+    "lav_ml": {"intercept": 68.0, "sex": 5.0, "bsa": 30.0, "age10": 4.0, "sbp10": 3.0, "sigma": 17.0},
+    "rvedv_ml": {"intercept": 135.0, "sex": 30.0, "bsa": 75.0, "age10": -6.0, "sbp10": 0.0, "sigma": 21.0},
+    "heart_rate_bpm": {"intercept": 68.0, "sex": -2.0, "bsa": 0.0, "age10": -1.0, "sbp10": 0.8, "sigma": 10.0},
+}
+_TRAIT_CENTRES = {"bsa": 1.9, "age10": 65.0, "sbp10": 135.0}
+_TRAIT_UNITS = {"lvedv_ml": "mL", "lvef_pct": "%", "lvwt_mm": "mm", "lav_ml": "mL", "rvedv_ml": "mL",
+                "heart_rate_bpm": "bpm"}
+#: genotypes.causal trait name -> participants column
+GENETIC_TRAITS = {"lvedv": "lvedv_ml", "lvwt": "lvwt_mm", "lav": "lav_ml", "lvef": "lvef_pct", "rvedv": "rvedv_ml"}
+_TRAIT_CLIP = {"lvedv_ml": (50, 400), "lvef_pct": (20, 80), "lvwt_mm": (4, 20), "lav_ml": (15, 250),
+               "rvedv_ml": (50, 400), "heart_rate_bpm": (35, 130)}
+_RV_LV_NOISE_CORR = 0.6
+_RETEST_NOISE = 0.2  # instance-3 noise SD as a fraction of sigma (test-retest ICC ~ 0.96)
+
+#: Planted Cox terms: outcome -> [(participants column at instance 2, HR per unit)]. The unit is
+#: 10 years for ``age_exact`` (centre 65), male vs female for ``sex``, and one cohort SD
+#: (centre = cohort mean) for everything else; see ``SynthCohort.hazards``.
+HAZARD_TERMS: dict[str, list[tuple[str, float]]] = {
+    "AF": [("age_exact", 1.8), ("sex", 1.5), ("lav_ml", 1.6)],
+    "MI": [("age_exact", 1.5), ("sex", 2.0), ("lvef_pct", 0.8), ("lvwt_mm", 1.3)],
+    "HF": [("age_exact", 1.8), ("sex", 1.5), ("lvef_pct", 0.6), ("lvwt_mm", 1.25), ("lvedv_ml", 1.3)],
+    "HTN": [("age_exact", 1.4), ("sex", 1.3), ("true_sbp", 1.5)],
+    "T2D": [("age_exact", 1.5), ("sex", 1.4), ("true_bmi", 1.8)],
+}
+#: Target 10-year cumulative incidence after imaging and prevalence at imaging.
+_INCIDENCE_10Y = {"AF": 0.06, "MI": 0.03, "HF": 0.03, "HTN": 0.10, "T2D": 0.03}
+_PREVALENCE = {"AF": 0.03, "MI": 0.02, "HF": 0.01, "HTN": 0.25, "T2D": 0.05}
+_DEATH_RATE = 0.01  # per year at age 65, female
+_DEATH_LOG_HR = {"age10": np.log(2.2), "male": np.log(1.5)}
+_AFTER_ADMIN_WRITTEN = 0.15  # fraction of post-admin events (within 3 years) still written
+_HOSPITAL_WIDTH = 20
+_ICD9_END = "1995-12-31"
+
+
+@dataclass
+class SynthCohort:
+    """Synthetic cohort tables (see module docstring for the conventions).
+
+    Attributes
+    ----------
+    main : canonical wide main data after cleaning; index ``eid`` (int64, random order),
+        columns ``"{field}-{instance}.{array}"`` sorted by (field, instance, array).
+    main_raw : the same before cleaning (negative codes, placeholder dates): what is written.
+    participants : one row per imaged (eid, instance), sorted by (eid, instance). Covariates
+        as the package should compute them from ``main``: ``eid, instance, visit`` (= instance),
+        ``visit_date, imaging_year, age`` (21003), ``age_exact`` (birth = 15th of the month),
+        ``sex, genetic_sex, height, weight, bmi`` (21001), ``bsa`` (Du Bois on the written
+        height/weight), ``sbp, dbp, bp_source, waist, centre, genotyping_batch,
+        genetic_grouping, pc1..pc20``; true (unwritten) covariates ``true_height, true_weight,
+        true_bmi, true_bsa, true_sbp``; true cardiac parameters ``lvedv_ml, lvesv_ml,
+        lvef_pct, lvwt_mm, lav_ml, rvedv_ml, heart_rate_bpm``.
+    outcomes : one row per (eid, outcome) at instance 2 (AF, MI, HF, HTN, T2D), sorted by eid
+        then outcome: ``eid, outcome, event_date, source`` (``first_occurrence:<field>``,
+        ``algorithmic:42000``, ``icd10:<code>``, ``icd9:<code>``), ``visit_date,
+        prevalent, incident, case_window, end_date, time_years, event, censor_reason``
+        (``event``, ``death``, ``administrative``, ``prevalent``) and ``death_date`` (40000,
+        NaT if alive at the admin date).
+    hazards : planted Cox terms: ``outcome, term, unit, center, scale, hr, log_hr,
+        baseline_hazard_per_year`` (x = (participants[term] - center) / scale, instance 2).
+    variants : planted variants (``genotypes.causal``) plus ``trait_column``, ``sigma``
+        (trait residual SD), ``beta`` (trait units per effect allele) and ``unit``.
+    trait_effects : planted linear-model coefficients: ``trait, term, center, per, unit, beta``.
+    """
+
+    main: pd.DataFrame
+    main_raw: pd.DataFrame
+    participants: pd.DataFrame
+    outcomes: pd.DataFrame
+    hazards: pd.DataFrame
+    variants: pd.DataFrame
+    trait_effects: pd.DataFrame
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def _day(date: str | pd.Timestamp) -> int:
+    """Days since 1970-01-01 of a date."""
+    return int(pd.Timestamp(date).value // 86_400_000_000_000)
+
+
+_PLACEHOLDER_DAYS = np.array([_day(d) for d in PLACEHOLDER_DATES], dtype=np.float64)
+
+
+def _to_datetime(days: np.ndarray) -> np.ndarray:
+    """Float days since epoch (NaN = missing) -> datetime64[ns] array (NaT)."""
+    days = np.asarray(days, dtype=np.float64)
+    out = np.full(days.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = ~np.isnan(days)
+    out[ok] = days[ok].astype(np.int64).astype("datetime64[D]").astype("datetime64[ns]")
+    return out
+
+
+def _year_of(days: np.ndarray) -> np.ndarray:
+    """Calendar year (float, NaN for missing) of float days since epoch."""
+    d = np.asarray(days, dtype=np.float64)
+    out = np.full(d.shape, np.nan)
+    ok = ~np.isnan(d)
+    out[ok] = d[ok].astype(np.int64).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    return out
+
+
+def du_bois_bsa(weight_kg: np.ndarray, height_cm: np.ndarray) -> np.ndarray:
+    """Du Bois body surface area (m^2): ``0.20247 * w**0.425 * (h/100)**0.725``; NaN propagates."""
+    return 0.20247 * np.asarray(weight_kg, float) ** 0.425 * (np.asarray(height_cm, float) / 100.0) ** 0.725
+
+
+def _birth15(year: np.ndarray, month: np.ndarray) -> np.ndarray:
+    """Float days since epoch of the 15th of ``month`` (1-12) of ``year``."""
+    m = ((year.astype(np.int64) - 1970) * 12 + month.astype(np.int64) - 1).astype("datetime64[M]")
+    return (m.astype("datetime64[D]").astype(np.int64) + 14).astype(np.float64)
+
+
+def _uniform_days(rng: np.random.Generator, lo: np.ndarray | float, hi: np.ndarray | float, size: int) -> np.ndarray:
+    """Whole days uniform in [lo, hi] (float days; hi < lo gives lo)."""
+    lo = np.broadcast_to(np.asarray(lo, float), (size,))
+    hi = np.maximum(np.broadcast_to(np.asarray(hi, float), (size,)), lo)
+    return np.floor(lo + rng.random(size) * (hi - lo + 1.0)).clip(max=hi)
+
+
+def _choice_codes(rng: np.random.Generator, codes: tuple[str, ...], size: int) -> np.ndarray:
+    return np.asarray(codes, dtype=object)[rng.integers(0, len(codes), size)]
+
+
+def _missing(rng: np.random.Generator, values: np.ndarray, rate: float) -> np.ndarray:
+    """Copy of float ``values`` with a random ``rate`` fraction set to NaN."""
+    out = np.array(values, dtype=np.float64)
+    out[rng.random(out.shape[0]) < rate] = np.nan
+    return out
+
+
+# ----------------------------------------------------------------------------- people
+
+
+def _draw_eids(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` unique 7-digit ids in [1000000, 6026000), random order."""
+    return rng.choice(np.arange(*EID_RANGE, dtype=np.int64), size=n, replace=False)
+
+
+def _simulate_people(n: int, rng: np.random.Generator, repeat_fraction: float, admin: int) -> dict[str, np.ndarray]:
+    """Sex, birth, visit dates (float days) and centres for ``n`` participants."""
+    p: dict[str, np.ndarray] = {}
+    male = (rng.random(n) < 0.48).astype(np.int64)
+    p["male"] = male
+    img_lo, img_hi = _day("2014-05-01"), min(_day("2022-12-31"), admin - 365)
+    visit2 = _uniform_days(rng, img_lo, img_hi, n)
+    age_target = np.clip(rng.normal(64.0, 7.5, n), 45.5, 81.5)
+    birth_true = np.floor(visit2 - age_target * DAYS_PER_YEAR)
+    bdt = birth_true.astype(np.int64).astype("datetime64[D]")
+    p["birth_year"] = bdt.astype("datetime64[Y]").astype(np.int64) + 1970
+    p["birth_month"] = bdt.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    p["birth15"] = _birth15(p["birth_year"], p["birth_month"])
+    p["visit0"] = _uniform_days(rng, _day("2006-03-13"), _day("2010-10-01"), n)
+    p["visit2"] = visit2
+    # repeat imaging: >= 2 years after instance 2, from 2019 on, before mid-2023
+    rep_hi = min(_day("2023-06-30"), admin - 30)
+    rep_lo = np.maximum(visit2 + 2 * 365 + 1, _day("2019-06-01"))
+    eligible = rep_lo <= rep_hi
+    prob = min(1.0, repeat_fraction / max(eligible.mean(), 1e-9))
+    repeat = eligible & (rng.random(n) < prob)
+    p["visit3"] = np.where(repeat, _uniform_days(rng, rep_lo, rep_hi, n), np.nan)
+    p["repeat"] = repeat
+    # centres
+    p["centre0"] = np.asarray(BASELINE_CENTRES)[rng.integers(0, len(BASELINE_CENTRES), n)].astype(float)
+    p["centre2"] = _imaging_centre(rng, visit2)
+    other = _imaging_centre(rng, np.where(repeat, p["visit3"], visit2))
+    same = rng.random(n) < 0.9
+    p["centre3"] = np.where(repeat, np.where(same, p["centre2"], other), np.nan)
+    return p
+
+
+def _imaging_centre(rng: np.random.Generator, visit: np.ndarray) -> np.ndarray:
+    """Imaging centre code open on each visit date (uniform over the open centres)."""
+    codes = np.array(list(IMAGING_CENTRES), dtype=float)
+    opens = np.array([_day(v[1]) for v in IMAGING_CENTRES.values()], dtype=float)
+    is_open = visit[:, None] >= opens[None, :]
+    is_open[:, 0] = True
+    cum = np.cumsum(is_open, axis=1)
+    pick = np.floor(rng.random(len(visit)) * cum[:, -1]).astype(np.int64) + 1
+    return codes[np.argmax(cum >= pick[:, None], axis=1)]
+
+
+def _age_exact(visit: np.ndarray, birth15: np.ndarray) -> np.ndarray:
+    return (visit - birth15) / DAYS_PER_YEAR
+
+
+# ----------------------------------------------------------------------------- body measures
+
+
+def _simulate_body(n: int, rng: np.random.Generator, p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """True height/weight/BMI/SBP/DBP/waist per instance (0, 2, 3) and written values."""
+    male = p["male"]
+    b: dict[str, np.ndarray] = {}
+    height = np.where(male == 1, rng.normal(175.5, 6.8, n), rng.normal(162.5, 6.2, n))
+    bmi = np.exp(rng.normal(np.log(np.where(male == 1, 27.3, 26.3)), 0.16, n))
+    z_bp, z_dbp = rng.standard_normal(n), rng.standard_normal(n)
+    z_waist = rng.standard_normal(n)
+    for inst in (0, 2, 3):
+        visit = p[f"visit{inst}"]
+        age = _age_exact(visit, p["birth15"])
+        drift = (visit - p["visit2"]) / DAYS_PER_YEAR
+        drift = np.nan_to_num(drift)
+        h = height - 0.05 * np.clip(drift, 0, None) + rng.normal(0, 0.3, n)
+        w_bmi = bmi * np.exp(-0.004 * drift + rng.normal(0, 0.03, n))
+        w = w_bmi * (h / 100.0) ** 2
+        sbp = 135 + 5.0 * (age - 65) / 10 + 4.0 * male + 0.8 * (w_bmi - 27) + 16.0 * z_bp + rng.normal(0, 6, n)
+        dbp = 79 - 1.0 * (age - 65) / 10 + 2.5 * male + 0.5 * (w_bmi - 27) + 9.0 * z_dbp + rng.normal(0, 4, n)
+        waist = np.where(male == 1, 96.0, 85.0) + 2.2 * (w_bmi - 27) + 5.0 * z_waist + rng.normal(0, 2, n)
+        b[f"true_height{inst}"], b[f"true_weight{inst}"] = h, w
+        b[f"true_bmi{inst}"], b[f"true_sbp{inst}"] = w / (h / 100.0) ** 2, sbp
+        # written values (missing where the visit did not happen)
+        absent = np.isnan(visit)
+        hw = np.where(absent, np.nan, np.round(h, 1))
+        ww = np.where(absent, np.nan, np.round(w, 1))
+        b[f"height{inst}"] = _missing(rng, hw, 0.01)
+        b[f"weight{inst}"] = _missing(rng, ww, 0.015)
+        b[f"bmi{inst}"] = np.round(b[f"weight{inst}"] / (b[f"height{inst}"] / 100.0) ** 2, 4)
+        b[f"waist{inst}"] = _missing(rng, np.where(absent, np.nan, np.round(waist)), 0.02)
+        _simulate_bp(rng, b, inst, sbp, dbp, absent)
+    return b
+
+
+def _simulate_bp(rng: np.random.Generator, b: dict, inst: int, sbp: np.ndarray, dbp: np.ndarray,
+                 absent: np.ndarray) -> None:
+    """Two automated readings (4080/4079) or, for ~3%, two manual ones (93/94); ~1% none."""
+    n = len(sbp)
+    u = rng.random(n)
+    manual = (u < 0.03) & ~absent
+    none = (u >= 0.03) & (u < 0.04) | absent
+    auto = ~manual & ~none
+    for arr in (0, 1):
+        s = np.round(sbp + rng.normal(0, 6, n) - 2.0 * arr)
+        d = np.round(dbp + rng.normal(0, 4, n) - 1.0 * arr)
+        drop = rng.random(n) < 0.01  # one reading missing
+        b[f"sbp_auto{inst}_{arr}"] = np.where(auto & ~drop, s, np.nan)
+        b[f"dbp_auto{inst}_{arr}"] = np.where(auto & ~drop, d, np.nan)
+        b[f"sbp_man{inst}_{arr}"] = np.where(manual & ~drop, s, np.nan)
+        b[f"dbp_man{inst}_{arr}"] = np.where(manual & ~drop, d, np.nan)
+    sa = np.stack([b[f"sbp_auto{inst}_0"], b[f"sbp_auto{inst}_1"]], 1)
+    da = np.stack([b[f"dbp_auto{inst}_0"], b[f"dbp_auto{inst}_1"]], 1)
+    sm = np.stack([b[f"sbp_man{inst}_0"], b[f"sbp_man{inst}_1"]], 1)
+    dm = np.stack([b[f"dbp_man{inst}_0"], b[f"dbp_man{inst}_1"]], 1)
+    has_a = (~np.isnan(sa)).any(1) | (~np.isnan(da)).any(1)
+    has_m = (~np.isnan(sm)).any(1) | (~np.isnan(dm)).any(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        b[f"sbp{inst}"] = np.where(has_a, np.nanmean(sa, 1), np.where(has_m, np.nanmean(sm, 1), np.nan))
+        b[f"dbp{inst}"] = np.where(has_a, np.nanmean(da, 1), np.where(has_m, np.nanmean(dm, 1), np.nan))
+    b[f"bp_source{inst}"] = np.where(has_a, "automated", np.where(has_m, "manual", "none")).astype(object)
+
+
+# ----------------------------------------------------------------------------- genetics / misc
+
+
+def _simulate_misc(n: int, rng: np.random.Generator, p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Genetic sex, batch, grouping, PCs, ethnicity, smoking, alcohol, hair colour, risk taking."""
+    g: dict[str, np.ndarray] = {}
+    genotyped = rng.random(n) >= 0.005
+    gsex = np.where(rng.random(n) < 0.002, 1 - p["male"], p["male"]).astype(float)
+    g["genetic_sex"] = np.where(genotyped, gsex, np.nan)
+    bileve = rng.random(n) < 0.10
+    batch = np.where(bileve, -rng.integers(1, 12, n), rng.integers(1, 96, n)).astype(float)
+    g["batch"] = np.where(genotyped, batch, np.nan)
+    wb = genotyped & (rng.random(n) < 0.85)
+    g["grouping"] = np.where(wb, 1.0, np.nan)
+    # self-reported ethnic background (21000, coding 1001), raw incl. -1/-3
+    other_codes = np.array([1001, 1002, 1003, 3001, 4001, 4002, 5, 6, 2001, -1, -3], dtype=float)
+    other_p = np.array([0.40, 0.12, 0.16, 0.08, 0.05, 0.04, 0.03, 0.04, 0.02, 0.02, 0.04])
+    eth = other_codes[rng.choice(len(other_codes), n, p=other_p)]
+    g["ethnic"] = np.where(wb, 1001.0, eth)
+    # genetic PCs: white British tight around a centroid; others spread by ancestry group
+    k = np.arange(1, 21)
+    scale = 10.0 / np.sqrt(k)
+    shift = np.zeros((n, 20))
+    group = np.select([np.isin(eth, [3001]), np.isin(eth, [4001, 4002]), np.isin(eth, [5])], [1, 2, 3], 0)
+    centroids = rng.normal(0, 1, (4, 20)) * scale * 6
+    centroids[0] *= 0.15
+    shift[~wb] = centroids[group[~wb]]
+    pcs = rng.standard_normal((n, 20)) * scale * np.where(wb, 0.25, 1.0)[:, None] + shift
+    pcs[:, 0] += np.where(wb, -12.0, 0.0)
+    g["pcs"] = np.where(genotyped[:, None], np.round(pcs, 4), np.nan)
+    for inst in (0, 2, 3):
+        absent = np.isnan(p[f"visit{inst}"])
+        g[f"smoking{inst}"] = _codes(rng, n, [0, 1, 2, -3], [0.55, 0.34, 0.10, 0.01], absent)
+        g[f"alcohol{inst}"] = _codes(rng, n, [1, 2, 3, 4, 5, 6, -3], [0.2, 0.25, 0.25, 0.1, 0.1, 0.098, 0.002], absent)
+        g[f"risk{inst}"] = _codes(rng, n, [0, 1, -1, -3], [0.70, 0.27, 0.02, 0.01], absent)
+    hair = _codes(rng, n, [1, 2, 3, 4, 5, 6, -1, -3], [0.11, 0.04, 0.40, 0.33, 0.06, 0.04, 0.01, 0.01],
+                  np.zeros(n, bool))
+    g["hair0"] = hair
+    g["hair2"] = np.where(np.isnan(p["visit2"]), np.nan, hair)
+    g["genotyped"] = genotyped
+    return g
+
+
+def _codes(rng: np.random.Generator, n: int, values: list[int], probs: list[float], absent: np.ndarray) -> np.ndarray:
+    v = np.asarray(values, dtype=float)[rng.choice(len(values), n, p=np.asarray(probs) / np.sum(probs))]
+    return np.where(absent, np.nan, v)
+
+
+# ----------------------------------------------------------------------------- cardiac truth
+
+
+def _genetic_parts(genotypes: Any) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Per trait column: genetic part in trait units ((n,) array); and the variants table."""
+    cols = ["id", "chrom", "pos", "effect_allele", "other_allele", "eaf", "trait", "beta_sd", "r2",
+            "trait_column", "sigma", "beta", "unit"]
+    if genotypes is None or len(genotypes.causal) == 0:
+        return {}, pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    causal = genotypes.causal.copy().reset_index(drop=True)
+    causal = causal[causal["trait"].isin(list(GENETIC_TRAITS))].reset_index(drop=True)
+    causal["trait_column"] = causal["trait"].map(GENETIC_TRAITS)
+    causal["sigma"] = causal["trait_column"].map(lambda c: TRAIT_MODELS[c]["sigma"])
+    causal["beta"] = causal["beta_sd"].astype(float) * causal["sigma"]
+    causal["unit"] = causal["trait_column"].map(lambda c: f"{_TRAIT_UNITS[c]} per effect allele")
+    dos = np.asarray(genotypes.dosage(list(causal["id"])), dtype=np.float64)
+    eaf = causal["eaf"].to_numpy(float)
+    centred = np.where(np.isnan(dos), 0.0, dos - 2 * eaf)
+    parts: dict[str, np.ndarray] = {}
+    for col in causal["trait_column"].unique():
+        sel = (causal["trait_column"] == col).to_numpy()
+        parts[col] = centred[:, sel] @ causal.loc[sel, "beta"].to_numpy(float)
+        h2 = float(np.sum(causal.loc[sel, "beta_sd"].to_numpy(float) ** 2 * 2 * eaf[sel] * (1 - eaf[sel])))
+        parts[col + "__h2"] = np.array([min(h2, 0.95)])
+    return parts, causal[cols]
+
+
+def _simulate_cardiac(n: int, rng: np.random.Generator, p: dict, b: dict, genetic: dict) -> dict[str, np.ndarray]:
+    """True cardiac parameters at instance 2 and 3 (key ``"{trait}{inst}"``)."""
+    male = p["male"]
+    bsa = du_bois_bsa(b["true_weight2"], b["true_height2"])
+    age = _age_exact(p["visit2"], p["birth15"])
+    x = {"sex": male, "bsa": bsa - 1.9, "age10": (age - 65) / 10, "sbp10": (b["true_sbp2"] - 135) / 10}
+    out: dict[str, np.ndarray] = {"true_bsa2": bsa}
+    z_lv = rng.standard_normal(n)
+    gap = np.nan_to_num((p["visit3"] - p["visit2"]) / DAYS_PER_YEAR)
+    for trait, m in TRAIT_MODELS.items():
+        h2 = float(genetic.get(trait + "__h2", [0.0])[0])
+        g = genetic.get(trait, np.zeros(n))
+        z = z_lv if trait == "lvedv_ml" else rng.standard_normal(n)
+        if trait == "rvedv_ml":
+            z = _RV_LV_NOISE_CORR * z_lv + np.sqrt(1 - _RV_LV_NOISE_CORR**2) * z
+        noise = m["sigma"] * np.sqrt(1 - h2) * z
+        v2 = m["intercept"] + sum(m[k] * x[k] for k in x) + g + noise
+        v3 = v2 + m["age10"] * gap / 10 + rng.normal(0, _RETEST_NOISE * m["sigma"], n)
+        lo, hi = _TRAIT_CLIP[trait]
+        out[trait + "2"] = np.clip(v2, lo, hi)
+        out[trait + "3"] = np.where(p["repeat"], np.clip(v3, lo, hi), np.nan)
+    for inst in (2, 3):
+        out[f"lvesv_ml{inst}"] = out[f"lvedv_ml{inst}"] * (1 - out[f"lvef_pct{inst}"] / 100)
+    return out
+
+
+# ----------------------------------------------------------------------------- outcomes
+
+
+def _hazard_design(part2: pd.DataFrame) -> pd.DataFrame:
+    """Planted hazard terms with centre / scale from the instance-2 truth."""
+    rows = []
+    for outcome, terms in HAZARD_TERMS.items():
+        for term, hr in terms:
+            if term == "age_exact":
+                center, scale, unit = 65.0, 10.0, "per 10 years (age_exact - 65) / 10"
+            elif term == "sex":
+                center, scale, unit = 0.0, 1.0, "male (1) vs female (0)"
+            else:
+                v = part2[term].to_numpy(float)
+                center, scale = float(np.mean(v)), float(np.std(v, ddof=1))
+                unit = f"per SD ({scale:.4g}) of {term}, centre {center:.4g}"
+            rows.append({"outcome": outcome, "term": term, "unit": unit, "center": center, "scale": scale,
+                         "hr": float(hr), "log_hr": float(np.log(hr))})
+    return pd.DataFrame(rows)
+
+
+def _linear_predictor(hz: pd.DataFrame, outcome: str, part2: pd.DataFrame) -> np.ndarray:
+    lp = np.zeros(len(part2))
+    for r in hz[hz["outcome"] == outcome].itertuples():
+        lp += r.log_hr * (part2[r.term].to_numpy(float) - r.center) / r.scale
+    return lp
+
+
+def _calibrate(f, target: float) -> float:
+    """Solve mean f(a) = target for a in log space (f increasing in a)."""
+    return brentq(lambda a: f(a) - target, -30.0, 10.0)
+
+
+@dataclass
+class _Records:
+    """Long table of written source records for all outcomes (float days; NaN = absent)."""
+
+    person: list
+    outcome: list
+    kind: list  # "fo", "icd10", "icd9", "alg"
+    code: list
+    date: list
+
+    def add(self, person, outcome, kind, code, date):
+        self.person.append(np.asarray(person, np.int64))
+        self.outcome.append(np.full(len(person), outcome, dtype=object))
+        self.kind.append(np.full(len(person), kind, dtype=object))
+        self.code.append(np.asarray(code, dtype=object))
+        self.date.append(np.asarray(date, np.float64))
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"person": np.concatenate(self.person), "outcome": np.concatenate(self.outcome),
+                             "kind": np.concatenate(self.kind), "code": np.concatenate(self.code),
+                             "date": np.concatenate(self.date)})
+
+
+def _draw_event_dates(rng: np.random.Generator, outcome: str, lp: np.ndarray, p: dict, death: np.ndarray,
+                      admin: int) -> tuple[np.ndarray, float]:
+    """Event date (float days, NaN = none written) per person and the baseline hazard.
+
+    Prevalent events (probability logistic in ``lp``) fall before the imaging visit (a share
+    long before baseline); incident events follow h(t) = h0 exp(lp) after the visit and are
+    written if before death and on/before ``admin`` (plus a few after ``admin``).
+    """
+    n = len(lp)
+    visit = p["visit2"]
+    a = _calibrate(lambda a: float(np.mean(expit(a + lp))), _PREVALENCE[outcome])
+    prevalent = rng.random(n) < expit(a + lp)
+    long_before = rng.random(n) < 0.3
+    lo_recent = np.maximum(visit - 6 * 365, p["birth15"] + 30 * 365)
+    lo_old = np.maximum(_day("1988-01-01"), p["birth15"] + 25 * 365)
+    hi_old = np.maximum(p["visit0"], lo_old)
+    d_prev = np.where(long_before, _uniform_days(rng, lo_old, hi_old, n), _uniform_days(rng, lo_recent, visit, n))
+    d_prev = np.where(rng.random(n) < 0.02, visit, np.minimum(d_prev, visit))
+    log_h0 = _calibrate(lambda lh: float(np.mean(1 - np.exp(-10 * np.exp(lh + lp)))), _INCIDENCE_10Y[outcome])
+    t = rng.exponential(1.0, n) / np.exp(log_h0 + lp)
+    d_inc = visit + np.maximum(1.0, np.ceil(t * DAYS_PER_YEAR))
+    occurs = d_inc <= death
+    written_after = (d_inc > admin) & (d_inc <= admin + 3 * 365) & (rng.random(n) < _AFTER_ADMIN_WRITTEN)
+    d_inc = np.where(occurs & ((d_inc <= admin) | written_after), d_inc, np.nan)
+    return np.where(prevalent, d_prev, d_inc), float(np.exp(log_h0))
+
+
+def _write_sources(rng: np.random.Generator, rec: _Records, outcome: str, date: np.ndarray,
+                   limit: np.ndarray, fo_days: dict, alg: dict) -> None:
+    """Scatter each case's date over the sources (first occurrence, hospital, algorithmic).
+
+    Every case has at least one real source equal to its date and no real source before it.
+    ``limit`` (per person) bounds later duplicate records (death or admin date).
+    """
+    spec = OUTCOME_SOURCES[outcome]
+    n = len(date)
+    cases = np.flatnonzero(~np.isnan(date))
+    k = len(cases)
+    d = date[cases]
+    room = np.maximum(limit[cases] - d, 0.0)
+    u = rng.random(k)
+    pat_a, pat_b, pat_c = u < 0.70, (u >= 0.70) & (u < 0.80), (u >= 0.80) & (u < 0.88)
+    pat_d, pat_e = (u >= 0.88) & (u < 0.94), u >= 0.94
+    fo = np.full(k, np.nan)
+    fo[pat_a | pat_e] = d[pat_a | pat_e]
+    later = d + np.floor(30 + rng.random(k) * (np.minimum(room, 1000) - 30 + 1))
+    fo[pat_c & (room >= 30)] = later[pat_c & (room >= 30)]
+    ph = np.where(rng.random(k) < 0.5, _day("1901-01-01"), _day("2037-07-07"))
+    fo[pat_d] = ph[pat_d]
+    full = np.full(n, np.nan)
+    full[cases] = fo
+    fo_days[spec["first_occurrence"]] = full
+    # hospital record at the event date (B, C, D) or later duplicate (some of A); E: placeholder
+    hosp_at_d = pat_b | pat_c | pat_d
+    if spec["algorithmic"] is not None:
+        alg_only = pat_b & (rng.random(k) < 0.3)
+        hosp_at_d &= ~alg_only
+    dup = pat_a & (rng.random(k) < 0.55)
+    delay = np.where(rng.random(k) < 0.5, 0.0, np.floor(rng.random(k) * (np.minimum(room, 1500) + 1)))
+    h_date = np.where(hosp_at_d, d, np.where(dup, d + delay, np.where(pat_e, _day("1900-01-01"), np.nan)))
+    has_h = ~np.isnan(h_date)
+    real_when = np.where(pat_e, d, h_date)  # the ICD version follows the (real) date
+    icd9 = real_when < _day(_ICD9_END)
+    for kind, codes, sel in (("icd10", spec["write10"], has_h & ~icd9), ("icd9", spec["write9"], has_h & icd9)):
+        rec.add(cases[sel], outcome, kind, _choice_codes(rng, codes, int(sel.sum())), h_date[sel])
+    if spec["algorithmic"] is not None:
+        written = (rng.random(k) < 0.75) | alg_only
+        a = np.full(n, np.nan)
+        a[cases[written]] = d[written]
+        hosp_real = has_h & ~pat_e
+        src = np.where(hosp_real, np.where(rng.random(k) < 0.6, 11.0, 12.0), 0.0)
+        s = np.full(n, np.nan)
+        s[cases[written]] = src[written]
+        alg[spec["algorithmic"]] = a
+        alg[spec["algorithmic"] + 1] = s
+
+
+def _unrelated_records(rng: np.random.Generator, rec: _Records, p: dict, end: np.ndarray,
+                       used10: np.ndarray) -> None:
+    """Unrelated hospital codes: ICD-10 (1997 on, some 1900-01-01 dates), ICD-9 for a few (pre-1996)."""
+    n = len(end)
+    lam = 2.5 * np.exp(0.03 * (_age_exact(p["visit2"], p["birth15"]) - 64))
+    cnt = rng.negative_binomial(1.5, 1.5 / (1.5 + lam))
+    cnt = np.minimum(cnt, _HOSPITAL_WIDTH - used10)
+    person = np.repeat(np.arange(n), cnt)
+    lo = np.maximum(_day("1997-04-01"), p["birth15"][person] + 18 * 365)
+    date = _uniform_days(rng, lo, end[person], len(person))
+    date[rng.random(len(person)) < 0.01] = _day("1900-01-01")
+    rec.add(person, "", "icd10", _choice_codes(rng, _OTHER_ICD10, len(person)), date)
+    has9 = rng.random(n) < 0.06
+    cnt9 = np.where(has9, rng.integers(1, 3, n), 0)
+    person9 = np.repeat(np.arange(n), cnt9)
+    lo9 = np.maximum(_day("1985-01-01"), p["birth15"][person9] + 18 * 365)
+    date9 = _uniform_days(rng, lo9, np.full(len(person9), _day(_ICD9_END)), len(person9))
+    rec.add(person9, "", "icd9", _choice_codes(rng, _OTHER_ICD9, len(person9)), date9)
+
+
+def _records_to_wide(rng: np.random.Generator, recs: pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Place each person's records at array indices 0..k-1 in random order.
+
+    Returns (codes (n, width) object with None, dates (n, width) float days with NaN).
+    """
+    person = recs["person"].to_numpy()
+    order = np.lexsort((rng.random(len(person)), person))
+    ps = person[order]
+    idx = np.arange(len(ps)) - np.searchsorted(ps, ps, side="left")
+    width = int(idx.max()) + 1 if len(idx) else 0
+    codes = np.full((n, width), None, dtype=object)
+    dates = np.full((n, width), np.nan)
+    codes[ps, idx] = recs["code"].to_numpy()[order]
+    dates[ps, idx] = recs["date"].to_numpy()[order]
+    return codes, dates
+
+
+def _truth_outcomes(recs: pd.DataFrame, fo_days: dict, alg: dict, eids: np.ndarray, visit: np.ndarray,
+                    death: np.ndarray, admin: int) -> pd.DataFrame:
+    """The outcome truth table from the written records (see module docstring)."""
+    n = len(eids)
+    parts = []
+    rank = {"first_occurrence": 0, "algorithmic": 1, "icd10": 2, "icd9": 3}
+    for outcome, spec in OUTCOME_SOURCES.items():
+        f = spec["first_occurrence"]
+        parts.append(pd.DataFrame({"person": np.arange(n), "outcome": outcome, "date": fo_days[f],
+                                   "source": f"first_occurrence:{f}", "rank": 0}))
+        if spec["algorithmic"] is not None:
+            a = spec["algorithmic"]
+            parts.append(pd.DataFrame({"person": np.arange(n), "outcome": outcome, "date": alg[a],
+                                       "source": f"algorithmic:{a}", "rank": 1}))
+    hosp = recs[recs["outcome"] != ""]
+    parts.append(pd.DataFrame({"person": hosp["person"].to_numpy(), "outcome": hosp["outcome"].to_numpy(),
+                               "date": hosp["date"].to_numpy(),
+                               "source": (hosp["kind"].astype(str) + ":" + hosp["code"].astype(str)).to_numpy(),
+                               "rank": np.where(hosp["kind"] == "icd10", 2, 3)}))
+    long = pd.concat(parts, ignore_index=True)
+    long = long[long["date"].notna() & ~long["date"].isin(_PLACEHOLDER_DAYS)]
+    first = long.sort_values(["outcome", "person", "date", "rank"], kind="stable").drop_duplicates(
+        ["outcome", "person"])
+    assert set(rank.values()) >= set(first["rank"].unique())
+    tables = []
+    death_w = np.where(death <= admin, death, np.nan)
+    stop = np.fmin(death_w, admin)
+    vyear = _year_of(visit)
+    for outcome in OUTCOME_SOURCES:
+        sub = first[first["outcome"] == outcome]
+        ev = np.full(n, np.nan)
+        ev[sub["person"].to_numpy()] = sub["date"].to_numpy()
+        src = np.full(n, None, dtype=object)
+        src[sub["person"].to_numpy()] = sub["source"].to_numpy()
+        has = ~np.isnan(ev)
+        prevalent = has & (ev <= visit)
+        incident = has & (ev > visit) & (ev <= stop)
+        # prevalent cases have no follow-up: end date NaT and time NaN (they cannot enter a survival model)
+        end = np.where(prevalent, np.nan, np.where(incident, ev, stop))
+        eyear = _year_of(ev)
+        window = has & (eyear >= vyear - 5) & (eyear <= vyear + 1) & (ev <= admin)
+        reason = np.where(prevalent, "prevalent", np.where(incident, "event", np.where(
+            ~np.isnan(death_w) & (death_w <= admin), "death", "administrative")))
+        tables.append(pd.DataFrame({
+            "eid": eids, "outcome": outcome, "event_date": _to_datetime(ev),
+            "source": pd.array(src, dtype="string"), "visit_date": _to_datetime(visit),
+            "prevalent": prevalent, "incident": incident, "case_window": window,
+            "end_date": _to_datetime(end), "time_years": (end - visit) / DAYS_PER_YEAR,
+            "event": incident.astype(np.int64), "censor_reason": pd.array(reason, dtype="string"),
+            "death_date": _to_datetime(death_w),
+        }))
+    out = pd.concat(tables, ignore_index=True)
+    order = {k: i for i, k in enumerate(OUTCOME_SOURCES)}
+    out = out.assign(_o=out["outcome"].map(order)).sort_values(["eid", "_o"], kind="stable")
+    out["outcome"] = out["outcome"].astype("string")
+    return out.drop(columns="_o").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- main table
+
+
+def _column(field: int, values: np.ndarray) -> Any:
+    """Values (float / object arrays) in the canonical dtype of ``field``."""
+    kind = FIELD_KIND[field]
+    if kind in (_CAT, _INT):
+        return pd.array(np.asarray(values, dtype=np.float64), dtype="Int64")
+    if kind == _FLOAT:
+        return np.asarray(values, dtype=np.float64)
+    if kind == _DATE:
+        return _to_datetime(values)
+    return pd.array(np.asarray(values, dtype=object), dtype="string")
+
+
+def _assemble_main(eids: np.ndarray, cols: dict[tuple[int, int, int], np.ndarray]) -> pd.DataFrame:
+    keys = sorted(cols)
+    data = {f"{f}-{i}.{a}": _column(f, cols[(f, i, a)]) for (f, i, a) in keys}
+    return pd.DataFrame(data, index=pd.Index(eids, dtype=np.int64, name="eid"))
+
+
+def clean_main(raw: pd.DataFrame) -> pd.DataFrame:
+    """Remove negative codes (:data:`NA_CODES`) and placeholder dates (:data:`PLACEHOLDER_DATES`).
+
+    ``raw``: canonical wide frame; returns a cleaned copy with the same columns and dtypes.
+    """
+    out = raw.copy()
+    ph = pd.to_datetime(list(PLACEHOLDER_DATES))
+    for col in out.columns:
+        field = int(str(col).split("-")[0])
+        if field in NA_CODES:
+            s = out[col]
+            out[col] = s.mask(s.isin(NA_CODES[field]))
+        elif pd.api.types.is_datetime64_any_dtype(out[col]):
+            s = out[col]
+            out[col] = s.mask(s.isin(ph))
+    return out
+
+
+def _main_columns(p: dict, b: dict, g: dict, death: np.ndarray, fo_days: dict, alg: dict,
+                  codes10: np.ndarray, dates10: np.ndarray, codes9: np.ndarray, dates9: np.ndarray
+                  ) -> dict[tuple[int, int, int], np.ndarray]:
+    c: dict[tuple[int, int, int], np.ndarray] = {}
+    c[(31, 0, 0)] = p["male"].astype(float)
+    c[(22001, 0, 0)] = g["genetic_sex"]
+    c[(34, 0, 0)] = p["birth_year"].astype(float)
+    c[(52, 0, 0)] = p["birth_month"].astype(float)
+    for inst in (0, 2, 3):
+        visit = p[f"visit{inst}"]
+        c[(53, inst, 0)] = visit
+        c[(21003, inst, 0)] = np.floor(_age_exact(visit, p["birth15"]))
+        c[(54, inst, 0)] = p[f"centre{inst}"]
+        c[(50, inst, 0)] = b[f"height{inst}"]
+        c[(21002, inst, 0)] = b[f"weight{inst}"]
+        c[(21001, inst, 0)] = b[f"bmi{inst}"]
+        c[(48, inst, 0)] = b[f"waist{inst}"]
+        for arr in (0, 1):
+            c[(4080, inst, arr)] = b[f"sbp_auto{inst}_{arr}"]
+            c[(4079, inst, arr)] = b[f"dbp_auto{inst}_{arr}"]
+            c[(93, inst, arr)] = b[f"sbp_man{inst}_{arr}"]
+            c[(94, inst, arr)] = b[f"dbp_man{inst}_{arr}"]
+        c[(20116, inst, 0)] = g[f"smoking{inst}"]
+        c[(1558, inst, 0)] = g[f"alcohol{inst}"]
+        c[(2040, inst, 0)] = g[f"risk{inst}"]
+    c[(21000, 0, 0)] = g["ethnic"]
+    c[(1747, 0, 0)] = g["hair0"]
+    c[(1747, 2, 0)] = g["hair2"]
+    c[(22000, 0, 0)] = g["batch"]
+    c[(22006, 0, 0)] = g["grouping"]
+    for k in range(1, 21):
+        c[(22009, 0, k)] = g["pcs"][:, k - 1]
+    c[(40000, 0, 0)] = death
+    for f, v in fo_days.items():
+        c[(f, 0, 0)] = v
+    for f, v in alg.items():
+        c[(f, 0, 0)] = v
+    for j in range(codes10.shape[1]):
+        c[(41270, 0, j)], c[(41280, 0, j)] = codes10[:, j], dates10[:, j]
+    for j in range(codes9.shape[1]):
+        c[(41271, 0, j)], c[(41281, 0, j)] = codes9[:, j], dates9[:, j]
+    return c
+
+
+# ----------------------------------------------------------------------------- participants
+
+
+def _participants(eids: np.ndarray, p: dict, b: dict, g: dict, cardiac: dict) -> pd.DataFrame:
+    """Truth per imaged (eid, instance), covariates computed from the written values."""
+    frames = []
+    for inst in (2, 3):
+        rows = np.flatnonzero(~np.isnan(p[f"visit{inst}"]))
+        visit = p[f"visit{inst}"][rows]
+        age_exact = _age_exact(visit, p["birth15"][rows])
+        h, w = b[f"height{inst}"][rows], b[f"weight{inst}"][rows]
+        df = pd.DataFrame({
+            "eid": eids[rows], "instance": inst, "visit": inst,
+            "visit_date": _to_datetime(visit), "imaging_year": _year_of(visit).astype(np.int64),
+            "age": np.floor(age_exact).astype(np.int64), "age_exact": age_exact,
+            "sex": p["male"][rows], "genetic_sex": pd.array(g["genetic_sex"][rows], dtype="Int64"),
+            "height": h, "weight": w, "bmi": b[f"bmi{inst}"][rows], "bsa": du_bois_bsa(w, h),
+            "sbp": b[f"sbp{inst}"][rows], "dbp": b[f"dbp{inst}"][rows],
+            "bp_source": pd.array(b[f"bp_source{inst}"][rows], dtype="string"),
+            "waist": b[f"waist{inst}"][rows], "centre": p[f"centre{inst}"][rows].astype(np.int64),
+            "genotyping_batch": pd.array(g["batch"][rows], dtype="Int64"),
+            "genetic_grouping": pd.array(g["grouping"][rows], dtype="Int64"),
+        })
+        for k in range(20):
+            df[f"pc{k + 1}"] = g["pcs"][rows, k]
+        df["true_height"] = b[f"true_height{inst}"][rows]
+        df["true_weight"] = b[f"true_weight{inst}"][rows]
+        df["true_bmi"] = b[f"true_bmi{inst}"][rows]
+        df["true_bsa"] = du_bois_bsa(df["true_weight"].to_numpy(), df["true_height"].to_numpy())
+        df["true_sbp"] = b[f"true_sbp{inst}"][rows]
+        for trait in ("lvedv_ml", "lvesv_ml", "lvef_pct", "lvwt_mm", "lav_ml", "rvedv_ml", "heart_rate_bpm"):
+            df[trait] = cardiac[f"{trait}{inst}"][rows]
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True).sort_values(["eid", "instance"], kind="stable").reset_index(drop=True)
+
+
+def _trait_effects() -> pd.DataFrame:
+    rows = []
+    per = {"intercept": 1.0, "sex": 1.0, "bsa": 1.0, "age10": 10.0, "sbp10": 10.0, "sigma": 1.0}
+    covariate = {"intercept": "", "sex": "sex", "bsa": "true_bsa", "age10": "age_exact", "sbp10": "true_sbp",
+                 "sigma": ""}
+    for trait, m in TRAIT_MODELS.items():
+        for term, beta in m.items():
+            rows.append({"trait": trait, "term": term, "covariate": covariate[term],
+                         "center": _TRAIT_CENTRES.get(term, 0.0), "per": per[term],
+                         "unit": _TRAIT_UNITS[trait], "beta": beta})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def simulate_cohort(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    genotypes: Any = None,
+    repeat_fraction: float = 0.10,
+    admin_date: str = "2023-10-31",
+) -> SynthCohort:
+    """Simulate the tabular synthetic cohort.
+
+    Parameters
+    ----------
+    n : number of participants (all imaged at instance 2).
+    rng : numpy Generator; the result is a deterministic function of its state (and genotypes).
+    genotypes : optional Genotypes-like object with ``eids`` ((n,) int64, used as the cohort's
+        eids in that order), ``causal`` (DataFrame ``id, eaf, trait, beta_sd, ...``) and
+        ``dosage(variant_ids) -> (n, k)`` effect-allele counts. ``None``: eids are drawn here
+        and no genetic effects are planted.
+    repeat_fraction : fraction of participants with a repeat imaging visit (instance 3).
+    admin_date : administrative end of follow-up (events after it are mostly not written).
+
+    Returns
+    -------
+    :class:`SynthCohort`.
+    """
+    if n < 1:
+        raise ValueError(f"n must be positive (got {n})")
+    admin = _day(admin_date)
+    if genotypes is not None:
+        eids = np.asarray(genotypes.eids, dtype=np.int64)
+        if len(eids) != n:
+            raise ValueError(f"genotypes hold {len(eids)} people but n = {n}")
+    else:
+        eids = _draw_eids(n, rng)
+    p = _simulate_people(n, rng, repeat_fraction, admin)
+    b = _simulate_body(n, rng, p)
+    g = _simulate_misc(n, rng, p)
+    genetic, variants = _genetic_parts(genotypes)
+    cardiac = _simulate_cardiac(n, rng, p, b, genetic)
+    participants = _participants(eids, p, b, g, cardiac)
+
+    # hazards use instance-2 truth in cohort row order
+    part2 = pd.DataFrame({
+        "age_exact": _age_exact(p["visit2"], p["birth15"]), "sex": p["male"].astype(float),
+        "true_sbp": b["true_sbp2"], "true_bmi": b["true_bmi2"],
+        **{t: cardiac[f"{t}2"] for t in ("lvedv_ml", "lvef_pct", "lvwt_mm", "lav_ml")},
+    })
+    hazards = _hazard_design(part2)
+    lp_death = (_DEATH_LOG_HR["age10"] * (part2["age_exact"].to_numpy() - 65) / 10
+                + _DEATH_LOG_HR["male"] * p["male"])
+    death = p["visit2"] + np.maximum(1.0, np.ceil(rng.exponential(1.0, n) / (_DEATH_RATE * np.exp(lp_death))
+                                                  * DAYS_PER_YEAR))
+    death_written = np.where(death <= admin, death, np.nan)
+    limit = np.fmin(death, admin).astype(float)
+
+    rec = _Records([], [], [], [], [])
+    fo_days: dict[int, np.ndarray] = {}
+    alg: dict[int, np.ndarray] = {}
+    h0 = {}
+    for outcome in OUTCOME_SOURCES:
+        lp = _linear_predictor(hazards, outcome, part2)
+        dates, h0[outcome] = _draw_event_dates(rng, outcome, lp, p, death, admin)
+        _write_sources(rng, rec, outcome, dates, limit, fo_days, alg)
+    hazards["baseline_hazard_per_year"] = hazards["outcome"].map(h0)
+    recs = rec.frame()
+    used10 = np.bincount(recs.loc[recs["kind"] == "icd10", "person"].to_numpy(), minlength=n)
+    _unrelated_records(rng, rec, p, limit, used10)
+    recs = rec.frame()
+    r10, r9 = recs[recs["kind"] == "icd10"], recs[recs["kind"] == "icd9"]
+    codes10, dates10 = _records_to_wide(rng, r10, n)
+    codes9, dates9 = _records_to_wide(rng, r9, n)
+
+    cols = _main_columns(p, b, g, death_written, fo_days, alg, codes10, dates10, codes9, dates9)
+    main_raw = _assemble_main(eids, cols)
+    main = clean_main(main_raw)
+    outcomes = _truth_outcomes(recs[recs["kind"].isin(["icd10", "icd9"])], fo_days, alg, eids,
+                               p["visit2"], death, admin)
+    return SynthCohort(main=main, main_raw=main_raw, participants=participants, outcomes=outcomes,
+                       hazards=hazards, variants=variants, trait_effects=_trait_effects())
