@@ -27,3 +27,7 @@ class UnknownFieldError(CardiolatentError):
 
 class FieldValueError(CardiolatentError):
     """A value cannot be parsed as its field's type (message names file, column, eid and value)."""
+
+
+class BulkZipError(CardiolatentError):
+    """A UK Biobank bulk image zip cannot be used: not a zip, no such series, unreadable DICOM (names the zip)."""

@@ -179,8 +179,6 @@ def make_cohort(
     nifti, h5 : also write the 4-chamber series as NIfTI files / one HDF5 file.
     workers : processes for image writing (default: all cores).
     """
-    from cardiolatent.synth.cohort import simulate_cohort
-    from cardiolatent.synth.genotypes import simulate_genotypes
     from cardiolatent.ukb.read import write_main
 
     if n < 20:
@@ -190,12 +188,7 @@ def make_cohort(
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    ss = np.random.SeedSequence(int(seed))
-    rng_eid, rng_geno, rng_cohort = (np.random.default_rng(s) for s in ss.spawn(3))
-
-    eids = draw_eids(n, rng_eid)
-    geno = simulate_genotypes(eids, rng_geno)
-    cohort = simulate_cohort(n, rng_cohort, genotypes=geno)
+    geno, cohort = simulate_tables(n, seed)
 
     main_file = MAIN_NAME[naming]
     write_main(cohort.main_raw, root / main_file, style=naming)
@@ -239,3 +232,18 @@ def make_cohort(
 def draw_eids(n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` unique 7-digit participant ids in random order, like a UK Biobank application's."""
     return rng.choice(np.arange(1_000_000, 6_026_000, dtype=np.int64), size=n, replace=False)
+
+
+def simulate_tables(n: int, seed: int):
+    """Genotypes and cohort tables of :func:`make_cohort`, in memory: ``(Genotypes, SynthCohort)``.
+
+    The same ``(n, seed)`` always gives the same result; images are not part of it.
+    """
+    from cardiolatent.synth.cohort import simulate_cohort
+    from cardiolatent.synth.genotypes import simulate_genotypes
+
+    ss = np.random.SeedSequence(int(seed))
+    rng_eid, rng_geno, rng_cohort = (np.random.default_rng(s) for s in ss.spawn(3))
+    eids = draw_eids(n, rng_eid)
+    geno = simulate_genotypes(eids, rng_geno)
+    return geno, simulate_cohort(n, rng_cohort, genotypes=geno)

@@ -1,0 +1,45 @@
+"""Shared fixtures: synthetic cohorts built once per test run (shared between xdist workers)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+
+#: the cohorts tests use (seed, n, images)
+SMALL = dict(n=120, seed=7, images=True)
+GWAS = dict(n=2000, seed=11, images=False)
+
+
+def _shared_root(tmp_path_factory) -> Path:
+    # The parent of the per-worker basetemp is common to all xdist workers of one run.
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return root / "cohorts"
+
+
+def _build(tmp_path_factory, name: str, spec: dict):
+    from cardiolatent.synth.build import CohortPaths, make_cohort
+
+    root = _shared_root(tmp_path_factory)
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "cohort.json").exists():
+            make_cohort(out, n=spec["n"], seed=spec["seed"], images=spec["images"], workers=1, progress=False)
+    return CohortPaths(out)
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory):
+    """120 participants with bulk DICOM zips (about 12 with a repeat visit)."""
+    return _build(tmp_path_factory, "small", SMALL)
+
+
+@pytest.fixture(scope="session")
+def gwas_cohort(tmp_path_factory):
+    """2,000 participants without images: enough power for the planted variants."""
+    return _build(tmp_path_factory, "gwas", GWAS)
