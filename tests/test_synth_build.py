@@ -125,7 +125,7 @@ def test_every_dicom_reads_and_4ch_in_trigger_order(small_cohort):
         assert [t for _, t in four] == sorted(t for _, t in four)
         frames, info = read_bulk_zip(z)
         assert frames.shape[0] == 50 and min(frames.shape[1:]) > 128
-        assert list(info["trigger_times"]) == sorted(info["trigger_times"])
+        assert list(info["trigger_times_ms"]) == sorted(info["trigger_times_ms"])
 
 
 def test_deterministic_for_a_seed(tmp_path):
