@@ -1,0 +1,86 @@
+"""The command line: help texts, commands on the synthetic cohort, one clear error per bad input."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cardiolatent.cli import COMMANDS, main
+
+
+def test_top_level_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_has_help_with_defaults(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: cardiolatent" in out
+    if command not in ("fields",):
+        assert "default:" in out
+
+
+def test_covariates_and_outcomes_commands(small_cohort, tmp_path, capsys):
+    out = tmp_path / "cov.tsv"
+    assert main(["covariates", "--ukb", str(small_cohort.main), "--out", str(out)]) == 0
+    cov = pd.read_csv(out, sep="\t")
+    truth = pd.read_csv(small_cohort.truth / "participants.tsv", sep="\t")
+    assert len(cov) == (truth["instance"] == 2).sum()
+    both = tmp_path / "cov23.parquet"
+    assert main(["covariates", "--ukb", str(small_cohort.main), "--instance", "2", "3", "--out", str(both)]) == 0
+    assert len(pd.read_parquet(both)) == len(truth)
+    oc = tmp_path / "oc.tsv"
+    assert main(["outcomes", "--ukb", str(small_cohort.main), "--outcomes", "AF,MI", "--out", str(oc)]) == 0
+    table = pd.read_csv(oc, sep="\t")
+    assert set(table["outcome"]) == {"AF", "MI"} and len(table) == 2 * (truth["instance"] == 2).sum()
+    capsys.readouterr()
+    assert main(["outcomes", "--ukb", str(small_cohort.main), "--outcomes", "XYZ"]) == 2
+    assert "unknown outcome" in capsys.readouterr().err
+
+
+def test_fields_command(capsys):
+    assert main(["fields", "blood pressure"]) == 0
+    out = capsys.readouterr().out
+    assert "4080" in out and "4079" in out
+
+
+BAD = {
+    "empty": ("", "empty"),
+    "semicolons": ("eid;31-0.0;53-2.0\n1;0;2015-01-01\n2;1;2016-01-01\n", "delimit|one column|not a table"),
+    "unknown_naming": ("id,sex,age\n1,0,50\n2,1,60\n", "naming"),
+    "duplicates": ("eid,31-0.0,53-2.0\n1,0,2015-01-01\n1,1,2016-01-01\n", "duplicate"),
+    "missing_field": ("eid,31-0.0\n1,0\n2,1\n", "53"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_gives_one_clear_error(case, tmp_path, capsys):
+    text, pattern = BAD[case]
+    path = tmp_path / f"{case}.csv"
+    path.write_text(text)
+    assert main(["covariates", "--ukb", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert path.name in err
+    assert pd.Series([err]).str.contains(pattern, case=False, regex=True).all(), err
+
+
+def test_binary_file_is_not_a_table(tmp_path, capsys):
+    path = tmp_path / "image.csv"
+    path.write_bytes(bytes(range(256)) * 10)
+    assert main(["covariates", "--ukb", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "image.csv" in err and "table" in err.lower()
+
+
+def test_missing_file(capsys, tmp_path):
+    assert main(["covariates", "--ukb", str(tmp_path / "nope.csv")]) == 2
+    assert "nope.csv" in capsys.readouterr().err
