@@ -31,3 +31,15 @@ class FieldValueError(CardiolatentError):
 
 class BulkZipError(CardiolatentError):
     """A UK Biobank bulk image zip cannot be used: not a zip, no such series, unreadable DICOM (names the zip)."""
+
+
+class PreparationError(CardiolatentError):
+    """A cine series cannot be prepared for the model: wrong frame count, no moving region, bad shape."""
+
+
+class WeightsError(CardiolatentError):
+    """Model weights cannot be used: unreadable, unsafe to unpickle, or not fitting the network (names the file)."""
+
+
+class UnsafeWeightsError(WeightsError):
+    """A weights file needs arbitrary unpickling (custom Python objects), which cardiolatent refuses."""

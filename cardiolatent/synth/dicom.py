@@ -1,4 +1,6 @@
-"""UK Biobank bulk cine zips (field 20208): writer and reader, plus NIfTI / HDF5 exports.
+"""UK Biobank bulk cine zips (field 20208): writer, plus NIfTI / HDF5 exports.
+
+The reader lives in :mod:`cardiolatent.images.bulk`; ``read_bulk_zip`` is re-exported here.
 
 A bulk zip ``{eid}_20208_{instance}_0.zip`` holds one DICOM file per frame of each long-axis
 cine series (``CINE_segmented_LAX_4Ch``, ``..._2Ch``, ``..._3Ch``; 50 frames each) and a
@@ -6,14 +8,14 @@ manifest listing every file with its series. As in the real data, the member ord
 names (SOP instance UIDs) are not in temporal order: readers must sort frames by
 ``TriggerTime`` / ``InstanceNumber``.
 
-The reader works on the zip in memory (nothing is extracted to disk) and decodes only the files
-of the requested series, chosen from the manifest (``manifest.csv`` or the misspelt
-``manifest.cvs``), or from DICOM headers when there is no manifest.
+The reader (:func:`cardiolatent.images.bulk.read_bulk_zip`) works on the zip in memory (nothing
+is extracted to disk) and decodes only the files of the requested series, chosen from the
+manifest (``manifest.csv`` or the misspelt ``manifest.cvs``), or from DICOM headers when there
+is no manifest.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import hashlib
 import io
@@ -27,14 +29,13 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from cardiolatent.errors import BulkZipError
+from cardiolatent.images.bulk import MANIFEST_NAMES, read_bulk_zip  # noqa: F401 (re-export)
 from cardiolatent.io_utils import atomic_path
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 SERIES_DESCRIPTION = {"4Ch": "CINE_segmented_LAX_4Ch", "2Ch": "CINE_segmented_LAX_2Ch",
                       "3Ch": "CINE_segmented_LAX_3Ch"}
 MANIFEST_COLUMNS = ("filename", "patientid", "studyid", "aet", "host", "date", "time", "seriesdescription")
-MANIFEST_NAMES = ("manifest.csv", "manifest.cvs")
 #: Siemens-style UID root (scanner-generated UIDs in UK Biobank look like this); synthetic values
 _UID_ROOT = "1.3.12.2.1107.5.2.18."
 _SERIES_NUMBER = {"4Ch": 11, "2Ch": 9, "3Ch": 10}
@@ -325,166 +326,8 @@ def write_bulk_zip(path: str | os.PathLike, eid: int, instance: int, cines: Mapp
 
 
 # --------------------------------------------------------------------------------------------
-# reading
+# reading: moved to cardiolatent.images.bulk (re-exported here for existing imports)
 # --------------------------------------------------------------------------------------------
-
-def _find_manifest(names: list[str]) -> str | None:
-    for n in names:
-        if n.rsplit("/", 1)[-1].lower() in MANIFEST_NAMES:
-            return n
-    return None
-
-
-def _manifest_series(zf: zipfile.ZipFile, name: str) -> dict[str, str] | None:
-    """Map member name -> series description from a manifest; ``None`` if it has no such column."""
-    text = zf.read(name).decode("utf-8", errors="replace")
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows:
-        return None
-    header = [h.strip().lower().replace(" ", "").replace("_", "") for h in rows[0]]
-    try:
-        i_file = header.index("filename")
-    except ValueError:
-        i_file = 0
-    i_desc = next((i for i, h in enumerate(header) if "seriesdescription" in h), None)
-    if i_desc is None:
-        i_desc = next((i for i, h in enumerate(header) if "description" in h), None)
-    if i_desc is None:
-        return None
-    out = {}
-    for r in rows[1:]:
-        if len(r) > max(i_file, i_desc):
-            out[r[i_file].strip()] = r[i_desc].strip()
-    return out
-
-
-def _decode_pixels(ds: Dataset) -> np.ndarray:
-    """Pixel array (rows, cols); fast path for uncompressed 16-bit little endian."""
-    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if (ts in (ExplicitVRLittleEndian, "1.2.840.10008.1.2") and int(ds.BitsAllocated) == 16
-            and int(ds.get("SamplesPerPixel", 1)) == 1 and int(ds.get("NumberOfFrames", 1) or 1) == 1):
-        dt = "<i2" if int(ds.get("PixelRepresentation", 0)) == 1 else "<u2"
-        return np.frombuffer(ds.PixelData, dtype=dt, count=int(ds.Rows) * int(ds.Columns)).reshape(
-            int(ds.Rows), int(ds.Columns))
-    return np.asarray(ds.pixel_array)
-
-
-def _read_dicom(zf: zipfile.ZipFile, name: str, path, headers_only: bool = False) -> Dataset:
-    try:
-        return pydicom.dcmread(io.BytesIO(zf.read(name)), stop_before_pixels=headers_only)
-    except Exception as e:  # noqa: BLE001 - any decoder failure becomes a user-facing error
-        raise BulkZipError(f"{path}: member {name!r} is not a readable DICOM file ({type(e).__name__}: {e})") from e
-
-
-def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.ndarray, dict[str, Any]]:
-    """Read one cine series from a UK Biobank bulk zip, frames in temporal order.
-
-    Parameters
-    ----------
-    path : the zip (``{eid}_20208_{instance}_0.zip``); read in memory, nothing is extracted.
-    series : case-insensitive substring of the SeriesDescription (default ``"LAX_4Ch"``).
-
-    Only the files of the matching series are decoded: they are picked from ``manifest.csv`` /
-    ``manifest.cvs`` (either spelling) or, without a manifest, from DICOM headers read without
-    pixel data. When several series match, the first acquisition (lowest SeriesNumber) is used;
-    phase images (ImageType 'P') are skipped. Frames are ordered by TriggerTime, then InstanceNumber.
-
-    Returns
-    -------
-    frames : uint16 array (T, rows, cols).
-    info : dict with ``eid``, ``series_description``, ``series_instance_uid``, ``series_number``,
-        ``trigger_times_ms`` (T,), ``instance_numbers`` (T,), ``pixel_spacing_mm`` (row, col),
-        ``n_frames``, ``rows``, ``cols``, ``study_date``, ``filenames`` (T, in temporal order),
-        ``n_series_matched``, ``manifest`` (its member name or None), ``path``.
-
-    Raises
-    ------
-    BulkZipError : not a zip, no series matches (the message lists the series present), unreadable DICOM.
-    """
-    path = Path(path)
-    want = series.lower()
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(path.read_bytes()))
-    except FileNotFoundError:
-        raise BulkZipError(f"{path}: no such file") from None
-    except zipfile.BadZipFile as e:
-        raise BulkZipError(f"{path}: not a zip archive ({e})") from e
-    with zf:
-        names = [n for n in zf.namelist() if not n.endswith("/")]
-        man = _find_manifest(names)
-        mapping = _manifest_series(zf, man) if man else None
-        datasets: list[tuple[str, Dataset]] = []
-        if mapping is not None:
-            by_base = {n.rsplit("/", 1)[-1]: n for n in names}
-            present = sorted(set(mapping.values()))
-            chosen = [f for f, d in mapping.items() if want in d.lower()]
-            members = [f if f in names else by_base.get(f.rsplit("/", 1)[-1]) for f in chosen]
-            missing = [c for c, m in zip(chosen, members) if m is None]
-            if missing:
-                raise BulkZipError(f"{path}: {len(missing)} file(s) listed in {man} are not in the zip, "
-                                   f"e.g. {missing[0]!r}")
-            if not chosen:
-                raise BulkZipError(f"{path}: no series matching {series!r}; series present: "
-                                   f"{', '.join(present) or 'none'}")
-            datasets = [(m, _read_dicom(zf, m, path)) for m in members]
-        else:
-            candidates = [n for n in names if n != man]
-            present_set: set[str] = set()
-            chosen = []
-            for n in candidates:
-                hd = _read_dicom(zf, n, path, headers_only=True)
-                desc = str(hd.get("SeriesDescription", ""))
-                present_set.add(desc)
-                if want in desc.lower():
-                    chosen.append(n)
-            if not chosen:
-                raise BulkZipError(f"{path}: no series matching {series!r}; series present: "
-                                   f"{', '.join(sorted(present_set)) or 'none'}")
-            datasets = [(n, _read_dicom(zf, n, path)) for n in chosen]
-
-    datasets = [(n, ds) for n, ds in datasets if "P" not in list(ds.get("ImageType", []))[2:3]] or datasets
-    groups: dict[str, list[tuple[str, Dataset]]] = {}
-    for n, ds in datasets:
-        groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((n, ds))
-    first_uid = min(groups, key=lambda u: (int(groups[u][0][1].get("SeriesNumber", 0) or 0), u))
-    items = groups[first_uid]
-
-    def _key(item):
-        ds = item[1]
-        tt = ds.get("TriggerTime", None)
-        return (float(tt) if tt not in (None, "") else np.inf, int(ds.get("InstanceNumber", 0) or 0), item[0])
-
-    items.sort(key=_key)
-    try:
-        frames_list = [_decode_pixels(ds) for _, ds in items]
-    except Exception as e:  # noqa: BLE001
-        raise BulkZipError(f"{path}: pixel data of series {series!r} cannot be decoded ({e})") from e
-    shapes = {f.shape for f in frames_list}
-    if len(shapes) != 1:
-        raise BulkZipError(f"{path}: frames of series {series!r} differ in size: {sorted(shapes)}")
-    frames = np.stack(frames_list).astype(np.uint16, copy=False)
-    ds0 = items[0][1]
-    pid = str(ds0.get("PatientID", ""))
-    ps = ds0.get("PixelSpacing", None)
-    info = {
-        "eid": int(pid) if pid.isdigit() else pid,
-        "series_description": str(ds0.get("SeriesDescription", "")),
-        "series_instance_uid": first_uid,
-        "series_number": int(ds0.get("SeriesNumber", 0) or 0),
-        "trigger_times_ms": np.array([float(ds.get("TriggerTime", np.nan) or np.nan) for _, ds in items]),
-        "instance_numbers": np.array([int(ds.get("InstanceNumber", 0) or 0) for _, ds in items]),
-        "pixel_spacing_mm": (float(ps[0]), float(ps[1])) if ps is not None else (np.nan, np.nan),
-        "n_frames": int(frames.shape[0]),
-        "rows": int(frames.shape[1]),
-        "cols": int(frames.shape[2]),
-        "study_date": str(ds0.get("StudyDate", "")),
-        "filenames": [n for n, _ in items],
-        "n_series_matched": len(groups),
-        "manifest": man,
-        "path": str(path),
-    }
-    return frames, info
-
 
 # --------------------------------------------------------------------------------------------
 # NIfTI / HDF5

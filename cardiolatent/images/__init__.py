@@ -1,0 +1,1 @@
+"""Images: reading UK Biobank cine series and preparing them for the model."""

@@ -1,0 +1,286 @@
+"""Read UK Biobank bulk cine zips (field 20208): one series, frames in temporal order.
+
+A bulk zip ``{eid}_20208_{instance}_0.zip`` holds one DICOM file per frame of each long-axis
+cine series (``CINE_segmented_LAX_4Ch``, ``..._2Ch``, ``..._3Ch``) and a manifest listing every
+file with its series (named ``manifest.csv`` in some zips, ``manifest.cvs`` in others). Member
+order and file names are not temporal.
+
+:func:`read_bulk_zip` reads the zip in memory (nothing is extracted to disk, so a hostile
+member name cannot write anywhere), picks the files of the wanted series from the manifest
+(or, without a manifest, from DICOM headers read without pixel data) and decodes only those.
+
+Errors are :class:`~cardiolatent.errors.BulkZipError` subclasses carrying a short QC ``reason``
+code: :class:`NotAZipError` (``not_a_zip``), :class:`NoSeriesError` (``no_4ch_series``) and
+:class:`UnreadableZipError` (``unreadable_file``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from cardiolatent.errors import BulkZipError
+
+MANIFEST_NAMES = ("manifest.csv", "manifest.cvs")
+#: UK Biobank bulk file name of field 20208: ``{eid}_20208_{instance}_{array}.zip``
+BULK_NAME_RE = re.compile(r"^(\d+)_20208_(\d+)_(\d+)\.zip$", re.IGNORECASE)
+#: refuse members that inflate beyond this (a zip bomb, not a cine frame)
+MAX_MEMBER_BYTES = 256 * 2**20
+
+
+class NotAZipError(BulkZipError):
+    """The file is missing or is not a zip archive."""
+
+    reason = "not_a_zip"
+
+
+class NoSeriesError(BulkZipError):
+    """The zip holds no series matching the one asked for (the message lists those present)."""
+
+    reason = "no_4ch_series"
+
+
+class UnreadableZipError(BulkZipError):
+    """A member of the zip cannot be read or decoded as DICOM, or the series is inconsistent."""
+
+    reason = "unreadable_file"
+
+
+def parse_bulk_name(name: str | os.PathLike) -> tuple[int, int] | None:
+    """``(eid, instance)`` from a bulk file name ``{eid}_20208_{instance}_0.zip``; ``None`` otherwise.
+
+    Only the final path component is looked at.
+    """
+    m = BULK_NAME_RE.match(Path(name).name)
+    if m is None:
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
+def _find_manifest(names: list[str]) -> str | None:
+    for n in names:
+        if n.rsplit("/", 1)[-1].lower() in MANIFEST_NAMES:
+            return n
+    return None
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, path) -> bytes:
+    info = zf.getinfo(name)
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise UnreadableZipError(f"{path}: member {name!r} inflates to {info.file_size:,} bytes; "
+                                 "not a cine frame (refusing to read it)")
+    try:
+        return zf.read(name)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+        raise UnreadableZipError(f"{path}: member {name!r} cannot be read from the zip "
+                                 f"({type(e).__name__}: {e})") from e
+    except Exception as e:  # noqa: BLE001 - zlib.error and friends
+        raise UnreadableZipError(f"{path}: member {name!r} cannot be read from the zip "
+                                 f"({type(e).__name__}: {e})") from e
+
+
+def _manifest_series(zf: zipfile.ZipFile, name: str, path) -> dict[str, str] | None:
+    """Map member name -> series description from a manifest; ``None`` if it has no such column."""
+    text = _read_member(zf, name, path).decode("utf-8", errors="replace")
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return None
+    header = [h.strip().lower().replace(" ", "").replace("_", "") for h in rows[0]]
+    try:
+        i_file = header.index("filename")
+    except ValueError:
+        i_file = 0
+    i_desc = next((i for i, h in enumerate(header) if "seriesdescription" in h), None)
+    if i_desc is None:
+        i_desc = next((i for i, h in enumerate(header) if "description" in h), None)
+    if i_desc is None:
+        return None
+    out = {}
+    for r in rows[1:]:
+        if len(r) > max(i_file, i_desc):
+            out[r[i_file].strip()] = r[i_desc].strip()
+    return out
+
+
+def _decode_pixels(ds: Dataset) -> np.ndarray:
+    """Pixel array (rows, cols); fast path for uncompressed 16-bit little endian."""
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if (ts in (ExplicitVRLittleEndian, "1.2.840.10008.1.2") and int(ds.BitsAllocated) == 16
+            and int(ds.get("SamplesPerPixel", 1)) == 1 and int(ds.get("NumberOfFrames", 1) or 1) == 1):
+        dt = "<i2" if int(ds.get("PixelRepresentation", 0)) == 1 else "<u2"
+        return np.frombuffer(ds.PixelData, dtype=dt, count=int(ds.Rows) * int(ds.Columns)).reshape(
+            int(ds.Rows), int(ds.Columns))
+    return np.asarray(ds.pixel_array)
+
+
+def _read_dicom(zf: zipfile.ZipFile, name: str, path, headers_only: bool = False) -> Dataset:
+    data = _read_member(zf, name, path)
+    try:
+        return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=headers_only)
+    except Exception as e:  # noqa: BLE001 - any decoder failure becomes a user-facing error
+        raise UnreadableZipError(f"{path}: member {name!r} is not a readable DICOM file "
+                                 f"({type(e).__name__}: {e})") from e
+
+
+def _is_magnitude(ds: Dataset) -> bool:
+    """False for phase / velocity images (ImageType value 3 is 'P'), True otherwise."""
+    it = list(ds.get("ImageType", []) or [])
+    return not (len(it) > 2 and str(it[2]).upper() == "P")
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotAZipError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise NotAZipError(f"{path}: is a folder, not a zip archive") from None
+    except OSError as e:
+        raise UnreadableZipError(f"{path}: cannot be read ({e})") from e
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as e:
+        raise NotAZipError(f"{path}: not a zip archive ({e})") from e
+
+
+def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.ndarray, dict[str, Any]]:
+    """Read one cine series from a UK Biobank bulk zip, frames in temporal order.
+
+    Parameters
+    ----------
+    path : the zip (``{eid}_20208_{instance}_0.zip``); read in memory, nothing is extracted.
+    series : case-insensitive substring of the SeriesDescription (default ``"LAX_4Ch"``).
+
+    Only the files of the matching series are decoded: they are picked from ``manifest.csv`` /
+    ``manifest.cvs`` (either spelling) or, without a manifest (or one without a series
+    description column), from DICOM headers read without pixel data. When several series match,
+    the first acquisition (lowest SeriesNumber, then SeriesInstanceUID) is used; phase images
+    (ImageType value 3 'P') are skipped when magnitude images are present. Frames are ordered by
+    TriggerTime, then InstanceNumber, then member name.
+
+    Returns
+    -------
+    frames : uint16 array (T, rows, cols) (int16 data is returned as stored).
+    info : dict with ``eid`` (DICOM PatientID, int when numeric), ``name_eid`` / ``instance``
+        (parsed from the file name, ``None`` when it is not UK Biobank style),
+        ``series_description``, ``series_instance_uid``, ``series_number``,
+        ``trigger_times_ms`` (T,), ``instance_numbers`` (T,), ``pixel_spacing_mm`` (row, col),
+        ``n_frames``, ``rows``, ``cols``, ``study_date``, ``filenames`` (T, in temporal order),
+        ``n_series_matched``, ``manifest`` (its member name or None), ``path``.
+
+    Raises
+    ------
+    NotAZipError : missing file or not a zip.
+    NoSeriesError : no series matches (the message lists the series present).
+    UnreadableZipError : a member cannot be read / decoded, manifest lists absent files, frame sizes differ.
+    All three are :class:`~cardiolatent.errors.BulkZipError` with a ``reason`` attribute.
+    """
+    path = Path(path)
+    want = series.lower()
+    zf = _open_zip(path)
+    with zf:
+        names = [n for n in zf.namelist() if not n.endswith("/")]
+        man = _find_manifest(names)
+        mapping = _manifest_series(zf, man, path) if man else None
+        datasets: list[tuple[str, Dataset]] = []
+        if mapping is not None:
+            name_set = set(names)
+            by_base = {n.rsplit("/", 1)[-1]: n for n in names}
+            present = sorted(set(mapping.values()))
+            chosen = [f for f, d in mapping.items() if want in d.lower()]
+            members = [f if f in name_set else by_base.get(f.rsplit("/", 1)[-1]) for f in chosen]
+            missing = [c for c, m in zip(chosen, members) if m is None]
+            if missing:
+                raise UnreadableZipError(f"{path}: {len(missing)} file(s) listed in {man} are not in the zip, "
+                                         f"e.g. {missing[0]!r}")
+            if not chosen:
+                raise NoSeriesError(f"{path}: no series matching {series!r}; series present: "
+                                    f"{', '.join(present) or 'none'}")
+            datasets = [(m, _read_dicom(zf, m, path)) for m in members]
+        else:
+            candidates = [n for n in names if n != man]
+            present_set: set[str] = set()
+            chosen = []
+            for n in candidates:
+                hd = _read_dicom(zf, n, path, headers_only=True)
+                desc = str(hd.get("SeriesDescription", ""))
+                present_set.add(desc)
+                if want in desc.lower():
+                    chosen.append(n)
+            if not chosen:
+                raise NoSeriesError(f"{path}: no series matching {series!r}; series present: "
+                                    f"{', '.join(sorted(present_set)) or 'none'}")
+            datasets = [(n, _read_dicom(zf, n, path)) for n in chosen]
+
+    datasets = [(n, ds) for n, ds in datasets if _is_magnitude(ds)] or datasets
+    groups: dict[str, list[tuple[str, Dataset]]] = {}
+    for n, ds in datasets:
+        groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((n, ds))
+
+    def _series_number(uid: str) -> int:
+        try:
+            return int(groups[uid][0][1].get("SeriesNumber", 0) or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    first_uid = min(groups, key=lambda u: (_series_number(u), u))
+    items = groups[first_uid]
+
+    def _key(item):
+        ds = item[1]
+        try:
+            tt = float(ds.get("TriggerTime", None))
+        except (TypeError, ValueError):
+            tt = np.inf
+        try:
+            num = int(ds.get("InstanceNumber", 0) or 0)
+        except (TypeError, ValueError):
+            num = 0
+        return (tt, num, item[0])
+
+    items.sort(key=_key)
+    try:
+        frames_list = [_decode_pixels(ds) for _, ds in items]
+    except Exception as e:  # noqa: BLE001
+        raise UnreadableZipError(f"{path}: pixel data of series {series!r} cannot be decoded ({e})") from e
+    shapes = {f.shape for f in frames_list}
+    if len(shapes) != 1:
+        raise UnreadableZipError(f"{path}: frames of series {series!r} differ in size: {sorted(shapes)}")
+    frames = np.stack(frames_list)
+    if frames.dtype != np.int16:
+        frames = frames.astype(np.uint16, copy=False)
+    ds0 = items[0][1]
+    pid = str(ds0.get("PatientID", ""))
+    ps = ds0.get("PixelSpacing", None)
+    parsed = parse_bulk_name(path)
+    info = {
+        "eid": int(pid) if pid.isdigit() else pid,
+        "name_eid": None if parsed is None else parsed[0],
+        "instance": None if parsed is None else parsed[1],
+        "series_description": str(ds0.get("SeriesDescription", "")),
+        "series_instance_uid": first_uid,
+        "series_number": _series_number(first_uid),
+        "trigger_times_ms": np.array([_key(it)[0] for it in items], dtype=float),
+        "instance_numbers": np.array([_key(it)[1] for it in items]),
+        "pixel_spacing_mm": (float(ps[0]), float(ps[1])) if ps is not None else (np.nan, np.nan),
+        "n_frames": int(frames.shape[0]),
+        "rows": int(frames.shape[1]),
+        "cols": int(frames.shape[2]),
+        "study_date": str(ds0.get("StudyDate", "")),
+        "filenames": [n for n, _ in items],
+        "n_series_matched": len(groups),
+        "manifest": man,
+        "path": str(path),
+    }
+    info["trigger_times_ms"][~np.isfinite(info["trigger_times_ms"])] = np.nan
+    return frames, info
