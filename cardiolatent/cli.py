@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "fields": "fields",
     "covariates": "covariates",
     "outcomes": "outcomes",
+    "ensemble": "ensemble",
 }
 
 

@@ -75,7 +75,7 @@ def run(args) -> int:
     lat = read_latents(args.latents)
     if "seed" in lat.columns:
         wide = ens.to_wide(lat, visits=args.visits, seeds=args.seeds)
-    elif any(isinstance(c, str) and ens._SCOL.match(c) for c in lat.columns):
+    elif ens.is_wide_table(lat):
         wide = ens.from_wide_table(lat, seeds=args.seeds)
         say("input is already wide (S{seed}_Z{k}); --visits is not applied")
     else:

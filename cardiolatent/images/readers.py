@@ -72,7 +72,6 @@ NAMING_HELP = ("expected file names: bulk zips '{eid}_20208_{instance}_0.zip'; N
                "(e.g. 1234567_20208_2_0_LAX_4Ch.nii.gz, 1234567_2.npy); HDF5 files hold "
                "'{eid}/20208/{instance}_0/primary_LAX_4Ch_transverse_0' datasets")
 
-_IMAGE_SUFFIXES = (".zip", ".nii", ".nii.gz", ".npy", ".h5", ".hdf5")
 _LIST_SUFFIXES = (".txt", ".list", ".tsv", ".lst", ".csv")
 _NAME_UKB = re.compile(r"^(\d+)_20208_(\d+)_\d+(?:[^0-9].*)?$")
 _NAME_SHORT = re.compile(r"^(\d+)_(\d{1,2})(?:[^0-9].*)?$")

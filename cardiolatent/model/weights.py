@@ -107,12 +107,10 @@ def _read_safetensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
 
 
 def _unsafe_message(file: Path, exc: BaseException) -> str:
-    detail = str(exc).strip().splitlines()
-    hint = next((ln.strip() for ln in detail if "GLOBAL" in ln or "Unsupported global" in ln), "")
-    msg = (f"{file.name}: this file needs arbitrary unpickling (it stores Python objects other than "
-           f"tensors), which cardiolatent refuses for safety: unpickling can run any code. ")
-    if hint:
-        msg += f"({hint}) "
+    found = re.search(r"GLOBAL ([\w.<>]+)", str(exc))
+    what = f"for example a {found.group(1)} object" if found else "Python objects other than tensors"
+    msg = (f"{file.name}: this file needs arbitrary unpickling ({what}), which cardiolatent "
+           f"refuses for safety: unpickling can run any code. ")
     msg += ("If you trust the file, re-save just its tensors, e.g. "
             "torch.save(torch.load(f, weights_only=False)['state_dict'], 'weights.pt'), "
             "or export them to .safetensors, and pass that file instead.")

@@ -1,0 +1,1 @@
+"""Training and fine-tuning of the 3D DiffAE (``cardiolatent train``)."""

@@ -1,0 +1,200 @@
+"""Train or fine-tune a 3D DiffAE on prepared cines.
+
+The objective is the original's: epsilon-prediction MSE at a uniformly drawn diffusion step,
+with the semantic encoder trained jointly through the conditioning (z = encoder(x0)). Adam,
+gradient-norm clipping, an exponential moving average (EMA) of the weights, random horizontal
+flips, optional mixed precision on GPU. Everything random comes from one seeded
+``torch.Generator`` whose state is saved in every checkpoint, so an interrupted run resumed
+from its last checkpoint continues exactly as an uninterrupted one.
+
+Checkpoints (``OUT/checkpoint.pt``) hold only tensors, numbers and strings, and are read back
+with ``torch.load(..., weights_only=True)``. The final weights (EMA network) are written to
+``OUT/model.safetensors`` with the configuration in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cardiolatent.errors import CardiolatentError
+from cardiolatent.io_utils import atomic_path, write_text_atomic
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (defaults: the original's, except the EMA decay)."""
+
+    seed: int = 1701
+    steps: int = 2000
+    batch_size: int = 8
+    lr: float = 1e-4
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    flip_p: float = 0.5
+    amp: bool = False  # bf16 autocast on CUDA only
+    checkpoint_every: int = 200
+    log_every: int = 20
+    device: str = "cpu"
+    threads: int | None = None
+
+
+def _ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), net.parameters()):
+            pe.mul_(decay).add_(p.detach(), alpha=1.0 - decay)
+        for be, b in zip(ema.buffers(), net.buffers()):
+            be.copy_(b)
+
+
+def batch_indices(step: int, n: int, batch_size: int, seed: int) -> torch.Tensor:
+    """Volume indices of training step ``step`` (0-based): a seeded permutation per epoch.
+
+    A pure function of its arguments, so a resumed run draws exactly the batches an
+    uninterrupted one would. The last partial batch of an epoch is dropped.
+    """
+    per_epoch = n // batch_size
+    if per_epoch == 0:
+        raise CardiolatentError(f"training needs at least batch_size={batch_size} volumes (got {n})")
+    epoch, i = divmod(step, per_epoch)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return perm[i * batch_size:(i + 1) * batch_size]
+
+
+def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: TrainConfig, *,
+          init_weights: str | Path | None = None, progress: bool = True) -> Path:
+    """Train a DiffAE on ``data`` (N, T, H, W) float32 in [-1, 1] already at the model's input shape.
+
+    Parameters
+    ----------
+    model_config : :class:`cardiolatent.model.config.ModelConfig` (its ``input_shape`` must
+        equal ``data.shape[1:]``).
+    out : folder for ``checkpoint.pt``, ``loss.tsv``, ``train.json`` and ``model.safetensors``.
+    init_weights : released or earlier weights to fine-tune from (any layout
+        :func:`cardiolatent.model.weights.load_into` accepts).
+
+    Returns the path of the final ``model.safetensors`` (EMA weights).
+    """
+    from tqdm.auto import tqdm
+
+    from cardiolatent.model.diffusion import default_schedule, training_loss
+    from cardiolatent.model.network import DiffAENetwork
+    from cardiolatent.model.weights import load_into, save_weights
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = torch.as_tensor(np.asarray(data, dtype=np.float32))
+    if tuple(data.shape[1:]) != tuple(model_config.input_shape):
+        raise CardiolatentError(f"training data volumes are {tuple(data.shape[1:])} but the model expects "
+                                f"{tuple(model_config.input_shape)} (T, H, W)")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CardiolatentError("--device cuda was asked for but no CUDA device is available")
+    model_config = model_config.replace(seed=cfg.seed)
+
+    torch.manual_seed(cfg.seed)  # initial weights
+    net = DiffAENetwork(model_config)
+    if init_weights is not None:
+        load_into(net, init_weights)
+    net.to(device)
+    ema = copy.deepcopy(net).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    sched = default_schedule()
+    step = 0
+
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ck["train_config"] != _resume_key(cfg) or \
+                ck["model_config"] != model_config.to_json():
+            raise CardiolatentError(f"{ckpt_path} was written with other settings; use a new --out folder "
+                                    "or the same arguments to resume")
+        net.load_state_dict(ck["net"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        gen.set_state(ck["generator"])
+        torch.set_rng_state(ck["torch_rng"])  # dropout draws from the global generator
+        step = int(ck["step"])
+    write_text_atomic(out / "train.json", json.dumps({"train": asdict(cfg), "model": model_config.to_dict(),
+                                                      "n_volumes": int(len(data))}, indent=2) + "\n")
+
+    log_path = out / "loss.tsv"
+    if step == 0 or not log_path.exists():
+        log_path.write_text("step\tloss\tseconds\n")
+    else:
+        _truncate_log(log_path, step)
+
+    use_amp = cfg.amp and device.type == "cuda"
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train seed {cfg.seed}", unit="step", disable=not progress)
+    t0 = time.perf_counter()
+    running, logged = 0.0, 0
+    net.train()
+    while step < cfg.steps:
+        idx = batch_indices(step, len(data), cfg.batch_size, cfg.seed)
+        x0 = data[idx].unsqueeze(1)
+        flip = torch.rand(len(idx), generator=gen) < cfg.flip_p
+        x0 = torch.where(flip.view(-1, 1, 1, 1, 1), x0.flip(-1), x0).to(device)
+        t = torch.randint(0, sched.num_timesteps, (len(idx),), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            z = net.encoder(x0)
+            loss = training_loss(net, x0, z, schedule=sched, t=t.to(device), noise=noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()
+        _ema_update(ema, net, cfg.ema_decay)
+        step += 1
+        running += float(loss)
+        logged += 1
+        bar.update()
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            with open(log_path, "a") as fh:
+                fh.write(f"{step}\t{running / logged:.6f}\t{time.perf_counter() - t0:.1f}\n")
+            bar.set_postfix(loss=f"{running / logged:.4f}")
+            running, logged = 0.0, 0
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            _save_checkpoint(ckpt_path, net, ema, opt, gen, step, cfg, model_config)
+    bar.close()
+    final = out / "model.safetensors"
+    save_weights(ema.cpu().eval(), final, model_config,
+                 extra={"trained_steps": str(step), "train_config": json.dumps(asdict(cfg), sort_keys=True)})
+    return final
+
+
+def _resume_key(cfg: TrainConfig) -> str:
+    """The settings a resumed run must share with the checkpoint (``steps`` may grow)."""
+    d = asdict(cfg)
+    for k in ("steps", "checkpoint_every", "log_every", "device", "threads"):
+        d.pop(k)
+    return json.dumps(d, sort_keys=True)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (they will be written again)."""
+    lines = path.read_text().splitlines()
+    keep = [lines[0]] + [ln for ln in lines[1:] if ln and int(ln.split("\t")[0]) <= step]
+    path.write_text("\n".join(keep) + "\n")
+
+
+def _save_checkpoint(path: Path, net, ema, opt, gen, step: int, cfg: TrainConfig, model_config) -> None:
+    state = {
+        "net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+        "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
+        "train_config": _resume_key(cfg), "model_config": model_config.to_json(),
+    }
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+
+
