@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "fields": "fields",
     "covariates": "covariates",
     "outcomes": "outcomes",
+    "train": "train",
+    "encode": "encode",
     "ensemble": "ensemble",
 }
 

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 DEFAULT_N = 500
+#: size of the default cohort when images are needed (bulk zips are ~4 MB per visit)
+DEFAULT_N_IMAGES = 200
 DEFAULT_SEED = 20208
 
 
@@ -19,16 +21,20 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def default_cohort(n: int = DEFAULT_N, seed: int = DEFAULT_SEED, *, images: bool = False,
+def default_cohort(n: int | None = None, seed: int = DEFAULT_SEED, *, images: bool = False,
                    progress: bool = True):
     """Return the paths of the default synthetic cohort, building it if needed.
 
     Parameters
     ----------
-    n, seed : size and seed of the cohort (each combination has its own folder).
+    n, seed : size and seed of the cohort (each combination has its own folder); default
+        500 participants, or 200 when images are needed.
     images : whether bulk cine zips are needed (a cohort built without them is completed).
     """
     from cardiolatent.synth.build import CohortPaths, make_cohort
+
+    if n is None:
+        n = DEFAULT_N_IMAGES if images else DEFAULT_N
 
     root = cache_dir() / f"synth_n{n}_seed{seed}"
     info_file = root / "cohort.json"
