@@ -97,7 +97,7 @@ def test_timestep_embedding_layout():
 def test_demo_preset_is_small(tmp_path):
     cfg = PRESETS["demo"].replace(seed=1701)
     net = DiffAENetwork(cfg)
-    assert cfg.latent_dim == 128 and cfg.input_shape == (16, 64, 64)
+    assert cfg.latent_dim == 128 and cfg.input_shape == (10, 32, 32)
     path = save_weights(net, tmp_path / "demo_S1701.safetensors", cfg)
     assert path.stat().st_size <= 5_000_000  # one network, float32
     x = torch.zeros(1, 1, *cfg.input_shape)
