@@ -34,6 +34,8 @@ def add_arguments(p) -> None:
     p.add_argument("--amp", action="store_true", help="bf16 mixed precision (CUDA only)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--workers", type=int, default=2, help="processes preparing images")
+    p.add_argument("--cache", default=None,
+                   help="folder for the prepared-cine cache (default: --out); share it between seeds")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -55,7 +57,7 @@ def run(args) -> int:
         args.images = [str(paths.bulk)]
         print(f"no --images given: training on the built-in synthetic cohort at {paths.root}")
     items = discover_inputs(args.images)
-    data, index, qc = prepared_dataset(items, cfg_model.input_shape, args.out, workers=args.workers,
+    data, index, qc = prepared_dataset(items, cfg_model.input_shape, args.cache or args.out, workers=args.workers,
                                        progress=not args.quiet)
     split = split_participants(index["eid"], args.holdout_fraction, args.split_seed)
     index = index.assign(split=index["eid"].map(split))
