@@ -156,7 +156,7 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
         opt.step()
         _ema_update(ema, net, cfg.ema_decay)
         step += 1
-        running += float(loss)
+        running += float(loss.detach())
         logged += 1
         bar.update()
         if step % cfg.log_every == 0 or step == cfg.steps:
