@@ -28,9 +28,6 @@ COMMANDS: dict[str, str] = {
 }
 
 
-from cardiolatent.errors import CardiolatentError as UserError  # noqa: E402  (re-export)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cardiolatent",
@@ -63,10 +60,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args._run(args) or 0)
-    except (UserError, CardiolatentError, FileNotFoundError) as exc:
+    except (CardiolatentError, FileNotFoundError) as exc:
+        # Bad input: one line naming the file, field or participant; no traceback.
         msg = exc.args[0] if exc.args and isinstance(exc, CardiolatentError) else str(exc)
         print(f"cardiolatent {args.command}: error: {msg}", file=sys.stderr)
         return 2
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

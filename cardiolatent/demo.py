@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 
-def run_demo(out: str | Path = "cardiolatent_demo", n: int = 300, seed: int = 20208, *,
+def run_demo(out: str | Path = "cardiolatent_demo", n: int = 200, seed: int = 20208, *,
              progress: bool = True) -> dict:
     """Build (or reuse) a synthetic cohort in ``out/cohort`` and run the main job on it.
 

@@ -12,7 +12,7 @@ DESCRIPTION = (
 
 def add_arguments(p) -> None:
     p.add_argument("--out", default="cardiolatent_demo", help="folder for the demo cohort and outputs")
-    p.add_argument("--n", type=int, default=300, help="number of synthetic participants")
+    p.add_argument("--n", type=int, default=200, help="number of synthetic participants")
     p.add_argument("--seed", type=int, default=20208, help="random seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -53,6 +53,6 @@ def print_summary(paths) -> None:
     cols = [c for c in ("id", "chrom", "pos", "trait", "beta", "unit", "eaf", "r2") if c in v]
     print("  planted variants:")
     print("    " + v[cols].to_string(index=False).replace("\n", "\n    "))
-    h = s["hazards"]
+    h = s["hazards"][[c for c in ("outcome", "term", "unit", "hr") if c in s["hazards"]]]
     print("  planted hazard ratios:")
     print("    " + h.to_string(index=False).replace("\n", "\n    "))
