@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One thread per xdist worker: two workers on two cores, no OpenMP oversubscription.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 #: the cohorts tests use (seed, n, images)
 SMALL = dict(n=120, seed=7, images=True)
 GWAS = dict(n=2000, seed=11, images=False)
