@@ -1,0 +1,60 @@
+"""Benchmark: published-preset encoder throughput on this machine (run by hand; RESULTS.md).
+
+    python benchmarks/bench_encoder.py --batches 1 2 4 [--device cuda --dtype bf16]
+
+Volumes per second and peak memory of ``net.encode`` for the published configuration
+(50x128x128 input), with our memory-efficient attention (SDPA) against the plain formula the
+original implementation uses (einsum + softmax), in the same run, as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import time
+
+import torch
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(impl: str, batch: int, device: str, dtype, repeats: int) -> float:
+    from cardiolatent.model.config import PRESETS
+    from cardiolatent.model.network import DiffAENetwork
+
+    net = DiffAENetwork(PRESETS["published"].replace(seed=0), attention_impl=impl).eval().to(device)
+    x = torch.randn(batch, 1, 50, 128, 128, device=device)
+    with torch.no_grad(), torch.autocast(device_type=torch.device(device).type, dtype=dtype or torch.float32,
+                                         enabled=dtype is not None):
+        net.encode(x)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            net.encode(x)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+    return batch * repeats / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32")
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    print(f"{platform.platform()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"device {args.device}, {args.dtype}")
+    for b in args.batches:
+        sdpa = run("sdpa", b, args.device, dtype, args.repeats)
+        mem = peak_rss_mb()
+        plain = run("math", b, args.device, dtype, args.repeats)
+        print(f"batch {b}: SDPA {sdpa:.3f} vol/s (peak RSS so far {mem:.0f} MB); plain formula {plain:.3f} vol/s; "
+              f"ratio {sdpa / plain:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
