@@ -31,9 +31,8 @@ def run_demo(out: str | Path = "cardiolatent_demo", n: int = 200, seed: int = 20
 
     out = Path(out)
     cohort_dir = out / "cohort"
-    info_file = cohort_dir / "cohort.json"
-    reuse = info_file.exists() and json.loads(info_file.read_text()).get("n") == n \
-        and json.loads(info_file.read_text()).get("seed") == seed
+    info = CohortPaths(cohort_dir).info()
+    reuse = info.get("n") == n and info.get("seed") == seed
     paths = CohortPaths(cohort_dir) if reuse else make_cohort(cohort_dir, n=n, seed=seed, progress=progress)
     print_summary(paths)
 

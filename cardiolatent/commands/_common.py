@@ -14,6 +14,23 @@ def add_ukb_argument(p) -> None:
                         "overriding or extending the packaged one")
 
 
+def add_images_argument(p) -> None:
+    p.add_argument("--images", nargs="+", default=None,
+                   help="folders (searched recursively for bulk zips, .nii(.gz), .h5, .npy), files, or "
+                        "text files listing paths; default: the built-in synthetic cohort's zips")
+
+
+def image_paths(args) -> list[str]:
+    """The ``--images`` the user gave, or the default synthetic cohort's bulk folder (built on first use)."""
+    if args.images:
+        return list(args.images)
+    from cardiolatent.synth.default import default_cohort
+
+    paths = default_cohort(images=True, progress=not getattr(args, "quiet", False))
+    print(f"no --images given: using the built-in synthetic cohort at {paths.root}")
+    return [str(paths.bulk)]
+
+
 def registry_from_args(args):
     from cardiolatent.ukb.registry import FieldRegistry
 

@@ -14,9 +14,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--images", nargs="+", default=None,
-                   help="folders (searched recursively for bulk zips, .nii(.gz), .h5, .npy), files, or "
-                        "text files listing paths; default: the built-in synthetic cohort's zips")
+    from cardiolatent.commands._common import add_images_argument
+
+    add_images_argument(p)
     p.add_argument("--weights", nargs="+", default=["demo"],
                    help="'demo' (the five shipped demo models) or weights files/folders, one per seed")
     p.add_argument("--config", default=None,
@@ -51,17 +51,13 @@ def load_encoders(weights: list[str], config: str | None = None, device: str = "
 
 
 def run(args) -> int:
+    from cardiolatent.commands._common import image_paths
     from cardiolatent.encode.run import encode_inputs
     from cardiolatent.images.readers import discover_inputs
 
-    if args.images is None:
-        from cardiolatent.synth.default import default_cohort
-
-        paths = default_cohort(images=True, progress=not args.quiet)
-        args.images = [str(paths.bulk)]
-        print(f"no --images given: encoding the built-in synthetic cohort at {paths.root}")
+    images = image_paths(args)
     encoders = load_encoders(args.weights, args.config, args.device)
-    items = discover_inputs(args.images)
+    items = discover_inputs(images)
     res = encode_inputs(items, encoders, args.out, batch_size=args.batch_size, workers=args.workers,
                         device=args.device, dtype=None if args.dtype == "fp32" else args.dtype,
                         progress=not args.quiet, resume=not args.no_resume, excluded=items.excluded)

@@ -15,9 +15,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--images", nargs="+", default=None,
-                   help="folders of bulk zips (searched recursively), image files, or files listing paths; "
-                        "default: the built-in synthetic cohort's zips")
+    from cardiolatent.commands._common import add_images_argument
+
+    add_images_argument(p)
     p.add_argument("--out", required=True, help="output folder (checkpoint, loss log, final weights)")
     p.add_argument("--preset", default="demo", help="model preset: demo, mini or published")
     p.add_argument("--init", default=None, help="weights to fine-tune from (any accepted layout)")
@@ -49,14 +49,10 @@ def run(args) -> int:
     from cardiolatent.train.data import prepared_dataset, split_participants
     from cardiolatent.train.loop import TrainConfig, train
 
-    cfg_model = get_preset(args.preset)
-    if args.images is None:
-        from cardiolatent.synth.default import default_cohort
+    from cardiolatent.commands._common import image_paths
 
-        paths = default_cohort(images=True, progress=not args.quiet)
-        args.images = [str(paths.bulk)]
-        print(f"no --images given: training on the built-in synthetic cohort at {paths.root}")
-    items = discover_inputs(args.images)
+    cfg_model = get_preset(args.preset)
+    items = discover_inputs(image_paths(args))
     data, index, qc = prepared_dataset(items, cfg_model.input_shape, args.cache or args.out, workers=args.workers,
                                        progress=not args.quiet)
     split = split_participants(index["eid"], args.holdout_fraction, args.split_seed)

@@ -330,7 +330,7 @@ def _default_resample(volume, shape):
     return resample(volume, shape)
 
 
-def _prepare_job(job) -> tuple[int, dict | None, tuple[str, str] | None, float]:
+def prepare_job(job) -> tuple[int, dict | None, tuple[str, str] | None, float]:
     """Read and prepare one input: (index, {shape: float32 array}, None, seconds) or (index, None, (reason, detail), s)."""
     idx, item, shapes, n_frames, prepare_fn, resample_fn = job
     t0 = time.perf_counter()
@@ -366,7 +366,7 @@ def _mp_context():
 
 
 class _Prefetcher:
-    """Runs :func:`_prepare_job` over jobs in worker processes, yielding results in job order."""
+    """Runs :func:`prepare_job` over jobs in worker processes, yielding results in job order."""
 
     def __init__(self, jobs: list, workers: int, window: int):
         self.jobs = jobs
@@ -377,7 +377,7 @@ class _Prefetcher:
     def __iter__(self):
         if self.workers <= 0:
             for job in self.jobs:
-                yield _prepare_job(job)
+                yield prepare_job(job)
             return
         self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context(),
                                         initializer=_worker_init, initargs=(os.getpid(),))
@@ -386,7 +386,7 @@ class _Prefetcher:
             nxt = 0
             for i in range(len(self.jobs)):
                 while nxt < len(self.jobs) and nxt < i + self.window:
-                    futures[nxt] = self.pool.submit(_prepare_job, self.jobs[nxt])
+                    futures[nxt] = self.pool.submit(prepare_job, self.jobs[nxt])
                     nxt += 1
                 yield futures.pop(i).result()
         finally:

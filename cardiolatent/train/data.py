@@ -44,7 +44,7 @@ def prepared_dataset(items, shape, out_dir: str | Path, *, workers: int = 2, pro
     """
     from tqdm.auto import tqdm
 
-    from cardiolatent.encode.run import _prepare_job
+    from cardiolatent.encode.run import prepare_job
 
     out_dir = Path(out_dir)
     key = _key(items, shape)
@@ -58,7 +58,7 @@ def prepared_dataset(items, shape, out_dir: str | Path, *, workers: int = 2, pro
     vols, rows, qc = {}, [], []
     bar = tqdm(total=len(jobs), desc="preparing cines", unit="cine", disable=not progress)
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for idx, out, err, _ in pool.map(_prepare_job, jobs, chunksize=4):
+        for idx, out, err, _ in pool.map(prepare_job, jobs, chunksize=4):
             it = items[idx]
             if err is None:
                 vols[idx] = out[tuple(shape)]
