@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +44,20 @@ class TrainConfig:
     log_every: int = 20
     device: str = "cpu"
     threads: int | None = None
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 0 at ``steps``)
+    warmup_steps: int = 0          # linear warm-up from lr / warmup_steps
+
+
+def learning_rate(step: int, cfg: "TrainConfig") -> float:
+    """Learning rate of 0-based step ``step``: linear warm-up, then constant or cosine decay to 0."""
+    lr = cfg.lr
+    if cfg.warmup_steps > 0 and step < cfg.warmup_steps:
+        lr *= (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "cosine":
+        lr *= 0.5 * (1.0 + math.cos(math.pi * min(step, cfg.steps) / max(cfg.steps, 1)))
+    elif cfg.lr_schedule != "constant":
+        raise CardiolatentError(f"unknown learning-rate schedule {cfg.lr_schedule!r}; use constant or cosine")
+    return lr
 
 
 def _ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
@@ -150,6 +165,8 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
             z = net.encoder(x0)
             loss = training_loss(net, x0, z, schedule=sched, t=t.to(device), noise=noise)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
@@ -177,7 +194,11 @@ def _resume_key(cfg: TrainConfig) -> str:
     """The settings a resumed run must share with the checkpoint (``steps`` may grow)."""
     d = asdict(cfg)
     for k in ("steps", "checkpoint_every", "log_every", "device", "threads"):
+        if k == "steps" and cfg.lr_schedule == "cosine":
+            continue  # the cosine schedule depends on the total number of steps
         d.pop(k)
+    if cfg.lr_schedule == "constant" and cfg.warmup_steps == 0:
+        d.pop("lr_schedule"), d.pop("warmup_steps")  # checkpoints written before these options resume
     return json.dumps(d, sort_keys=True)
 
 
