@@ -1,0 +1,224 @@
+"""Cox models of the latents for incident outcomes (AF and MI by default), and tertile curves.
+
+:func:`cox_latents` aligns a latents table with the outcome logic of
+:func:`cardiolatent.ukb.outcomes.outcome_table` (time from the imaging visit of the row, in
+years = days / 365.25; censoring at death, the administrative date 2023-10-31 and
+``max_followup_years``, 10 by default as in the paper) and fits one Cox model per latent and
+outcome with :func:`cardiolatent.stats.cox.cox_scan` (all latents together: batched
+Newton-Raphson, Efron ties). ``beta`` is the log hazard ratio per SD of the latent.
+
+Who is in a model: rows with a visit date, no event on or before the visit (prevalent cases are
+excluded, reason ``prevalent``), positive follow-up and complete covariates. Every row of the
+latents table left out of an outcome's models is counted with its reason in
+``excluded`` (``eid, instance, outcome, reason``).
+
+:func:`group_curves` gives the figure data of the paper's tertile analysis for a latent or any
+score: hazard ratios with each group as reference, Kaplan-Meier and Nelson-Aalen curves, overall
+and by sex.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from cardiolatent.analysis.design import (
+    LatentMatrix,
+    design_matrix,
+    expand_names,
+    load_latents,
+    participant_variables,
+)
+from cardiolatent.errors import CardiolatentError
+
+
+@dataclass
+class CoxResult:
+    """``table``: one row per latent x outcome; ``excluded``: ``eid, instance, outcome, reason``;
+    ``summary``: counts per outcome and reason, covariates, notes."""
+
+    table: pd.DataFrame
+    excluded: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+
+
+@dataclass
+class SurvivalData:
+    """Follow-up of each latents row for one outcome: ``time`` (years, NaN where not usable),
+    ``event`` (0/1), ``reason`` (None for usable rows, else why not)."""
+
+    outcome: str
+    time: np.ndarray
+    event: np.ndarray
+    reason: np.ndarray
+
+
+def survival_data(main: Any, keys: pd.DataFrame, outcome: str, *, max_followup_years: float | None = 10.0,
+                  admin_date=None, definitions=None) -> SurvivalData:
+    """Time to ``outcome`` from each row's imaging visit (incident events only)."""
+    from cardiolatent.ukb.covariates import as_wide
+    from cardiolatent.ukb.outcomes import DEFAULT_ADMIN_DATE, load_definitions, outcome_table
+
+    wide = as_wide(main)
+    defs = definitions if definitions is not None else load_definitions()
+    key = next((k for k in defs if k.lower() == str(outcome).lower()), None)
+    if key is None:
+        raise CardiolatentError(f"unknown outcome {outcome!r}; defined: {', '.join(sorted(defs))} "
+                                "(add your own with --definitions FILE.toml)")
+    n = len(keys)
+    time = np.full(n, np.nan)
+    event = np.zeros(n, dtype=np.int64)
+    reason = np.full(n, "no_visit_date", dtype=object)
+    inst = keys["instance"].to_numpy()
+    eids = keys["eid"].to_numpy()
+    for i in sorted(set(inst.tolist())):
+        rows = np.flatnonzero(inst == i)
+        try:
+            res = outcome_table(wide, [key], instance=int(i), definitions=defs,
+                                admin_date=admin_date or DEFAULT_ADMIN_DATE,
+                                max_followup_years=max_followup_years, allow_missing_death=True)
+        except CardiolatentError:
+            if i == 2:
+                raise
+            continue  # no visit dates for this instance in the file: rows keep no_visit_date
+        t = res.table.set_index("eid").reindex(eids[rows])
+        ex = res.excluded.set_index("eid")["reason"] if len(res.excluded) else pd.Series(dtype=object)
+        tt = t["time_years"].to_numpy(float)
+        ev = t["event"].fillna(0).to_numpy().astype(np.int64)
+        prev = t["prevalent"].fillna(False).to_numpy(bool)
+        exr = ex.reindex(eids[rows]).to_numpy(object) if len(ex) else np.full(len(rows), None, dtype=object)
+        r = np.full(len(rows), None, dtype=object)
+        r[~(tt > 0)] = "no_follow_up"
+        r[prev] = "prevalent"
+        has = pd.notna(exr)
+        r[has] = exr[has]
+        ok = pd.isna(r)
+        time[rows] = np.where(ok, tt, np.nan)
+        event[rows] = np.where(ok, ev, 0)
+        reason[rows] = r
+    return SurvivalData(key, time, event, reason)
+
+
+def cox_latents(
+    latents: Any,
+    main: Any,
+    outcomes: Sequence[str] | str = ("AF", "MI"),
+    covariates: Sequence[str] | str = ("age", "sex"),
+    *,
+    strata: str | None = None,
+    robust: bool = False,
+    ph_test: bool = False,
+    max_followup_years: float | None = 10.0,
+    admin_date=None,
+    definitions=None,
+    visits: str = "prefer2",
+    latent_columns: Sequence[str] | str | None = None,
+    min_level_count: int = 10,
+    c_index: bool = True,
+) -> CoxResult:
+    """Per-SD hazard ratio of every latent for every outcome, with covariates (see module docstring).
+
+    ``strata``: a variable name (e.g. ``sex``) whose levels get their own baseline hazard (it is
+    then not also used as a covariate).
+    """
+    from cardiolatent.stats.cox import cox_scan
+
+    L = latents if isinstance(latents, LatentMatrix) else load_latents(latents, visits=visits,
+                                                                        columns=latent_columns)
+    outcomes = expand_names(outcomes)
+    covs = [c for c in expand_names(covariates) if c != strata]
+    need = list(dict.fromkeys(covs + ([strata] if strata else [])))
+    V = participant_variables(main, L.keys, need, definitions=definitions) if need else None
+    Z = L.values
+    parts, excl, counts = [], [], {}
+    notes = list(V.notes) if V is not None else []
+    for o in outcomes:
+        S = survival_data(main, L.keys, o, max_followup_years=max_followup_years, admin_date=admin_date,
+                          definitions=definitions)
+        usable = pd.isna(S.reason)
+        if V is not None:
+            D = design_matrix(V, covs, rows=usable, min_level_count=min_level_count)
+            notes += [f"{S.outcome}: {n}" for n in D.notes]
+            miss_cov = usable & ~D.complete
+            C, cnames = D.matrix, D.names
+            st = None
+            if strata:
+                sv = V.table[strata].to_numpy(float)
+                miss_cov |= usable & np.isnan(sv)
+                st = sv
+        else:
+            miss_cov = np.zeros(len(Z), bool)
+            C, cnames, st = None, [], None
+        reason = S.reason.copy()
+        reason[miss_cov] = "missing_covariate"
+        use = pd.isna(reason)
+        kw = dict(z_names=L.columns, c_names=cnames, robust=robust)
+        if ph_test:
+            kw["ph_test"] = True
+        if not c_index:
+            kw["c_index"] = False
+        res = cox_scan(S.time[use], S.event[use].astype(float), Z[use],
+                       None if C is None else C[use], strata=None if st is None else st[use], **kw)
+        res.insert(1, "outcome", S.outcome)
+        parts.append(res)
+        r = pd.Series(reason[~use]).value_counts().to_dict()
+        counts[S.outcome] = {"n_rows": int(len(Z)), "n_used": int(use.sum()),
+                             "n_events": int(S.event[use].sum()), "excluded": {k: int(v) for k, v in r.items()}}
+        ex = L.keys[~use].copy()
+        ex["outcome"] = S.outcome
+        ex["reason"] = reason[~use]
+        excl.append(ex)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    excluded = pd.concat([L.excluded.assign(outcome="all")] + excl, ignore_index=True)
+    summary = {
+        "model": "Cox proportional hazards, Efron ties; latent standardised (beta = log HR per SD)",
+        "outcomes": counts,
+        "covariates": covs,
+        "strata": strata,
+        "robust_se": bool(robust),
+        "max_followup_years": max_followup_years,
+        "n_latents": len(L.columns),
+        "latent_rows_excluded": {k: int(v) for k, v in L.excluded["reason"].value_counts().items()}
+        if len(L.excluded) else {},
+        "notes": notes,
+    }
+    return CoxResult(table, excluded, summary)
+
+
+def group_curves(score: np.ndarray, main: Any, keys: pd.DataFrame, outcome: str, *, q: int = 3,
+                 covariates: Sequence[str] | str = (), by_sex: bool = True,
+                 max_followup_years: float | None = 10.0, definitions=None) -> dict[str, pd.DataFrame]:
+    """Quantile groups (tertiles by default) of ``score`` (one value per row of ``keys``): hazard
+    ratios with each group as reference, Kaplan-Meier and Nelson-Aalen curves (overall and by sex).
+
+    Returns ``{"hazard_ratios", "kaplan_meier", "nelson_aalen"}`` tidy tables.
+    """
+    from cardiolatent.stats import survival as sv
+
+    S = survival_data(main, keys, outcome, max_followup_years=max_followup_years, definitions=definitions)
+    covs = expand_names(covariates)
+    need = list(dict.fromkeys(covs + (["sex"] if by_sex else [])))
+    V = participant_variables(main, keys, need, definitions=definitions) if need else None
+    use = pd.isna(S.reason) & np.isfinite(np.asarray(score, float))
+    C = None
+    if covs:
+        D = design_matrix(V, covs, rows=use)
+        use &= D.complete
+        C = D.matrix[use]
+    groups = sv.quantile_groups(np.asarray(score, float)[use], q=q)
+    hr = sv.group_hazard_ratios(S.time[use], S.event[use], groups, C=C)
+    km = sv.kaplan_meier(S.time[use], S.event[use], groups=groups)
+    na = sv.nelson_aalen(S.time[use], S.event[use], groups=groups)
+    out = {"hazard_ratios": hr.assign(outcome=S.outcome), "kaplan_meier": km.assign(outcome=S.outcome, by="all"),
+           "nelson_aalen": na.assign(outcome=S.outcome, by="all")}
+    if by_sex:
+        sex = V.table["sex"].to_numpy(float)[use]
+        lab = np.where(sex == 1, "male", np.where(sex == 0, "female", "unknown"))
+        km2 = sv.kaplan_meier(S.time[use], S.event[use], groups=groups, by=lab).assign(outcome=S.outcome)
+        na2 = sv.nelson_aalen(S.time[use], S.event[use], groups=groups, by=lab).assign(outcome=S.outcome)
+        out["kaplan_meier"] = pd.concat([out["kaplan_meier"], km2], ignore_index=True)
+        out["nelson_aalen"] = pd.concat([out["nelson_aalen"], na2], ignore_index=True)
+    return out

@@ -1,0 +1,93 @@
+"""``cardiolatent assoc``: latents against traits and diseases (OLS, or logistic for diseases)."""
+
+from __future__ import annotations
+
+HELP = "association scan: every latent against traits/diseases with covariates (OLS / logistic)"
+DESCRIPTION = (
+    "For every latent and trait: OLS latent ~ trait + covariates (the paper's model), reporting the "
+    "trait term; with --direction outcome, logistic disease ~ latent + covariates for binary traits. "
+    "Traits and covariates are the registry's names or field ids, imaging covariates (age = age at the "
+    "imaging visit, sex, bsa, height, bmi, waist, centre, imaging_year, visit, genotyping_batch, pc1..pc40) "
+    "and outcomes from the definitions file (AF, MI, HF, HTN, T2D: case = diagnosis year within "
+    "[imaging year - 5, imaging year + 1]). Covariate presets: paper_traits (age, sex, bsa, centre, "
+    "imaging_year), paper_disease (+ height, waist), gwas, none. Categorical covariates (centre, year, "
+    "batch, visit) become dummies; complete cases per trait. Output: one row per latent x trait with "
+    "beta, se, t (z for logistic), p, n, n_cases, Bonferroni / Benjamini-Hochberg / M_eff significance "
+    "and optional Westfall-Young max-T P values; a .summary.json beside it lists skipped traits, "
+    "excluded participants and notes."
+)
+
+
+def add_arguments(p) -> None:
+    from cardiolatent.commands._common import add_ukb_argument
+
+    p.add_argument("--latents", required=True,
+                   help="latents table (.parquet/.tsv/.csv): long encoder output (eid, instance, seed, Z0..) "
+                        "or wide (eid, [instance,] latent columns)")
+    add_ukb_argument(p)
+    p.add_argument("--traits", required=True, help="comma-separated trait/disease names or field ids")
+    p.add_argument("--covariates", default="paper_traits",
+                   help="comma-separated covariate names and/or presets (paper_traits, paper_disease, gwas, none)")
+    p.add_argument("--out", default=None, help="output table (.tsv, .csv or .parquet); default: print")
+    p.add_argument("--direction", choices=["latent", "outcome"], default="latent",
+                   help="latent: OLS latent ~ trait + covariates; outcome: logistic disease ~ latent + covariates")
+    p.add_argument("--no-standardise", dest="standardise", action="store_false",
+                   help="keep latents and continuous traits in their units (default: z-scored, the paper)")
+    p.add_argument("--inverse-normal", action="store_true",
+                   help="rank-based inverse normal transform of latents and continuous traits first")
+    p.add_argument("--min-cases", type=int, default=200, help="binary traits with fewer cases are not tested")
+    p.add_argument("--min-nonmissing", type=float, default=0.3,
+                   help="traits with a smaller non-missing fraction are not tested")
+    p.add_argument("--permutations", type=int, default=0,
+                   help="Westfall-Young max-T permutations (the paper: 1000); 0 = off")
+    p.add_argument("--seed", type=int, default=0, help="permutation seed")
+    p.add_argument("--alpha", type=float, default=0.05, help="family-wise significance level")
+    p.add_argument("--meff", type=float, default=None,
+                   help="effective number of latents for the M_eff threshold (default: Li & Ji from the data)")
+    p.add_argument("--latent-columns", default=None,
+                   help="comma-separated latent columns or regular expressions (e.g. 'S1701_Z.*'); default all")
+    p.add_argument("--visits", choices=["prefer2", "both"], default="prefer2",
+                   help="prefer2: visit 2, visit 3 only without visit 2; both: every visit as its own row")
+    p.add_argument("--definitions", default=None, help="outcome definitions TOML (default: packaged)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def run(args) -> int:
+    import json
+
+    from cardiolatent.analysis.association import association_scan
+    from cardiolatent.analysis.design import expand_names, fields_needed
+    from cardiolatent.commands._common import registry_from_args, ukb_path, write_output
+    from cardiolatent.io_utils import write_text_atomic
+    from cardiolatent.ukb.outcomes import load_definitions
+    from cardiolatent.ukb.read import read_main
+
+    say = (lambda *a: None) if args.quiet else print
+    reg = registry_from_args(args)
+    defs = load_definitions(args.definitions) if args.definitions else load_definitions()
+    names = expand_names([args.traits, args.covariates])
+    main = read_main(ukb_path(args), fields_needed(names, reg, defs), registry=reg, missing_ok=True)
+    res = association_scan(args.latents, main, args.traits, args.covariates, direction=args.direction,
+                           standardise=args.standardise, inverse_normal=args.inverse_normal,
+                           min_cases=args.min_cases, min_nonmissing=args.min_nonmissing,
+                           permutations=args.permutations, seed=args.seed, alpha=args.alpha, meff=args.meff,
+                           definitions=defs, visits=args.visits, latent_columns=args.latent_columns)
+    s = res.summary
+    say(f"{s['n_rows']:,} participant rows, {s['n_latents']} latents x {s['n_traits_tested']} traits; "
+        f"M_eff {s['m_eff']:.1f}, threshold P < {s['threshold_meff']:.3g}")
+    for sk in s["traits_skipped"]:
+        say(f"  not tested: {sk['trait']}: {sk['reason']}")
+    for reason, n in s["excluded_reasons"].items():
+        say(f"  excluded rows: {n} {reason}")
+    for note in s["notes"]:
+        say(f"  note: {note}")
+    write_output(res.table, args.out)
+    if args.out:
+        from pathlib import Path
+
+        out = Path(args.out)
+        stem = out.name.split(".")[0]
+        write_text_atomic(out.with_name(stem + ".summary.json"), json.dumps(s, indent=2, default=str) + "\n")
+        if len(res.excluded):
+            write_output(res.excluded, str(out.with_name(stem + ".excluded.tsv")))
+    return 0
