@@ -1,0 +1,1 @@
+"""Analyses built on the latents: reproducibility (ICC between visits and seeds), associations."""

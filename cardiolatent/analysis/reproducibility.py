@@ -1,0 +1,350 @@
+"""Reproducibility of the latents: ICC between imaging visits and between model seeds, and M_eff.
+
+- :func:`icc_between_visits`: participants with latents at both imaging visits (instance 2 and 3)
+  are the subjects, the two visits the raters, every latent column ``S{seed}_Z{k}`` one variable.
+- :func:`icc_between_seeds`: each latent of a reference seed is one variable; the raters are that
+  latent and its matched, sign-corrected partner in every other seed (one row per participant:
+  visit 2, visit 3 only without visit 2).
+
+Which ICC form: the paper does not say. Both functions compute the six Shrout-Fleiss forms and the
+summary headlines :data:`REPORT_FORM` = ``ICC3`` = ICC(3,1) = ICC(C,1), two-way mixed,
+consistency, single measurement: the raters (visit 2 / visit 3, or seeds) are fixed, not sampled,
+and analyses use one measurement per participant; a shift common to all participants between visits
+(ageing, scanner drift) or between seeds (arbitrary latent offset) does not change a standardised
+latent's associations, so consistency rather than absolute agreement is what matters downstream.
+ICC2 (absolute agreement) is in the table for readers who want the stricter form.
+
+Both return a :class:`ReproducibilityResult`: a tidy table (``latent, type, icc, ci_low, ci_high,
+f, df1, df2, p, n, k, description, reason`` plus extras) and a JSON-serialisable summary with the
+counts, the median ICC per form and M_eff (Li & Ji and Cheverud/Nyholt) of the latents per seed and
+of all of them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cardiolatent.encode import ensemble as ens
+from cardiolatent.errors import CardiolatentError
+from cardiolatent.stats import icc as icc_mod
+from cardiolatent.stats.meff import effective_tests
+
+#: the form the summary headlines (see module docstring)
+REPORT_FORM = "ICC3"
+
+#: column order of the result tables
+COLUMNS = ["latent", "type", "icc", "ci_low", "ci_high", "f", "df1", "df2", "p", "n", "k",
+           "description", "reason"]
+
+
+@dataclass
+class ReproducibilityResult:
+    """``table``: one row per (latent, ICC form); ``summary``: counts, medians, M_eff (JSON-ready).
+
+    ``matching`` (between seeds only): ``latent, seed, partner, r, sign`` for every reference latent
+    and every other seed.
+    """
+
+    table: pd.DataFrame
+    summary: dict
+    between: str
+    matching: pd.DataFrame | None = field(default=None)
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------
+
+
+def _wide_both(latents: pd.DataFrame, seeds) -> ens.WideLatents:
+    """Long or wide latents -> one row per (eid, instance) with ``S{seed}_Z{k}`` columns."""
+    if "seed" in latents.columns:
+        return ens.to_wide(latents, visits="both", seeds=seeds)
+    if ens.is_wide_table(latents):
+        if "instance" not in latents.columns:
+            raise CardiolatentError("wide latents table has no 'instance' column: visits cannot be compared")
+        w = ens.from_wide_table(latents, seeds=seeds)
+        inst = pd.to_numeric(w.table["instance"], errors="coerce")
+        bad = sorted(set(inst.dropna().unique()) - {2, 3})
+        if inst.isna().any() or bad:
+            raise CardiolatentError("wide latents table: 'instance' must be 2 or 3 in every row"
+                                    + (f" (found {bad})" if bad else " (missing values found)"))
+        dup = w.table.duplicated(["eid", "instance"])
+        if dup.any():
+            raise CardiolatentError(f"wide latents table has several rows for eid {w.table.loc[dup, 'eid'].iloc[0]} "
+                                    f"instance {w.table.loc[dup, 'instance'].iloc[0]}")
+        w.table["instance"] = inst.astype(np.int64)
+        return w
+    raise CardiolatentError("latents: neither a long table (eid, instance, seed, Z0..) nor a wide one "
+                            "(eid, instance, S{seed}_Z{k})")
+
+
+def _wide_one_per_participant(latents: pd.DataFrame, seeds) -> ens.WideLatents:
+    """One row per participant: visit 2, visit 3 only without visit 2 (as :func:`ens.to_wide`)."""
+    if "seed" in latents.columns:
+        return ens.to_wide(latents, visits="prefer2", seeds=seeds)
+    if ens.is_wide_table(latents):
+        w = ens.from_wide_table(latents, seeds=seeds)
+        t = w.table
+        if t["eid"].duplicated().any():
+            if t["instance"].isna().any():
+                raise CardiolatentError("wide latents table has repeated eids and no instance to tell them apart")
+            t = t.sort_values(["eid", "instance"], kind="stable").drop_duplicates("eid", keep="first")
+            w.table = t.reset_index(drop=True)
+        return w
+    raise CardiolatentError("latents: neither a long table (eid, instance, seed, Z0..) nor a wide one "
+                            "(eid, S{seed}_Z{k})")
+
+
+def _meff_summary(table: pd.DataFrame, cols: dict[int, list[tuple[int, str]]]) -> dict:
+    """M_eff of all latent columns and of each seed's, from one complete-rows correlation matrix."""
+    from cardiolatent.stats.meff import correlation
+
+    allcols = [c for s in cols for _, c in cols[s]]
+    x = table[allcols].to_numpy(dtype=np.float64)
+    if np.isfinite(x).all(axis=1).sum() < 3:
+        return {"note": "fewer than 3 complete rows: M_eff not computed"}
+    r, n = correlation(x, "complete")
+    out = {"rows": "complete rows", "n_rows": int(n)}
+    res = effective_tests(corr=r)
+    res.n_rows, res.missing = n, "complete"
+    res.dropped = [allcols[i] for i in res.dropped]
+    out["all"] = res.as_dict()
+    per = {}
+    at = 0
+    for s, lst in cols.items():
+        idx = np.arange(at, at + len(lst))
+        at += len(lst)
+        rs = effective_tests(corr=r[np.ix_(idx, idx)])
+        rs.n_rows, rs.missing = n, "complete"
+        rs.dropped = [lst[i][1] for i in rs.dropped]
+        per[str(s)] = rs.as_dict()
+    out["per_seed"] = per
+    return out
+
+
+def _form_summary(table: pd.DataFrame, forms) -> dict:
+    out = {}
+    for f in forms:
+        t = table[(table["type"] == f) & (table["reason"] == icc_mod.OK)]
+        v = t["icc"].to_numpy(dtype=np.float64)
+        out[f] = {
+            "n_latents": int(len(v)),
+            "median": float(np.median(v)) if len(v) else None,
+            "q25": float(np.quantile(v, 0.25)) if len(v) else None,
+            "q75": float(np.quantile(v, 0.75)) if len(v) else None,
+            "n_above_0.75": int((v > 0.75).sum()),
+            "n_above_0.9": int((v > 0.9).sum()),
+        }
+    return out
+
+
+def _finish(tab: pd.DataFrame) -> pd.DataFrame:
+    tab = tab.rename(columns={"variable": "latent"})
+    tab["latent"] = tab["latent"].astype(str)
+    return tab[COLUMNS + [c for c in tab.columns if c not in COLUMNS]]
+
+
+def _check_report_form(report_form, forms):
+    rf = icc_mod.normalise_forms([report_form])[0]
+    if rf not in forms:
+        raise CardiolatentError(f"report form {rf} is not among the forms computed ({', '.join(forms)})")
+    return rf
+
+
+# --------------------------------------------------------------------------------------------
+# between visits
+# --------------------------------------------------------------------------------------------
+
+
+def icc_between_visits(latents: pd.DataFrame, seeds=None, forms=icc_mod.FORMS, alpha: float = 0.05,
+                       *, report_form: str = REPORT_FORM) -> ReproducibilityResult:
+    """ICC of every latent column between imaging visits 2 and 3.
+
+    ``latents``: long (``eid, instance, seed, Z0..``) or wide (``eid, instance, S{seed}_Z{k}``)
+    table. Long tables go through :func:`cardiolatent.encode.ensemble.to_wide` with
+    ``visits="both"``: a participant-visit lacking a seed (or with missing values for one) is left
+    out entirely and counted in the summary. Subjects are the participants with rows at both visits
+    (raters: visit 2, visit 3); a subject with a missing value in a latent is dropped for that latent
+    only (``n`` per row). ``seeds``: seeds to use (default all, paper order).
+
+    M_eff is computed from the visit-2 rows of *all* participants with visit 2 (complete rows).
+    """
+    forms = icc_mod.normalise_forms(forms)
+    rf = _check_report_form(report_form, forms)
+    w = _wide_both(latents, seeds)
+    cols = ens.seed_columns(w)
+    allcols = [c for s in cols for _, c in cols[s]]
+    t = w.table
+    v2 = t[t["instance"] == 2].set_index("eid")
+    v3 = t[t["instance"] == 3].set_index("eid")
+    both = v2.index.intersection(v3.index).sort_values()
+    if len(both) < 2:
+        raise CardiolatentError(f"only {len(both)} participant(s) have latents at both visits (instance 2 "
+                                "and 3); at least 2 are needed for an ICC")
+    x = np.stack([v2.loc[both, allcols].to_numpy(dtype=np.float64),
+                  v3.loc[both, allcols].to_numpy(dtype=np.float64)], axis=1)  # (n, 2 visits, m)
+    tab = icc_mod.icc(x, variables=allcols, forms=forms, alpha=alpha)
+    seed_of = {c: s for s in cols for _, c in cols[s]}
+    tab.insert(1, "seed", np.array([seed_of[c] for c in tab["variable"]], dtype=np.int64))
+    tab = _finish(tab)
+    excl = w.excluded
+    summary = {
+        "between": "visits",
+        "raters": ["instance 2", "instance 3"],
+        "seeds": [int(s) for s in cols],
+        "n_latents": len(allcols),
+        "n_participants_visit2": int(len(v2)),
+        "n_participants_visit3": int(len(v3)),
+        "n_participants_both_visits": int(len(both)),
+        "n_participant_visits_excluded": int(len(excl)),
+        "forms": list(forms),
+        "alpha": float(alpha),
+        "report_form": rf,
+        "report_form_description": icc_mod.DESCRIPTIONS[rf],
+        "icc": _form_summary(tab, forms),
+        "n_rows_not_ok": int((tab["reason"] != icc_mod.OK).sum()),
+        "meff": _meff_summary(v2.reset_index(), cols) if len(v2) >= 3 else
+        {"note": "fewer than 3 visit-2 rows: M_eff not computed"},
+    }
+    if "meff" in summary and "all" in summary["meff"]:
+        summary["meff"]["rows"] = "visit-2 rows of all participants with visit 2 (complete rows)"
+    return ReproducibilityResult(table=tab, summary=summary, between="visits")
+
+
+# --------------------------------------------------------------------------------------------
+# between seeds
+# --------------------------------------------------------------------------------------------
+
+
+def _partners_best(w, cols, ref) -> pd.DataFrame:
+    m = ens.cross_seed_matching(w, seeds=list(cols))
+    m = m[m["seed"] == ref]
+    return pd.DataFrame({"latent": m["latent"].to_numpy(np.int64), "seed": m["other_seed"].to_numpy(np.int64),
+                         "partner": m["best_partner"].to_numpy(np.int64), "r": m["r"].to_numpy(np.float64)})
+
+
+def _partners_hungarian(w, cols, ref) -> pd.DataFrame:
+    e = ens.ensemble(w, reference=ref, seeds=list(cols))
+    m = e.matching.dropna(subset=["matched_to"])
+    return pd.DataFrame({"latent": m["matched_to"].to_numpy(np.int64), "seed": m["seed"].to_numpy(np.int64),
+                         "partner": m["latent"].to_numpy(np.int64), "r": m["r"].to_numpy(np.float64)})
+
+
+def icc_between_seeds(latents: pd.DataFrame, threshold: float | None = None, reference: int | None = None,
+                      *, seeds=None, forms=icc_mod.FORMS, alpha: float = 0.05, matching: str = "best",
+                      standardize: bool = False, report_form: str = REPORT_FORM) -> ReproducibilityResult:
+    """ICC of each reference-seed latent with its matched partners in the other seeds (raters = seeds).
+
+    Rows: one per participant (:func:`cardiolatent.encode.ensemble.to_wide`, ``visits="prefer2"``).
+    Matching (``matching``):
+
+    - ``"best"`` (default, the paper's definition of a reproduced latent):
+      :func:`cardiolatent.encode.ensemble.cross_seed_matching`: for reference latent k, its best
+      ``|Pearson r|`` partner in each other seed. Not one-to-one: two reference latents may share a
+      partner, so each reference latent is judged on its own.
+    - ``"hungarian"``: the one-to-one maximum-total-``|r|`` assignment of
+      :func:`cardiolatent.encode.ensemble.ensemble`.
+
+    Each partner is multiplied by the sign of its r (sign-corrected) so that the k = number of seeds
+    raters measure the same thing with the same orientation. ``standardize``: z-score every column
+    first (the seeds' latents have arbitrary scales and offsets; ICC2/ICC1 penalise them, ICC3 only
+    the scale). ``threshold``: keep only reference latents whose partners all have ``|r| >
+    threshold`` (the paper used 0.8); None keeps all. ``reference``: default the first seed.
+    """
+    if matching not in ("best", "hungarian"):
+        raise CardiolatentError(f"matching must be 'best' or 'hungarian', not {matching!r}")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise CardiolatentError(f"threshold must be between 0 and 1, not {threshold}")
+    forms = icc_mod.normalise_forms(forms)
+    rf = _check_report_form(report_form, forms)
+    w = _wide_one_per_participant(latents, seeds)
+    cols = ens.seed_columns(w, seeds)
+    if len(cols) < 2:
+        raise CardiolatentError("at least two seeds are needed for an ICC between seeds")
+    order = list(cols)
+    ref = order[0] if reference is None else int(reference)
+    if ref not in cols:
+        raise CardiolatentError(f"reference seed {ref} not among the seeds {order}")
+    others = [s for s in order if s != ref]
+    t = w.table
+
+    pairs = (_partners_best if matching == "best" else _partners_hungarian)(w, cols, ref)
+    pairs["sign"] = np.where(pairs["r"] < 0, -1, 1).astype(np.int64)
+    ref_k = [k for k, _ in cols[ref]]
+    col_of = {s: dict(cols[s]) for s in order}
+
+    def values(c):
+        v = t[c].to_numpy(dtype=np.float64)
+        if standardize:
+            ok = np.isfinite(v)
+            sd = v[ok].std() if ok.any() else 0.0
+            v = (v - (v[ok].mean() if ok.any() else 0.0)) / (sd if sd > 0 else np.inf)
+        return v
+
+    n, p = len(t), len(ref_k)
+    x = np.full((n, 1 + len(others), p), np.nan)
+    x[:, 0, :] = np.stack([values(col_of[ref][k]) for k in ref_k], axis=1) if p else np.zeros((n, 0))
+    lookup = {(int(a), int(b)): (int(c), float(r), int(sg)) for a, b, c, r, sg in
+              pairs[["latent", "seed", "partner", "r", "sign"]].itertuples(index=False)}
+    absr = np.full((len(others), p), np.nan)
+    partner_txt = [[] for _ in range(p)]
+    for j, s in enumerate(others):
+        cache = {}
+        for v, k in enumerate(ref_k):
+            hit = lookup.get((k, s))
+            if hit is None:
+                partner_txt[v].append(f"S{s}:none")
+                continue
+            c, r, sg = hit
+            if c not in cache:
+                cache[c] = values(col_of[s][c])
+            x[:, 1 + j, v] = sg * cache[c]
+            absr[j, v] = abs(r)
+            partner_txt[v].append(f"{'-' if sg < 0 else '+'}{col_of[s][c]}")
+
+    min_abs = absr.min(axis=0)  # NaN where a seed has no partner (hungarian, fewer latents)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slice
+        mean_abs = np.nanmean(absr, axis=0)
+    keep = np.ones(p, bool) if threshold is None else (min_abs > threshold)
+    names = [col_of[ref][k] for k in ref_k]
+    if keep.any():
+        tab = icc_mod.icc(x[:, :, keep], variables=[names[i] for i in np.flatnonzero(keep)],
+                          forms=forms, alpha=alpha)
+    else:
+        tab = icc_mod.icc(np.zeros((0, x.shape[1], 0)), variables=[], forms=forms, alpha=alpha)
+    nf = len(forms)
+    kept = np.flatnonzero(keep)
+    tab = _finish(tab)
+    tab["partners"] = np.repeat(np.array([",".join(partner_txt[i]) for i in kept], dtype=object), nf)
+    tab["min_abs_r"] = np.repeat(min_abs[kept], nf)
+    tab["mean_abs_r"] = np.repeat(mean_abs[kept], nf)
+
+    match_tab = pairs.assign(latent=[col_of[ref][k] for k in pairs["latent"]],
+                             partner=[col_of[s][c] for s, c in zip(pairs["seed"], pairs["partner"])])
+    summary = {
+        "between": "seeds",
+        "reference": int(ref),
+        "seeds": [int(s) for s in order],
+        "raters": [int(ref)] + [int(s) for s in others],
+        "matching": matching,
+        "standardize": bool(standardize),
+        "threshold": threshold,
+        "n_reference_latents": int(p),
+        "n_latents_kept": int(keep.sum()),
+        "n_participants": int(n),
+        "n_participants_excluded": int(len(w.excluded)),
+        "forms": list(forms),
+        "alpha": float(alpha),
+        "report_form": rf,
+        "report_form_description": icc_mod.DESCRIPTIONS[rf],
+        "icc": _form_summary(tab, forms),
+        "n_rows_not_ok": int((tab["reason"] != icc_mod.OK).sum()),
+        "meff": _meff_summary(t, cols),
+    }
+    return ReproducibilityResult(table=tab, summary=summary, between="seeds", matching=match_tab)

@@ -1,0 +1,1 @@
+"""Vectorised statistics: ICC, M_eff, OLS/logistic scans, multiple testing, Cox."""
