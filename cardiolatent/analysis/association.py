@@ -250,14 +250,11 @@ def _add_significance(table: pd.DataFrame, *, alpha: float, n_traits: int, m_eff
 
 
 def _maxT(Y, X, tnames, covs, V, table, latent_names, permutations, seed, min_level_count) -> np.ndarray:
+    """Westfall-Young max-T adjusted P for every (latent, trait) row of ``table`` (one family)."""
     from cardiolatent.stats.multitest import westfall_young_maxT
 
     D = design_matrix(V, covs, min_level_count=min_level_count)
-    adj = westfall_young_maxT(Y, X, D.matrix, n_perm=permutations, seed=seed)
-    adj = np.asarray(adj, dtype=float)
-    # adj is (m latents, t traits) or a table aligned with ols_scan's order (trait-major)
-    if adj.ndim == 2:
-        li = {c: i for i, c in enumerate(latent_names)}
-        ti = {t: j for j, t in enumerate(tnames)}
-        return np.array([adj[li[a], ti[b]] for a, b in zip(table["latent"], table["trait"])])
-    return adj
+    adj = westfall_young_maxT(Y, X, D.matrix, n_perm=permutations, seed=seed, y_names=list(latent_names),
+                              x_names=list(tnames))
+    key = adj.set_index(["latent", "trait"])["p_maxT"]
+    return key.reindex(pd.MultiIndex.from_arrays([table["latent"], table["trait"]])).to_numpy(float)
