@@ -25,6 +25,11 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "encode": "encode",
     "ensemble": "ensemble",
+    "icc": "icc",
+    "assoc": "assoc",
+    "cox": "cox",
+    "export": "export",
+    "gwas-results": "gwas_results",
 }
 
 
