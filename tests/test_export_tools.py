@@ -357,3 +357,27 @@ def test_regenie_raw_categorical_and_run_script(gwas_cohort, tmp_path):
         if c["--step"] == "2":
             assert Path(c["--pred"]).exists() and c["--pred"].endswith("_pred.list")
     assert (tmp_path / "res" / "step1_quant_pred.list").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Issue acceptance: export -> real plink2 -> gwas-results reports the planted variant as a lead
+# --------------------------------------------------------------------------------------------
+
+
+def test_gwas_results_reports_the_planted_variant_as_lead(p2run, tmp_path):
+    import argparse
+
+    from cardiolatent.commands import gwas_results as cmd
+
+    p = argparse.ArgumentParser()
+    cmd.add_arguments(p)
+    out = tmp_path / "summary"
+    assert cmd.run(p.parse_args(["--results", str(p2run.results), "--out", str(out), "--table-format", "tsv"])) == 0
+    leads = pd.read_csv(out / "leads.tsv", sep="\t")
+    mine = leads[leads["latent"].astype(str) == p2run.latent]
+    planted_ids = set(p2run.planted["id"])
+    hit = mine[mine["id"].isin(planted_ids)] if "id" in mine.columns else mine[mine["ID"].isin(planted_ids)]
+    assert len(hit) >= 1, mine
+    assert (hit["mlog10p"] > -np.log10(GWS)).all()
+    lam = pd.read_csv(out / "lambda.tsv", sep="\t")
+    assert lam["lambda_gc"].between(0.9, 1.2).all(), lam
