@@ -182,3 +182,42 @@ def test_cox_matches_lifelines_on_truth_outcomes(data):
     assert row["n_events"] == d["event"].sum()
     assert row["beta"] == pytest.approx(cph.params_["S1701_Z0"], rel=1e-6)
     assert row["se"] == pytest.approx(cph.standard_errors_["S1701_Z0"], rel=1e-6)
+
+
+def test_cox_command_contract_and_tertile_curves(data, tmp_path):
+    from lifelines import KaplanMeierFitter
+
+    from cardiolatent.commands import cox as cmd
+
+    out = tmp_path / "cox.tsv"
+    assert _cmd(cmd, ["--latents", str(data["path"]), "--ukb", str(data["cohort"].main), "--outcome", "AF",
+                      "--covariates", "age,sex", "--groups", "S1701_Z0", "--out", str(out), "--quiet"]) == 0
+    t = pd.read_csv(out, sep="\t")
+    assert {"latent", "outcome", "beta", "hr", "se", "p", "n", "n_events", "hr_ci_low", "hr_ci_high"} <= set(t.columns)
+    assert len(t) == 6 and (t["outcome"] == "AF").all()
+    np.testing.assert_allclose(t["hr"], np.exp(t["beta"]), rtol=1e-12)
+    summ = json.loads((tmp_path / "cox.summary.json").read_text())
+    c = summ["outcomes"]["AF"]
+    excl = pd.read_csv(tmp_path / "cox.excluded.tsv", sep="\t")
+    assert (excl["outcome"] == "AF").sum() == c["n_rows"] - c["n_used"]
+    hr = pd.read_csv(tmp_path / "cox.S1701_Z0.hazard_ratios.tsv", sep="\t")
+    assert len(hr) == 6  # three tertiles, each as reference against the two others
+    km = pd.read_csv(tmp_path / "cox.S1701_Z0.kaplan_meier.tsv", sep="\t")
+    assert set(km["by"]) >= {"all", "female", "male"}
+    # overall curve of the top tertile against lifelines on the same participants
+    from cardiolatent.analysis.survival import survival_data
+    from cardiolatent.stats.survival import quantile_groups
+
+    L = load_latents(data["path"])
+    S = survival_data(data["main"], L.keys, "AF")
+    V = participant_variables(data["main"], L.keys, ["age", "sex"])
+    use = pd.isna(S.reason) & V.table[["age", "sex"]].notna().all(axis=1).to_numpy()
+    g = np.asarray(quantile_groups(L.table["S1701_Z0"].to_numpy()[use], q=3))
+    top = g == "T3"
+    kmf = KaplanMeierFitter().fit(S.time[use][top], S.event[use][top])
+    mine = km[(km["by"] == "all") & (km["group"] == "T3")]
+    sf = kmf.survival_function_.iloc[:, 0]  # right-continuous, indexed by the observed times
+    sf.index = np.round(sf.index.to_numpy(float), 9)  # the TSV holds times to ~1e-15, not bit-exact
+    times = np.round(mine["time"].to_numpy(), 9)
+    assert set(times) - {0.0} <= set(sf.index)
+    np.testing.assert_allclose(mine["survival"].to_numpy(), sf.reindex(times).fillna(1.0).to_numpy(), atol=1e-10)
