@@ -60,3 +60,43 @@ def write_output(df, out: str | None, *, index: bool = False) -> None:
         return
     write_table_atomic(df, out, index=index)
     print(f"wrote {len(df):,} rows to {out}")
+
+
+def add_analysis_arguments(p) -> None:
+    """Options shared by the analysis commands (assoc, cox): latents, main data, definitions."""
+    p.add_argument("--latents", required=True,
+                   help="latents table (.parquet/.tsv/.csv): long encoder output (eid, instance, seed, Z0..) "
+                        "or wide (eid, [instance,] latent columns)")
+    add_ukb_argument(p)
+    p.add_argument("--latent-columns", default=None,
+                   help="comma-separated latent columns or regular expressions (e.g. 'S1701_Z.*'); default all")
+    p.add_argument("--visits", choices=["prefer2", "both"], default="prefer2",
+                   help="prefer2: visit 2, visit 3 only without visit 2; both: every visit as its own row")
+    p.add_argument("--definitions", default=None, help="outcome definitions TOML (default: packaged)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def analysis_inputs(args, names):
+    """(main data with the fields ``names`` need, outcome definitions) for an analysis command."""
+    from cardiolatent.analysis.design import fields_needed
+    from cardiolatent.ukb.outcomes import load_definitions
+    from cardiolatent.ukb.read import read_main
+
+    reg = registry_from_args(args)
+    defs = load_definitions(args.definitions) if args.definitions else load_definitions()
+    main = read_main(ukb_path(args), fields_needed(names, reg, defs), registry=reg, missing_ok=True)
+    return main, defs
+
+
+def write_summary(out: str | None, summary: dict) -> Path | None:
+    """Write ``summary`` as ``<stem>.summary.json`` beside the output table ``out`` (atomically)."""
+    import json
+
+    from cardiolatent.io_utils import write_text_atomic
+
+    if not out:
+        return None
+    out = Path(out)
+    path = out.with_name(out.name.split(".")[0] + ".summary.json")
+    write_text_atomic(path, json.dumps(summary, indent=2, default=str) + "\n")
+    return path

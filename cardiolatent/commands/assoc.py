@@ -19,12 +19,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from cardiolatent.commands._common import add_ukb_argument
+    from cardiolatent.commands._common import add_analysis_arguments
 
-    p.add_argument("--latents", required=True,
-                   help="latents table (.parquet/.tsv/.csv): long encoder output (eid, instance, seed, Z0..) "
-                        "or wide (eid, [instance,] latent columns)")
-    add_ukb_argument(p)
+    add_analysis_arguments(p)
     p.add_argument("--traits", required=True, help="comma-separated trait/disease names or field ids")
     p.add_argument("--covariates", default="paper_traits",
                    help="comma-separated covariate names and/or presets (paper_traits, paper_disease, gwas, none)")
@@ -44,29 +41,17 @@ def add_arguments(p) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="family-wise significance level")
     p.add_argument("--meff", type=float, default=None,
                    help="effective number of latents for the M_eff threshold (default: Li & Ji from the data)")
-    p.add_argument("--latent-columns", default=None,
-                   help="comma-separated latent columns or regular expressions (e.g. 'S1701_Z.*'); default all")
-    p.add_argument("--visits", choices=["prefer2", "both"], default="prefer2",
-                   help="prefer2: visit 2, visit 3 only without visit 2; both: every visit as its own row")
-    p.add_argument("--definitions", default=None, help="outcome definitions TOML (default: packaged)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def run(args) -> int:
-    import json
+    from pathlib import Path
 
     from cardiolatent.analysis.association import association_scan
-    from cardiolatent.analysis.design import expand_names, fields_needed
-    from cardiolatent.commands._common import registry_from_args, ukb_path, write_output
-    from cardiolatent.io_utils import write_text_atomic
-    from cardiolatent.ukb.outcomes import load_definitions
-    from cardiolatent.ukb.read import read_main
+    from cardiolatent.analysis.design import expand_names
+    from cardiolatent.commands._common import analysis_inputs, write_output, write_summary
 
     say = (lambda *a: None) if args.quiet else print
-    reg = registry_from_args(args)
-    defs = load_definitions(args.definitions) if args.definitions else load_definitions()
-    names = expand_names([args.traits, args.covariates])
-    main = read_main(ukb_path(args), fields_needed(names, reg, defs), registry=reg, missing_ok=True)
+    main, defs = analysis_inputs(args, expand_names([args.traits, args.covariates]))
     res = association_scan(args.latents, main, args.traits, args.covariates, direction=args.direction,
                            standardise=args.standardise, inverse_normal=args.inverse_normal,
                            min_cases=args.min_cases, min_nonmissing=args.min_nonmissing,
@@ -83,11 +68,8 @@ def run(args) -> int:
         say(f"  note: {note}")
     write_output(res.table, args.out)
     if args.out:
-        from pathlib import Path
-
+        write_summary(args.out, s)
         out = Path(args.out)
-        stem = out.name.split(".")[0]
-        write_text_atomic(out.with_name(stem + ".summary.json"), json.dumps(s, indent=2, default=str) + "\n")
         if len(res.excluded):
-            write_output(res.excluded, str(out.with_name(stem + ".excluded.tsv")))
+            write_output(res.excluded, str(out.with_name(out.name.split(".")[0] + ".excluded.tsv")))
     return 0

@@ -16,11 +16,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from cardiolatent.commands._common import add_ukb_argument
+    from cardiolatent.commands._common import add_analysis_arguments
 
-    p.add_argument("--latents", required=True,
-                   help="latents table (.parquet/.tsv/.csv): long encoder output or wide")
-    add_ukb_argument(p)
+    add_analysis_arguments(p)
     p.add_argument("--outcome", "--outcomes", dest="outcomes", default="AF,MI",
                    help="comma-separated outcome names from the definitions file")
     p.add_argument("--covariates", default="age,sex", help="comma-separated covariate names and/or presets")
@@ -31,36 +29,24 @@ def add_arguments(p) -> None:
                    help="proportional-hazards check: scaled Schoenfeld residual test of each latent (rank time)")
     p.add_argument("--max-followup", type=float, default=10.0,
                    help="years of follow-up after the imaging visit (the paper: 10); 0 = up to the admin date")
-    p.add_argument("--latent-columns", default=None,
-                   help="comma-separated latent columns or regular expressions; default all")
     p.add_argument("--groups", default=None,
                    help="a latent column (or 'score' with --score) for the tertile analysis and curves")
     p.add_argument("--score", default=None, help="table with eid (and optionally instance) and a 'score' column")
     p.add_argument("--quantiles", type=int, default=3, help="number of groups for --groups (3 = tertiles)")
-    p.add_argument("--visits", choices=["prefer2", "both"], default="prefer2",
-                   help="prefer2: visit 2, visit 3 only without visit 2; both: every visit as its own row")
-    p.add_argument("--definitions", default=None, help="outcome definitions TOML (default: packaged)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def run(args) -> int:
-    import json
     from pathlib import Path
 
-    from cardiolatent.analysis.design import expand_names, fields_needed, load_latents
+    from cardiolatent.analysis.design import expand_names, load_latents
     from cardiolatent.analysis.survival import cox_latents, group_curves
-    from cardiolatent.commands._common import registry_from_args, ukb_path, write_output
+    from cardiolatent.commands._common import analysis_inputs, write_output, write_summary
     from cardiolatent.errors import CardiolatentError
-    from cardiolatent.io_utils import write_text_atomic
-    from cardiolatent.ukb.outcomes import load_definitions
-    from cardiolatent.ukb.read import read_main
 
     say = (lambda *a: None) if args.quiet else print
-    reg = registry_from_args(args)
-    defs = load_definitions(args.definitions) if args.definitions else load_definitions()
     outcomes = expand_names(args.outcomes)
     names = expand_names([args.covariates] + ([args.strata] if args.strata else []) + outcomes + ["sex"])
-    main = read_main(ukb_path(args), fields_needed(names, reg, defs), registry=reg, missing_ok=True)
+    main, defs = analysis_inputs(args, names)
     L = load_latents(args.latents, visits=args.visits, columns=args.latent_columns)
     follow = args.max_followup if args.max_followup and args.max_followup > 0 else None
     res = cox_latents(L, main, outcomes, args.covariates, strata=args.strata, robust=args.robust,
@@ -74,8 +60,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else None
     stem = out.name.split(".")[0] if out else None
     if out:
-        write_text_atomic(out.with_name(stem + ".summary.json"),
-                          json.dumps(res.summary, indent=2, default=str) + "\n")
+        write_summary(args.out, res.summary)
         write_output(res.excluded, str(out.with_name(stem + ".excluded.tsv")))
     if args.groups:
         if args.groups == "score":

@@ -47,7 +47,7 @@ import pandas as pd
 from scipy import special
 
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.stats.ols import (_as_matrix, _basis, _blas_threads, _covariate_rows,
+from cardiolatent.stats.ols import (_as_matrix, _basis, _blas_threads, _covariate_rows, covariate_block,
                                     _residualise, _unique_columns)
 
 __all__ = ["logistic_scan"]
@@ -307,15 +307,7 @@ def logistic_scan(D, Z, C=None, *, d_names=None, z_names=None, c_names=None,
         raise CardiolatentError("max_iter must be at least 1")
     d, m = D.shape[1], Z.shape[1]
     cmask = _covariate_rows(C, c_names, n)
-    ones = np.ones((n, 1)) if intercept else np.zeros((n, 0))
-    if C is None or C.shape[1] == 0:
-        B = ones
-    else:
-        Cz = np.where(cmask[:, None], C, 0.0)
-        if intercept and cmask.any():
-            Cz = Cz - Cz[cmask].mean(axis=0)
-            Cz[~cmask] = 0.0
-        B = np.hstack([ones, Cz])
+    B = covariate_block(C, cmask, intercept)
     zpat, zinv = _unique_columns(~np.isnan(Z))
 
     shape = (d, m)

@@ -182,6 +182,20 @@ def _basis(B: np.ndarray, rank_tol: float | None = None):
     return Q[:, :r], R[:r, :r], sel, norms[sel]
 
 
+def covariate_block(C: np.ndarray | None, cmask: np.ndarray, intercept: bool) -> np.ndarray:
+    """(n, k) basis of the nuisance part: intercept column (if any) and the covariates, centred on
+    the rows where all covariates are present (``cmask``) and zero elsewhere (those rows are never used)."""
+    n = len(cmask)
+    ones = np.ones((n, 1)) if intercept else np.zeros((n, 0))
+    if C is None or C.shape[1] == 0:
+        return ones
+    Cz = np.where(cmask[:, None], C, 0.0)
+    if intercept and cmask.any():
+        Cz = Cz - Cz[cmask].mean(axis=0)
+        Cz[~cmask] = 0.0
+    return np.hstack([ones, Cz])
+
+
 def _residualise(Q: np.ndarray, x: np.ndarray, twice: bool = True, block: int = 4096,
                  out: np.ndarray | None = None) -> np.ndarray:
     """``x - Q Q'x`` (``Q`` (n, r) orthonormal columns, ``x`` (n, j)); ``twice``: repeated once
@@ -261,15 +275,7 @@ class _Scan:
         else:
             self.ymean = np.zeros(m)
             self.xmean = np.zeros(t)
-        ones = np.ones((n, 1)) if intercept else np.zeros((n, 0))
-        if C is None or C.shape[1] == 0:
-            B = ones
-        else:
-            Cz = np.where(cmask[:, None], C, 0.0)
-            if intercept and cmask.any():
-                Cz = Cz - Cz[cmask].mean(axis=0)
-                Cz[~cmask] = 0.0
-            B = np.hstack([ones, Cz])
+        B = covariate_block(C, cmask, intercept)
         self.k = B.shape[1]
 
         # ---- groups: (trait pattern) x (latent pattern)
