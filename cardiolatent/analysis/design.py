@@ -140,14 +140,14 @@ def load_latents(source: Any, *, visits: str = "prefer2", seeds: Sequence[int] |
         excluded = wide.excluded[["eid", "instance", "reason"]].copy() if len(wide.excluded) else \
             pd.DataFrame(columns=["eid", "instance", "reason"])
         if visits == "prefer2":
-            used = set(zip(table["eid"], table["instance"]))
+            # visit-3 rows of participants whose visit-2 row is used
             rest = df.loc[:, ["eid", "instance"]].drop_duplicates()
-            unused = [(e, i) for e, i in zip(rest["eid"], rest["instance"])
-                      if (e, i) not in used and e in set(table["eid"])]
-            if unused:
-                excluded = pd.concat([excluded, pd.DataFrame(
-                    {"eid": [u[0] for u in unused], "instance": [u[1] for u in unused],
-                     "reason": "repeat_visit_not_used"})], ignore_index=True)
+            used = pd.MultiIndex.from_frame(table[["eid", "instance"]].astype(np.int64))
+            key = pd.MultiIndex.from_frame(rest.astype(np.int64))
+            unused = rest[~key.isin(used) & rest["eid"].isin(table["eid"]).to_numpy()]
+            if len(unused):
+                excluded = pd.concat([excluded, unused.assign(reason="repeat_visit_not_used")],
+                                     ignore_index=True)
     else:
         table = df.copy()
         if "instance" not in table.columns:
