@@ -127,6 +127,18 @@ def _meff_summary(table: pd.DataFrame, cols: dict[int, list[tuple[int, str]]]) -
     return out
 
 
+def _common_summary(tab: pd.DataFrame, forms, alpha: float, rf: str) -> dict:
+    """Summary entries shared by the visit and seed analyses."""
+    return {
+        "forms": list(forms),
+        "alpha": float(alpha),
+        "report_form": rf,
+        "report_form_description": icc_mod.DESCRIPTIONS[rf],
+        "icc": _form_summary(tab, forms),
+        "n_rows_not_ok": int((tab["reason"] != icc_mod.OK).sum()),
+    }
+
+
 def _form_summary(table: pd.DataFrame, forms) -> dict:
     out = {}
     for f in forms:
@@ -202,12 +214,7 @@ def icc_between_visits(latents: pd.DataFrame, seeds=None, forms=icc_mod.FORMS, a
         "n_participants_visit3": int(len(v3)),
         "n_participants_both_visits": int(len(both)),
         "n_participant_visits_excluded": int(len(excl)),
-        "forms": list(forms),
-        "alpha": float(alpha),
-        "report_form": rf,
-        "report_form_description": icc_mod.DESCRIPTIONS[rf],
-        "icc": _form_summary(tab, forms),
-        "n_rows_not_ok": int((tab["reason"] != icc_mod.OK).sum()),
+        **_common_summary(tab, forms, alpha, rf),
         "meff": _meff_summary(v2.reset_index(), cols) if len(v2) >= 3 else
         {"note": "fewer than 3 visit-2 rows: M_eff not computed"},
     }
@@ -339,12 +346,7 @@ def icc_between_seeds(latents: pd.DataFrame, threshold: float | None = None, ref
         "n_latents_kept": int(keep.sum()),
         "n_participants": int(n),
         "n_participants_excluded": int(len(w.excluded)),
-        "forms": list(forms),
-        "alpha": float(alpha),
-        "report_form": rf,
-        "report_form_description": icc_mod.DESCRIPTIONS[rf],
-        "icc": _form_summary(tab, forms),
-        "n_rows_not_ok": int((tab["reason"] != icc_mod.OK).sum()),
+        **_common_summary(tab, forms, alpha, rf),
         "meff": _meff_summary(t, cols),
     }
     return ReproducibilityResult(table=tab, summary=summary, between="seeds", matching=match_tab)
