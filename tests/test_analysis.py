@@ -221,3 +221,18 @@ def test_cox_command_contract_and_tertile_curves(data, tmp_path):
     times = np.round(mine["time"].to_numpy(), 9)
     assert set(times) - {0.0} <= set(sf.index)
     np.testing.assert_allclose(mine["survival"].to_numpy(), sf.reindex(times).fillna(1.0).to_numpy(), atol=1e-10)
+
+
+def test_commands_default_to_the_demo_latents_of_the_synthetic_cohort(small_cohort, monkeypatch, capsys):
+    """Without --latents and --ukb, assoc uses the built-in cohort encoded by the demo models."""
+    import cardiolatent.synth.default as default
+    from cardiolatent.commands import assoc as cmd
+
+    monkeypatch.setattr(default, "default_cohort", lambda **kw: small_cohort)
+    assert _cmd(cmd, ["--traits", "height", "--covariates", "age,sex", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "no --latents given" in out
+    lat = pd.read_parquet(small_cohort.root / "latents_demo.parquet")
+    assert sorted(lat["seed"].unique()) == sorted((1701, 1993, 42, 1994, 2023))
+    n_visits = len(list(small_cohort.bulk.glob("*.zip")))
+    assert lat[["eid", "instance"]].drop_duplicates().shape[0] == n_visits

@@ -173,9 +173,8 @@ def load_latents(source: Any, *, visits: str = "prefer2", seeds: Sequence[int] |
     if not numeric:
         raise CardiolatentError(f"{label} has no numeric latent columns")
     cols = _select_columns(numeric, columns, label)
-    out = table[list(_ID_COLS)].copy()
-    for c in cols:
-        out[c] = table[c].to_numpy(np.float64)
+    out = pd.concat([table[list(_ID_COLS)].reset_index(drop=True),
+                     pd.DataFrame({c: table[c].to_numpy(np.float64) for c in cols})], axis=1)
     return LatentMatrix(out, cols, excluded.reset_index(drop=True))
 
 

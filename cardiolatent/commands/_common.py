@@ -62,11 +62,34 @@ def write_output(df, out: str | None, *, index: bool = False) -> None:
     print(f"wrote {len(df):,} rows to {out}")
 
 
+def add_latents_argument(p) -> None:
+    p.add_argument("--latents", default=None,
+                   help="latents table (.parquet/.tsv/.csv): long encoder output (eid, instance, seed, Z0..) "
+                        "or wide (eid, [instance,] latent columns); default: the built-in synthetic cohort "
+                        "encoded by the five demo models (then --ukb defaults to that cohort's main data)")
+
+
+def latents_path(args) -> str:
+    """The ``--latents`` the user gave, or the demo-model latents of the default synthetic cohort.
+
+    In the second case a missing ``--ukb`` is set to the same cohort's main data, so that the
+    participants match.
+    """
+    if args.latents:
+        return args.latents
+    from cardiolatent.synth.default import default_latents
+
+    paths, lat = default_latents(progress=not getattr(args, "quiet", False))
+    print(f"no --latents given: using the demo models' latents of the built-in synthetic cohort ({lat})")
+    if hasattr(args, "ukb") and not args.ukb:
+        args.ukb = str(paths.main)
+    args.latents = str(lat)
+    return args.latents
+
+
 def add_analysis_arguments(p) -> None:
     """Options shared by the analysis commands (assoc, cox): latents, main data, definitions."""
-    p.add_argument("--latents", required=True,
-                   help="latents table (.parquet/.tsv/.csv): long encoder output (eid, instance, seed, Z0..) "
-                        "or wide (eid, [instance,] latent columns)")
+    add_latents_argument(p)
     add_ukb_argument(p)
     p.add_argument("--latent-columns", default=None,
                    help="comma-separated latent columns or regular expressions (e.g. 'S1701_Z.*'); default all")
@@ -82,6 +105,7 @@ def analysis_inputs(args, names):
     from cardiolatent.ukb.outcomes import load_definitions
     from cardiolatent.ukb.read import read_main
 
+    latents_path(args)  # resolves the default latents first: they decide the default --ukb
     reg = registry_from_args(args)
     defs = load_definitions(args.definitions) if args.definitions else load_definitions()
     main = read_main(ukb_path(args), fields_needed(names, reg, defs), registry=reg, missing_ok=True)

@@ -20,13 +20,11 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from cardiolatent.commands._common import add_ukb_argument
+    from cardiolatent.commands._common import add_latents_argument, add_ukb_argument
     from cardiolatent.exports.phenotypes import TRANSFORMS
     from cardiolatent.exports.writers import FORMATS
 
-    p.add_argument("--latents", required=True,
-                   help="latents table (.parquet/.tsv/.csv): long encoder output (eid, instance, seed, Z0..), a wide "
-                        "table (eid, [instance,] latent columns) or the consensus/ensemble tables of 'ensemble'")
+    add_latents_argument(p)
     add_ukb_argument(p)
     p.add_argument("--format", required=True, choices=list(FORMATS), help="the GWAS tool the files are for")
     p.add_argument("--out", required=True, help="output folder")
@@ -79,7 +77,7 @@ def run(args) -> int:
     import sys
 
     from cardiolatent.analysis.design import expand_names, fields_needed
-    from cardiolatent.commands._common import registry_from_args, ukb_path
+    from cardiolatent.commands._common import latents_path, registry_from_args, ukb_path
     from cardiolatent.exports.phenotypes import SampleQC, prepare_export
     from cardiolatent.exports.writers import FORMATS, export_files
     from cardiolatent.ukb.outcomes import load_definitions
@@ -100,6 +98,7 @@ def run(args) -> int:
     defs = load_definitions(args.definitions) if args.definitions else load_definitions()
     names = expand_names([args.covariates, args.binary_traits or "", args.t2e or ""])
     fields = fields_needed(names, reg, defs)
+    latents_path(args)  # the default latents decide the default --ukb
     ukb = ukb_path(args)
     main = read_main(ukb, fields, registry=reg, missing_ok=True)
     qc = SampleQC(samples=args.samples, withdrawals=args.withdrawals, imaging_qc=args.imaging_qc,

@@ -23,9 +23,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--latents", required=True,
-                   help="latents table (.parquet, .tsv or .csv): long (eid, instance, seed, Z0..) "
-                        "or wide (eid, instance, S{seed}_Z{k})")
+    from cardiolatent.commands._common import add_latents_argument
+
+    add_latents_argument(p)
     p.add_argument("--between", required=True, choices=["visits", "seeds"],
                    help="raters: the two imaging visits, or the seeds' models")
     p.add_argument("--out", required=True, help="output table (.tsv, .csv or .parquet)")
@@ -84,7 +84,9 @@ def run(args) -> int:
         if args.report_form != "ICC3":  # named explicitly: say so
             raise CardiolatentError(f"--report-form {args.report_form} is not among --forms {' '.join(forms)}")
         report_form = forms[0]
-    lat = read_latents(args.latents)
+    from cardiolatent.commands._common import latents_path
+
+    lat = read_latents(latents_path(args))
     if args.between == "visits":
         for opt in ("reference", "threshold"):
             if getattr(args, opt) is not None:
