@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from cardiolatent.model.config import PRESETS
@@ -63,3 +64,24 @@ def test_loss_decreases_and_weights_load_without_arguments(tmp_path):
     assert log["loss"].iloc[-2:].mean() < log["loss"].iloc[:2].mean()
     conf = config_from_file(path)
     assert conf.seed == 1 and tuple(conf.input_shape) == TINY.input_shape
+
+
+def test_learning_rate_schedule_and_ema_warmup_closed_forms():
+    import math
+
+    from cardiolatent.train.loop import TrainConfig, ema_decay_at, learning_rate
+
+    cfg = TrainConfig(steps=100, lr=1e-3, lr_schedule="cosine", warmup_steps=10)
+    assert learning_rate(0, cfg) == pytest.approx(1e-3 * 0.1 * 0.5 * (1 + math.cos(0.0)), rel=1e-12)
+    assert learning_rate(50, cfg) == pytest.approx(1e-3 * 0.5, rel=1e-12)
+    assert learning_rate(100, cfg) == pytest.approx(0.0, abs=1e-15)
+    assert learning_rate(40, TrainConfig(lr=3e-4)) == 3e-4
+    plain = TrainConfig(ema_decay=0.998)
+    warm = TrainConfig(ema_decay=0.998, ema_warmup=True)
+    assert ema_decay_at(0, plain) == 0.998
+    assert ema_decay_at(0, warm) == pytest.approx(0.1) and ema_decay_at(90, warm) == pytest.approx(91 / 100)
+    assert ema_decay_at(10 ** 6, warm) == 0.998
+    # weight left on the initial weights after 400 steps: plain 0.998^400, warm-up ~0
+    left_plain = np.prod([ema_decay_at(s, plain) for s in range(400)])
+    left_warm = np.prod([ema_decay_at(s, warm) for s in range(400)])
+    assert left_plain == pytest.approx(0.998 ** 400) and left_warm < 1e-15

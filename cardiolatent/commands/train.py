@@ -28,6 +28,9 @@ def add_arguments(p) -> None:
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="learning rate over the run: constant, or cosine decay to 0 at --steps")
     p.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up steps")
+    p.add_argument("--ema-warmup", action="store_true",
+                   help="EMA decay (1 + step) / (10 + step) until it reaches --ema-decay (no weight left on "
+                        "the random initial weights in short runs)")
     p.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay per step (the original: 0.9999)")
     p.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip")
     p.add_argument("--flip-p", type=float, default=0.5, help="probability of a horizontal flip")
@@ -67,7 +70,8 @@ def run(args) -> int:
     cfg = TrainConfig(seed=args.seed, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       grad_clip=args.grad_clip, ema_decay=args.ema_decay, flip_p=args.flip_p, amp=args.amp,
                       checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
-                      lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps)
+                      lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
+                      ema_warmup=args.ema_warmup)
     final = train(np.asarray(data[train_rows]), cfg_model, args.out, cfg, init_weights=args.init,
                   progress=not args.quiet)
     print(f"wrote {final}")

@@ -46,6 +46,19 @@ class TrainConfig:
     threads: int | None = None
     lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 0 at ``steps``)
     warmup_steps: int = 0          # linear warm-up from lr / warmup_steps
+    ema_warmup: bool = False       # EMA decay min(ema_decay, (1 + step) / (10 + step)): no weight left on init
+
+
+def ema_decay_at(step: int, cfg: "TrainConfig") -> float:
+    """EMA decay used after 0-based step ``step``.
+
+    Plain EMA keeps ``ema_decay ** steps`` of the initial (random) weights, e.g. 45% after 400
+    steps at 0.998; with ``ema_warmup`` the decay grows as ``(1 + step) / (10 + step)`` up to
+    ``ema_decay``, so short runs average trained weights only.
+    """
+    if cfg.ema_warmup:
+        return min(cfg.ema_decay, (1.0 + step) / (10.0 + step))
+    return cfg.ema_decay
 
 
 def learning_rate(step: int, cfg: "TrainConfig") -> float:
@@ -171,7 +184,7 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         opt.step()
-        _ema_update(ema, net, cfg.ema_decay)
+        _ema_update(ema, net, ema_decay_at(step, cfg))
         step += 1
         running += float(loss.detach())
         logged += 1
@@ -199,6 +212,8 @@ def _resume_key(cfg: TrainConfig) -> str:
         d.pop(k)
     if cfg.lr_schedule == "constant" and cfg.warmup_steps == 0:
         d.pop("lr_schedule"), d.pop("warmup_steps")  # checkpoints written before these options resume
+    if not cfg.ema_warmup:
+        d.pop("ema_warmup")
     return json.dumps(d, sort_keys=True)
 
 
