@@ -236,8 +236,9 @@ def fields_needed(names: Sequence[str], registry=None, definitions=None) -> list
     defs = definitions if definitions is not None else load_definitions()
     fields = {53, 31, 21003, 34, 52, 50, 21002, 21001, 48, 54, 4080, 4079, 93, 94, 22001, 22000, 22006, 22009}
     for n in names:
-        if _outcome_key(n, defs) is not None:
-            d = defs[_outcome_key(n, defs)]
+        key = _outcome_key(n, defs)
+        if key is not None:
+            d = defs[key]
             fields |= set(d.first_occurrence) | set(d.algorithmic)
             if d.icd10:
                 fields |= {41270, 41280}

@@ -155,15 +155,18 @@ def _regenie(tables, W) -> str:
     return "\n".join(L) + "\n"
 
 
+def _plink_preamble(tables, W, comment: str, flag: str, path: str, sample: str, tool: str) -> list[str]:
+    """Script header, genotype block and the paper's variant filter shared by the PLINK scripts."""
+    return [*_header(tables, W, 'mkdir -p "$OUT"'), "", comment, *_geno_block("", flag, path, sample, tool),
+            "# variant filter of the paper: minor allele count >= 100",
+            'FILTERS="${FILTERS---mac 100}"',
+            ""]
+
+
 def _plink2(tables, W) -> str:
     flag, path, sample = _geno_defaults(tables, "plink2")
-    L = _header(tables, W, 'mkdir -p "$OUT"')
-    L += ["",
-          "# Genotypes: --bfile PREFIX, --pfile PREFIX, or --bgen FILE.bgen with SAMPLE=FILE.sample",
-          *_geno_block("", flag, path, sample, "plink2"),
-          "# variant filter of the paper: minor allele count >= 100",
-          'FILTERS="${FILTERS---mac 100}"',
-          ""]
+    L = _plink_preamble(tables, W, "# Genotypes: --bfile PREFIX, --pfile PREFIX, or --bgen FILE.bgen with "
+                                   "SAMPLE=FILE.sample", flag, path, sample, "plink2")
     covar = ['--covar "$HERE/covar.txt" --covar-variance-standardize'] if "covar" in W.files else []
     glm = "--glm hide-covar" if covar else "--glm allow-no-covars"
     extra = _flags(W)
@@ -188,13 +191,8 @@ def _plink1(tables, W) -> str:
     flag, path, _ = _geno_defaults(tables, "plink1")
     if flag != "--bfile":
         flag, path = "--bfile", "/path/to/genotypes"
-    L = _header(tables, W, 'mkdir -p "$OUT"')
-    L += ["",
-          "# Genotypes: PLINK 1 binary fileset prefix (.bed/.bim/.fam)",
-          *_geno_block("", flag, path, "", "plink1"),
-          "# variant filter of the paper: minor allele count >= 100",
-          'FILTERS="${FILTERS---mac 100}"',
-          ""]
+    L = _plink_preamble(tables, W, "# Genotypes: PLINK 1 binary fileset prefix (.bed/.bim/.fam)", flag, path, "",
+                        "plink1")
     covar = ['--covar "$HERE/covar.txt"'] if "covar" in W.files else []
     extra = _flags(W)
 
