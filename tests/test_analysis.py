@@ -232,7 +232,8 @@ def test_commands_default_to_the_demo_latents_of_the_synthetic_cohort(small_coho
     assert _cmd(cmd, ["--traits", "height", "--covariates", "age,sex", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "no --latents given" in out
-    lat = pd.read_parquet(small_cohort.root / "latents_demo.parquet")
+    (found,) = small_cohort.root.glob("latents_demo_*.parquet")  # named by the weights' fingerprint
+    lat = pd.read_parquet(found)
     assert sorted(lat["seed"].unique()) == sorted((1701, 1993, 42, 1994, 2023))
     n_visits = len(list(small_cohort.bulk.glob("*.zip")))
     assert lat[["eid", "instance"]].drop_duplicates().shape[0] == n_visits

@@ -98,11 +98,46 @@ def test_demo_preset_is_small(tmp_path):
     cfg = PRESETS["demo"].replace(seed=1701)
     net = DiffAENetwork(cfg)
     assert cfg.latent_dim == 128 and cfg.input_shape == (10, 32, 32)
-    path = save_weights(net, tmp_path / "demo_S1701.safetensors", cfg)
-    assert path.stat().st_size <= 5_000_000  # one network, float32
+    path = save_weights(net, tmp_path / "demo_S1701.safetensors", cfg, dtype=torch.float16)
+    assert path.stat().st_size <= 5_000_000  # one network, stored as float16
     x = torch.zeros(1, 1, *cfg.input_shape)
     with torch.no_grad():
         assert net.eval().encode(x).shape == (1, 128)
+
+
+@pytest.mark.parametrize("preset", ["published", "mini", "demo"])
+def test_encoder_last_stage_is_as_wide_as_the_latent(preset):
+    """z = W pool(h) + b, so z spans at most as many dimensions as h has channels."""
+    cfg = PRESETS[preset]
+    assert cfg.base_channels * cfg.enc_channel_mult[-1] >= cfg.latent_dim
+
+
+def test_demo_latents_are_full_rank():
+    """Random inputs through a randomly initialised demo encoder give latents of rank 128
+    (an encoder whose last stage had 24 channels gave rank 24)."""
+    torch.manual_seed(0)
+    cfg = PRESETS["demo"]
+    net = DiffAENetwork(cfg).eval()
+    x = torch.rand(200, 1, *cfg.input_shape) * 2 - 1
+    with torch.no_grad():
+        z = torch.cat([net.encode(x[i:i + 50]) for i in range(0, 200, 50)]).double()
+    s = torch.linalg.svdvals(z - z.mean(0))
+    assert int((s > s[0] * 1e-6).sum()) == cfg.latent_dim
+
+
+def test_float16_weights_load_back_as_float32(tmp_path):
+    torch.manual_seed(1)
+    cfg = PRESETS["mini"]
+    net = DiffAENetwork(cfg).eval()
+    path = save_weights(net, tmp_path / "w16.safetensors", cfg, dtype=torch.float16)
+    stored = load_file(path)
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    net2 = DiffAENetwork(cfg_from := config_from_file(path)).eval()
+    assert cfg_from == cfg
+    load_into(net2, path)
+    for k, v in net2.state_dict().items():
+        assert v.dtype == torch.float32
+        assert torch.equal(v, net.state_dict()[k].to(torch.float16).to(torch.float32)), k
 
 
 # ---------------------------------------------------------------------------- numerics

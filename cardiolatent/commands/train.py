@@ -42,6 +42,9 @@ def add_arguments(p) -> None:
     p.add_argument("--workers", type=int, default=2, help="processes preparing images")
     p.add_argument("--cache", default=None,
                    help="folder for the prepared-cine cache (default: --out); share it between seeds")
+    p.add_argument("--weights-dtype", choices=["float32", "float16"], default="float32",
+                   help="dtype of the tensors in OUT/model.safetensors (float16 halves the file; "
+                        "training and checkpoints stay float32; loading casts back)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -71,7 +74,7 @@ def run(args) -> int:
                       grad_clip=args.grad_clip, ema_decay=args.ema_decay, flip_p=args.flip_p, amp=args.amp,
                       checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
                       lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
-                      ema_warmup=args.ema_warmup)
+                      ema_warmup=args.ema_warmup, weights_dtype=args.weights_dtype)
     final = train(np.asarray(data[train_rows]), cfg_model, args.out, cfg, init_weights=args.init,
                   progress=not args.quiet)
     print(f"wrote {final}")

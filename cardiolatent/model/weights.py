@@ -304,8 +304,11 @@ def load_into(net, path: str | os.PathLike, *, encoder_only: bool | None = None,
 
 # ---------------------------------------------------------------------------- saving / config
 def save_weights(net, path: str | os.PathLike, config: ModelConfig | None = None, *,
-                 extra: Mapping[str, Any] | None = None) -> Path:
+                 extra: Mapping[str, Any] | None = None, dtype: torch.dtype | None = None) -> Path:
     """Write ``net``'s state dict (no prefix) to ``path`` as safetensors, atomically.
+
+    ``dtype``: store floating-point tensors in this dtype (e.g. ``torch.float16`` halves the
+    file; loading casts them back to the network's dtype); default: as they are.
 
     Metadata: ``format: pt``, ``cardiolatent_config`` (JSON of ``config.to_dict()``),
     ``cardiolatent_version``, plus ``extra`` (non-string values are JSON-encoded).
@@ -319,6 +322,8 @@ def save_weights(net, path: str | os.PathLike, config: ModelConfig | None = None
         raise ValueError("save_weights needs the network's ModelConfig")
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     meta = {"format": "pt", CONFIG_KEY: config.to_json(), "cardiolatent_version": __version__}
     for k, v in (extra or {}).items():
         meta[str(k)] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)

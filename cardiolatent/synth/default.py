@@ -48,15 +48,22 @@ def default_cohort(n: int | None = None, seed: int = DEFAULT_SEED, *, images: bo
 def default_latents(*, progress: bool = True):
     """(cohort paths, latents file) of the default cohort with images, encoded by the five demo models.
 
-    Encodes once (about half a minute on 2 cores, resumable) into ``latents_demo.parquet`` in the
-    cohort's folder, so that the analysis commands run without any data of the user's.
+    Encodes once (about half a minute on 2 cores, resumable) into ``latents_demo_<hash>.parquet``
+    in the cohort's folder, so that the analysis commands run without any data of the user's.
+    ``<hash>`` fingerprints the demo weight files, so new weights are never paired with latents
+    of old ones.
     """
+    import hashlib
+
     from cardiolatent.encode.run import encode_inputs
     from cardiolatent.images.readers import discover_inputs
     from cardiolatent.model.pipeline import demo_weight_files, load_model
 
     paths = default_cohort(images=True, progress=progress)
-    out = paths.root / "latents_demo.parquet"
+    digest = hashlib.sha256()
+    for f in demo_weight_files():
+        digest.update(Path(f).read_bytes())
+    out = paths.root / f"latents_demo_{digest.hexdigest()[:12]}.parquet"
     if not out.exists():
         items = discover_inputs([paths.bulk])
         models = [load_model(f) for f in demo_weight_files()]

@@ -47,6 +47,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 0 at ``steps``)
     warmup_steps: int = 0          # linear warm-up from lr / warmup_steps
     ema_warmup: bool = False       # EMA decay min(ema_decay, (1 + step) / (10 + step)): no weight left on init
+    weights_dtype: str = "float32"  # dtype of the tensors in model.safetensors ("float32" or "float16")
 
 
 def ema_decay_at(step: int, cfg: "TrainConfig") -> float:
@@ -198,7 +199,7 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
             _save_checkpoint(ckpt_path, net, ema, opt, gen, step, cfg, model_config)
     bar.close()
     final = out / "model.safetensors"
-    save_weights(ema.cpu().eval(), final, model_config,
+    save_weights(ema.cpu().eval(), final, model_config, dtype=getattr(torch, cfg.weights_dtype),
                  extra={"trained_steps": str(step), "train_config": json.dumps(asdict(cfg), sort_keys=True)})
     return final
 
@@ -206,7 +207,7 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
 def _resume_key(cfg: TrainConfig) -> str:
     """The settings a resumed run must share with the checkpoint (``steps`` may grow)."""
     d = asdict(cfg)
-    for k in ("steps", "checkpoint_every", "log_every", "device", "threads"):
+    for k in ("steps", "checkpoint_every", "log_every", "device", "threads", "weights_dtype"):
         if k == "steps" and cfg.lr_schedule == "cosine":
             continue  # the cosine schedule depends on the total number of steps
         d.pop(k)
