@@ -60,12 +60,13 @@ def default_latents(*, progress: bool = True):
     from cardiolatent.model.pipeline import demo_weight_files, load_model
 
     paths = default_cohort(images=True, progress=progress)
+    files = demo_weight_files()
     digest = hashlib.sha256()
-    for f in demo_weight_files():
+    for f in files:
         digest.update(Path(f).read_bytes())
     out = paths.root / f"latents_demo_{digest.hexdigest()[:12]}.parquet"
     if not out.exists():
         items = discover_inputs([paths.bulk])
-        models = [load_model(f) for f in demo_weight_files()]
+        models = [load_model(f) for f in files]
         encode_inputs(items, models, out, workers=2, progress=progress, excluded=items.excluded)
     return paths, out
