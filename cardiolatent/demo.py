@@ -92,7 +92,8 @@ def _encode_step(paths, out: Path, progress: bool) -> dict:
     truth = pd.read_csv(paths.truth / "participants.tsv", sep="\t")
     m = ens.table.merge(truth, on=["eid", "instance"])
     Z = m[[c for c in ens.table.columns if c.startswith("E_Z")]].to_numpy(float)
-    r2 = {p: round(cv_r2(Z, m[p].to_numpy(float)), 3) for p in ("lvedv_ml", "lav_ml", "lvef_pct")}
+    r2 = {p: round(cv_r2(Z, m[p].to_numpy(float), groups=m["eid"].to_numpy()), 3)
+          for p in ("lvedv_ml", "lav_ml", "lvef_pct")}
     print(f"  {len(res.latents):,} latent rows -> {res.path}; excluded inputs: {len(res.qc)}")
     print(f"  5-fold cross-validated R^2 of the seed-ensemble latents for the true parameters: {r2}")
     return {"latent_rows": int(len(res.latents)), "ensemble_r2": r2}

@@ -2,7 +2,8 @@
 
 For each seed: a 5-fold cross-validated linear model (ridge, penalty chosen inside each training
 fold) from the seed's latents to a true parameter, on participants not used in training;
-the score is the out-of-fold R^2 (1 - SS_res / SS_tot over all participants).
+the score is the out-of-fold R^2 (1 - SS_res / SS_tot over all cines). Folds are drawn by
+participant, so the two imaging visits of one person never sit on both sides of a fold.
 """
 
 from __future__ import annotations
@@ -11,15 +12,22 @@ import numpy as np
 import pandas as pd
 
 
-def cv_r2(X: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0) -> float:
-    """Out-of-fold R^2 of a ridge regression of y (n,) on X (n, p), penalty by inner CV."""
+def cv_r2(X: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0, groups=None) -> float:
+    """Out-of-fold R^2 of a ridge regression of y (n,) on X (n, p), penalty by inner CV.
+
+    ``groups`` (n,): e.g. the eid of each row; rows of one group are kept in the same fold.
+    """
     from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import KFold
+    from sklearn.model_selection import GroupKFold, KFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     pred = np.empty_like(y, dtype=float)
-    for train, test in KFold(folds, shuffle=True, random_state=seed).split(X):
+    if groups is None:
+        splits = KFold(folds, shuffle=True, random_state=seed).split(X)
+    else:
+        splits = GroupKFold(folds, shuffle=True, random_state=seed).split(X, groups=np.asarray(groups))
+    for train, test in splits:
         model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 30)))
         model.fit(X[train], y[train])
         pred[test] = model.predict(X[test])
@@ -43,6 +51,7 @@ def latent_r2(latents: pd.DataFrame, truth: pd.DataFrame, params=("lvedv_ml", "l
         m = m.sort_values(["eid", "instance"])
         X = m[zcols].to_numpy(np.float64)
         for p in params:
-            rows.append({"seed": int(s), "param": p, "r2": cv_r2(X, m[p].to_numpy(float), folds=folds, seed=seed),
+            rows.append({"seed": int(s), "param": p, "r2": cv_r2(X, m[p].to_numpy(float), folds=folds, seed=seed,
+                                                                    groups=m["eid"].to_numpy()),
                          "n": len(m)})
     return pd.DataFrame(rows)
