@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The exact commands that made the shipped demo weights (cardiolatent/data/weights/demo_S{seed}.safetensors)
 # and their quality gate. Run by hand from the repository root: about 70 minutes on 2 CPU cores
-# (training cohort ~7 min, cache ~5 min, 800 steps ~7 min per seed, gate cohort ~7 min, gate ~8 min).
+# (training cohort ~7 min, cache ~5 min, 800 steps of batch 4 ~7 min per seed on 2 threads or ~11 min
+# on 1, gate cohort ~7 min, gate ~8 min).
 #   STAGES="train gate" WORK=/work/train bash benchmarks/train_demo_weights.sh
 # The shipped files were made with THREADS=1 in two lanes side by side on the 2 cores:
 #   SEEDS="1701 1993 42" THREADS=1 STAGES=train bash ... & SEEDS="1994 2023" THREADS=1 STAGES=train bash ...
