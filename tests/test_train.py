@@ -85,3 +85,26 @@ def test_learning_rate_schedule_and_ema_warmup_closed_forms():
     left_plain = np.prod([ema_decay_at(s, plain) for s in range(400)])
     left_warm = np.prod([ema_decay_at(s, warm) for s in range(400)])
     assert left_plain == pytest.approx(0.998 ** 400) and left_warm < 1e-15
+
+
+def test_snapshots_hold_the_ema_weights_at_every_checkpoint(tmp_path):
+    from safetensors.torch import load_file
+
+    from cardiolatent.model.pipeline import load_model
+    from cardiolatent.train.loop import snapshot_path
+
+    data = _data()
+    cfg = TrainConfig(seed=2, steps=6, batch_size=4, checkpoint_every=2, log_every=1, threads=1, keep_snapshots=True)
+    final = train(data, TINY, tmp_path / "a", cfg, progress=False)
+    snaps = sorted((tmp_path / "a" / "snapshots").glob("*.safetensors"))
+    assert [p.name for p in snaps] == [snapshot_path(tmp_path / "a", s).name for s in (2, 4, 6)]
+    last, fin = load_file(snaps[-1]), load_file(final)
+    assert last.keys() == fin.keys() and all(torch.equal(last[k], fin[k]) for k in fin)
+    first = load_file(snaps[0])
+    assert any(not torch.equal(first[k], fin[k]) for k in fin)  # the weights moved between snapshots
+    assert load_model(snaps[0]).config.seed == 2  # a snapshot loads without arguments
+    # the flag changes nothing else: same final weights without it, and resuming across it is allowed
+    plain = train(data, TINY, tmp_path / "b", TrainConfig(**{**cfg.__dict__, "keep_snapshots": False}),
+                  progress=False)
+    assert all(torch.equal(load_file(plain)[k], fin[k]) for k in fin)
+    assert not (tmp_path / "b" / "snapshots").exists()

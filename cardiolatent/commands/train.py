@@ -46,6 +46,9 @@ def add_arguments(p) -> None:
                    help="dtype of the tensors in OUT/model.safetensors (float16 halves the file; "
                         "training and checkpoints stay float32; loading casts back)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    p.add_argument("--keep-snapshots", action="store_true",
+                   help="also write the EMA weights at every checkpoint to OUT/snapshots/model_stepNNNNNN.safetensors "
+                        "(to pick a step afterwards on held-out participants)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -74,7 +77,8 @@ def run(args) -> int:
                       grad_clip=args.grad_clip, ema_decay=args.ema_decay, flip_p=args.flip_p, amp=args.amp,
                       checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
                       lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
-                      ema_warmup=args.ema_warmup, weights_dtype=args.weights_dtype)
+                      ema_warmup=args.ema_warmup, weights_dtype=args.weights_dtype,
+                      keep_snapshots=args.keep_snapshots)
     final = train(np.asarray(data[train_rows]), cfg_model, args.out, cfg, init_weights=args.init,
                   progress=not args.quiet)
     print(f"wrote {final}")

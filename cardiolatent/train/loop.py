@@ -48,6 +48,7 @@ class TrainConfig:
     warmup_steps: int = 0          # linear warm-up from lr / warmup_steps
     ema_warmup: bool = False       # EMA decay min(ema_decay, (1 + step) / (10 + step)): no weight left on init
     weights_dtype: str = "float32"  # dtype of the tensors in model.safetensors ("float32" or "float16")
+    keep_snapshots: bool = False   # also write the EMA weights at every checkpoint to snapshots/
 
 
 def ema_decay_at(step: int, cfg: "TrainConfig") -> float:
@@ -197,6 +198,8 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
             running, logged = 0.0, 0
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             _save_checkpoint(ckpt_path, net, ema, opt, gen, step, cfg, model_config)
+            if cfg.keep_snapshots:
+                _save_snapshot(out, ema, step, cfg, model_config)
     bar.close()
     final = out / "model.safetensors"
     save_weights(ema.cpu().eval(), final, model_config, dtype=getattr(torch, cfg.weights_dtype),
@@ -207,7 +210,7 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
 def _resume_key(cfg: TrainConfig) -> str:
     """The settings a resumed run must share with the checkpoint (``steps`` may grow)."""
     d = asdict(cfg)
-    for k in ("steps", "checkpoint_every", "log_every", "device", "threads", "weights_dtype"):
+    for k in ("steps", "checkpoint_every", "log_every", "device", "threads", "weights_dtype", "keep_snapshots"):
         if k == "steps" and cfg.lr_schedule == "cosine":
             continue  # the cosine schedule depends on the total number of steps
         d.pop(k)
@@ -223,6 +226,24 @@ def _truncate_log(path: Path, step: int) -> None:
     lines = path.read_text().splitlines()
     keep = [lines[0]] + [ln for ln in lines[1:] if ln and int(ln.split("\t")[0]) <= step]
     path.write_text("\n".join(keep) + "\n")
+
+
+def snapshot_path(out: str | Path, step: int) -> Path:
+    """Where ``keep_snapshots`` writes the EMA weights of ``step``: ``OUT/snapshots/model_step{step:06d}.safetensors``."""
+    return Path(out) / "snapshots" / f"model_step{step:06d}.safetensors"
+
+
+def _save_snapshot(out: Path, ema, step: int, cfg: TrainConfig, model_config) -> None:
+    """EMA weights at ``step`` (same layout and metadata as the final model.safetensors), for choosing
+    a step afterwards on held-out data (early stopping)."""
+    from cardiolatent.model.weights import save_weights
+
+    path = snapshot_path(out, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    device = next(ema.parameters()).device
+    save_weights(ema.cpu().eval(), path, model_config, dtype=getattr(torch, cfg.weights_dtype),
+                 extra={"trained_steps": str(step), "train_config": json.dumps(asdict(cfg), sort_keys=True)})
+    ema.to(device)
 
 
 def _save_checkpoint(path: Path, net, ema, opt, gen, step: int, cfg: TrainConfig, model_config) -> None:
