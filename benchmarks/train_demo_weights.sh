@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The exact commands that made the shipped demo weights (cardiolatent/data/weights/demo_S{seed}.safetensors)
-# and their quality gate. Run by hand from the repository root: about 70 minutes on 2 CPU cores
-# (training cohort ~7 min, cache ~5 min, 800 steps of batch 4 ~7 min per seed on 2 threads or ~11 min
-# on 1, gate cohort ~7 min, gate ~8 min).
-#   STAGES="train gate" WORK=/work/train bash benchmarks/train_demo_weights.sh
-# The shipped files were made with THREADS=1 in two lanes side by side on the 2 cores:
-#   SEEDS="1701 1993 42" THREADS=1 STAGES=train bash ... & SEEDS="1994 2023" THREADS=1 STAGES=train bash ...
+# and their quality gate. Run by hand from the repository root: about 80 minutes on 2 CPU cores
+# (training cohort ~7 min, cache ~5 min, 800 steps of batch 4 ~12 min per seed on 1 thread with two
+# seeds side by side, or ~19 min with three; snapshot selection on the validation cohort ~5 min;
+# gate cohort ~7 min, gate ~8 min).
+#   STAGES="train select gate" WORK=/work/train bash benchmarks/train_demo_weights.sh
+# The shipped files were made with THREADS=1, seeds 1701 and 2023 side by side, then 1993, 42 and 1994:
+#   SEEDS="1701" THREADS=1 STAGES=train bash ... & SEEDS="2023" THREADS=1 STAGES=train bash ...
+#   then STAGES="select gate" (select scores all five seeds' snapshots and copies the chosen files)
 set -euo pipefail
 WORK=${WORK:-/work/train}
 STEPS=${STEPS:-800}
 THREADS=${THREADS:-2}
 GATE_OUT=${GATE_OUT:-$WORK/gate}
-STAGES=${STAGES:-"train gate"}
+STAGES=${STAGES:-"train select gate"}
 SEEDS=${SEEDS:-"1701 1993 42 1994 2023"}
 if [[ " $STAGES " == *" train "* ]]; then
   # training cohort: 3,000 participants, 3,285 cines; 5% of participants held out (split seed 1701)
@@ -20,9 +22,16 @@ if [[ " $STAGES " == *" train "* ]]; then
     cardiolatent train --images "$WORK/cohort2/bulk" --cache "$WORK/cache2" --out "$WORK/demo/S$SEED" \
       --preset demo --seed "$SEED" --steps "$STEPS" --batch-size 4 --lr 3e-4 --lr-schedule cosine --warmup-steps 20 \
       --ema-decay 0.995 --ema-warmup --holdout-fraction 0.05 --split-seed 1701 --checkpoint-every 100 --threads "$THREADS" \
-      --weights-dtype float16 --quiet
-    cp "$WORK/demo/S$SEED/model.safetensors" "cardiolatent/data/weights/demo_S$SEED.safetensors"
+      --weights-dtype float16 --flip-p 0 --keep-snapshots --quiet
   done
+fi
+if [[ " $STAGES " == *" select "* ]]; then
+  # early stopping: each seed's step (400..800, every 100) chosen on a validation cohort (its own seed:
+  # none of it in training or in the gate) by the LV EDV R^2 of its latents; copied into the package
+  [[ -d "$WORK/cohort/bulk" ]] || cardiolatent synth --n 1500 --seed 2024 --out "$WORK/cohort" --quiet
+  RUNS=(); for SEED in $SEEDS; do RUNS+=("$WORK/demo/S$SEED"); done
+  python benchmarks/select_demo_snapshot.py --cohort "$WORK/cohort" --cache "$WORK/cache" --runs "${RUNS[@]}" \
+    --min-step $((STEPS / 2)) --out "$WORK/demo/selection.tsv" --copy-to cardiolatent/data/weights
 fi
 if [[ " $STAGES " == *" gate "* ]]; then
   # quality gate on a fresh cohort (another seed: none of its participants was used in training),
