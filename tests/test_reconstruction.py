@@ -17,8 +17,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_invert_then_decode_reconstructs_input():
     # Measured 2026-11-24 with demo_S1701 (session-5 weights: batch 4, 800 steps, cosine lr) on
-    # three unseen phantoms: 29.4-29.8 dB at 20+20 steps, 36.1-36.3 dB at 50+50 steps; decoding
-    # from a random x_T instead: 9.7-10.2 dB. (The session-4 weights: 35.9-36.1 dB at 50+50.)
+    # three unseen phantoms: 29.7-30.3 dB at 20+20 steps, 36.4-36.6 dB at 50+50 steps; decoding
+    # from a random x_T instead: 9.1-9.5 dB. (Earlier weights: 35.9-36.3 dB at 50+50.)
     model = load_model(demo_weight_files()[0])
     params = dict(lvedv_ml=150, lvef_pct=60, lvwt_mm=9, lav_ml=70, rvedv_ml=160)
     cine = render_cine(params, rng=np.random.default_rng(100))
