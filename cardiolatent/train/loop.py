@@ -115,7 +115,7 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
 
     from cardiolatent.model.diffusion import default_schedule, training_loss
     from cardiolatent.model.network import DiffAENetwork
-    from cardiolatent.model.weights import load_into, save_weights
+    from cardiolatent.model.weights import load_into
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,8 +202,7 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
                 _save_snapshot(out, ema, step, cfg, model_config)
     bar.close()
     final = out / "model.safetensors"
-    save_weights(ema.cpu().eval(), final, model_config, dtype=getattr(torch, cfg.weights_dtype),
-                 extra={"trained_steps": str(step), "train_config": json.dumps(asdict(cfg), sort_keys=True)})
+    _write_ema(ema, final, step, cfg, model_config)
     return final
 
 
@@ -233,17 +232,22 @@ def snapshot_path(out: str | Path, step: int) -> Path:
     return Path(out) / "snapshots" / f"model_step{step:06d}.safetensors"
 
 
-def _save_snapshot(out: Path, ema, step: int, cfg: TrainConfig, model_config) -> None:
-    """EMA weights at ``step`` (same layout and metadata as the final model.safetensors), for choosing
-    a step afterwards on held-out data (early stopping)."""
+def _write_ema(ema, path: Path, step: int, cfg: TrainConfig, model_config) -> None:
+    """The EMA weights as a safetensors file carrying the model configuration, the step and the
+    training settings (the final model.safetensors and every snapshot)."""
     from cardiolatent.model.weights import save_weights
 
-    path = snapshot_path(out, step)
-    path.parent.mkdir(parents=True, exist_ok=True)
     device = next(ema.parameters()).device
     save_weights(ema.cpu().eval(), path, model_config, dtype=getattr(torch, cfg.weights_dtype),
                  extra={"trained_steps": str(step), "train_config": json.dumps(asdict(cfg), sort_keys=True)})
     ema.to(device)
+
+
+def _save_snapshot(out: Path, ema, step: int, cfg: TrainConfig, model_config) -> None:
+    """EMA weights at ``step``, for choosing a step afterwards on held-out data (early stopping)."""
+    path = snapshot_path(out, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_ema(ema, path, step, cfg, model_config)
 
 
 def _save_checkpoint(path: Path, net, ema, opt, gen, step: int, cfg: TrainConfig, model_config) -> None:
