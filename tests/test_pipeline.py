@@ -49,3 +49,21 @@ def test_prepare_shortcut_matches_fixture():
     np.testing.assert_allclose(out, np.load(FIX / "prep_expected.npy"), atol=1e-6, rtol=0)
     with pytest.raises(CardiolatentError, match="50"):
         cardiolatent.prepare(np.load(FIX / "prep_raw.npy")[:49])
+
+
+def test_full_float32_switches_tf32_off_and_restores_it():
+    import torch
+
+    from cardiolatent.model.precision import full_float32
+
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = True, True
+    try:
+        with full_float32():
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+        with pytest.raises(RuntimeError), full_float32():
+            raise RuntimeError("boom")
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before

@@ -274,7 +274,7 @@ def training_loss(eps_fn: EpsFn, x0: torch.Tensor, z, generator: torch.Generator
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device="cpu").to(x0.device)
     x_t = sched.q_sample(x0, t, noise)
-    t_model = torch.as_tensor(sched.timestep_map, dtype=torch.int64)[t].to(x0.device)
+    t_model = torch.as_tensor(sched.timestep_map, dtype=torch.int64)[t.cpu()].to(x0.device)
     pred = _call_eps(eps_fn, x_t, t_model, z)
     per_sample = ((noise - pred) ** 2).reshape(n, -1).mean(dim=1)
     if reduction == "none":

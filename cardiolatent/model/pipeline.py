@@ -22,6 +22,7 @@ from cardiolatent.errors import CardiolatentError
 from .config import ModelConfig, get_preset
 from .diffusion import ddim_invert, ddim_sample
 from .network import DiffAENetwork
+from .precision import full_float32
 from .weights import config_from_metadata, guess_config, load_into, read_state_dict
 
 
@@ -79,7 +80,8 @@ class DiffAE:
         """Latents (N, latent_dim) float32 of prepared volumes x (N, 1, T, H, W) in [-1, 1]."""
         x = _as_batch(x, self.device)
         self._check_shape(x)
-        return self.net.encode(x).float()
+        with full_float32():
+            return self.net.encode(x).float()
 
     def _check_shape(self, x: torch.Tensor) -> None:
         if tuple(x.shape[2:]) != self.input_shape:
@@ -99,7 +101,8 @@ class DiffAE:
         t = torch.as_tensor(t, dtype=torch.int64, device=self.device).reshape(-1)
         if t.numel() == 1 and x_t.shape[0] > 1:
             t = t.expand(x_t.shape[0])
-        return self.net(x_t, t, torch.as_tensor(z, dtype=torch.float32, device=self.device))
+        with full_float32():
+            return self.net(x_t, t, torch.as_tensor(z, dtype=torch.float32, device=self.device))
 
     @torch.no_grad()
     def invert(self, x, z, steps: int = 20, *, progress: bool = False) -> torch.Tensor:
@@ -107,7 +110,8 @@ class DiffAE:
         self._need_full("invert")
         x = _as_batch(x, self.device)
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
-        return ddim_invert(self.net, x, z, steps, progress=progress)
+        with full_float32():
+            return ddim_invert(self.net, x, z, steps, progress=progress)
 
     @torch.no_grad()
     def decode(self, x_T, z, steps: int = 20, *, progress: bool = False) -> torch.Tensor:
@@ -115,7 +119,8 @@ class DiffAE:
         self._need_full("decode")
         x_T = _as_batch(x_T, self.device)
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
-        return ddim_sample(self.net, x_T, z, steps, progress=progress)
+        with full_float32():
+            return ddim_sample(self.net, x_T, z, steps, progress=progress)
 
 
 def load_model(path: str | os.PathLike, config: ModelConfig | str | dict | None = None, *,
