@@ -54,17 +54,18 @@ def _weights(kind: str, tmp: Path) -> list[str]:
     return [str(path)]
 
 
-def ours(zips: list[Path], weights: list[str], out: Path, workers: int, batch: int) -> float:
+def ours(zips: list[Path], weights: list[str], out: Path, workers: int, batch: int, device: str = "cpu",
+         dtype: str = "fp32") -> float:
     lst = out.parent / "zips.txt"
     lst.write_text("\n".join(map(str, zips)) + "\n")
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "cardiolatent", "encode", "--images", str(lst), "--weights", *weights,
                     "--out", str(out), "--workers", str(workers), "--batch-size", str(batch), "--quiet",
-                    "--no-resume"], check=True)
+                    "--no-resume", "--device", device, "--dtype", dtype], check=True)
     return time.perf_counter() - t0
 
 
-def original_style(zips: list[Path], weights: list[str], tmp: Path) -> tuple[float, np.ndarray]:
+def original_style(zips: list[Path], weights: list[str], tmp: Path, device: str = "cpu") -> tuple[float, np.ndarray]:
     """Extract to disk, read DICOMs one by one, prepare, encode with batch 1, one seed after another."""
     import pydicom
     import torch
@@ -72,7 +73,7 @@ def original_style(zips: list[Path], weights: list[str], tmp: Path) -> tuple[flo
     from cardiolatent.images.prepare import prepare, resample
     from cardiolatent.model.pipeline import load_model
 
-    models = [load_model(w) for w in weights]
+    models = [load_model(w, device=device) for w in weights]
     t0 = time.perf_counter()
     Z = []
     for z in zips:
@@ -91,7 +92,7 @@ def original_style(zips: list[Path], weights: list[str], tmp: Path) -> tuple[flo
             shape = tuple(m.config.input_shape)
             x = resample(vol, shape) if tuple(vol.shape) != shape else vol
             with torch.no_grad():
-                Z.append(m.encode(torch.as_tensor(np.asarray(x))[None, None]).numpy())
+                Z.append(m.encode(torch.as_tensor(np.asarray(x))[None, None]).cpu().numpy())
     return time.perf_counter() - t0, np.concatenate(Z)
 
 
@@ -102,17 +103,21 @@ def main() -> None:
     ap.add_argument("--weights", choices=["demo", "published"], default="demo")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the original-style loop runs fp32 there too)")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="cardiolatent encode --dtype")
     args = ap.parse_args()
     import torch
 
     zips = _zips(Path(args.cohort), args.n)
-    print(f"{platform.platform()}, torch {torch.__version__}, {args.n} participants, weights {args.weights}")
+    print(f"{platform.platform()}, torch {torch.__version__}, {args.n} participants, weights {args.weights}, "
+          f"device {args.device}, {args.dtype}, {args.workers} workers")
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         w = _weights(args.weights, tmp)
         (tmp / "out").mkdir()
-        t_ours = ours(zips, w, tmp / "out" / "latents.parquet", args.workers, args.batch_size)
-        t_orig, _ = original_style(zips, w, tmp / "extract")
+        t_ours = ours(zips, w, tmp / "out" / "latents.parquet", args.workers, args.batch_size, args.device,
+                      args.dtype)
+        t_orig, _ = original_style(zips, w, tmp / "extract", args.device)
     print("| weights | participants | seeds | cardiolatent encode | original-style loop | ratio |")
     print("|---|---|---|---|---|---|")
     print(f"| {args.weights} | {args.n} | {len(w)} | {t_ours:.1f} s ({args.n / t_ours:.2f} participants/s) | "
