@@ -482,8 +482,6 @@ def _encode_batch(encoders, samples: list[dict], dev, dtype) -> dict[int, np.nda
     """{seed: (N, d) float32} for prepared samples (each {shape: array})."""
     import torch
 
-    from cardiolatent.model.precision import full_float32
-
     out = {}
     cache: dict[tuple, Any] = {}
     for enc in encoders:
@@ -492,7 +490,7 @@ def _encode_batch(encoders, samples: list[dict], dev, dtype) -> dict[int, np.nda
             x = torch.from_numpy(np.stack([s[shape] for s in samples]))[:, None]
             cache[shape] = x.to(dev)
         x = cache[shape]
-        ctx = torch.autocast(device_type=dev.type, dtype=dtype) if dtype is not None else full_float32()
+        ctx = torch.autocast(device_type=dev.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
         with torch.inference_mode(), ctx:
             z = enc.encode(x)
         z = torch.as_tensor(z).detach().to("cpu", torch.float32).numpy()

@@ -2,10 +2,11 @@
 
 PyTorch lets cuDNN run float32 convolutions in TF32 (10-bit mantissa) by default on Ampere and
 newer GPUs; the published encoder's latent then differs from the original float32 result by
-about 4e-4 (measured on an H100) instead of under 1e-5. Our float32 paths (``model.encode``,
-``eps``, ``invert``, ``decode`` and ``cardiolatent encode --dtype fp32``) switch TF32 off for
-their duration, so the same input gives the same latents on CPU and GPU within the fixture
-bounds. bf16 / fp16 autocast is the opt-in fast path.
+about 4e-4 (measured on an H100) instead of under 1e-5. The float32 methods of
+:class:`cardiolatent.model.pipeline.DiffAE` (``encode``, ``eps``, ``invert``, ``decode``; the
+``cardiolatent encode`` command calls ``encode``) switch TF32 off for their duration, so the
+same input gives the same latents on CPU and GPU within the fixture bounds. bf16 / fp16 autocast
+is the opt-in fast path.
 """
 
 from __future__ import annotations
