@@ -1,11 +1,23 @@
-"""Small I/O helpers shared by every writer: atomic writes."""
+"""Small I/O helpers shared by every reader and writer: one table reader, atomic writes.
+
+:func:`read_table` is the one place a table file is read by its extension (``.parquet``;
+``.csv``/``.csv.gz``; anything else tab-separated: ``.tsv``, ``.tsv.gz``, ``.txt``), with one
+clear error naming the file. The writers replace their target atomically: a killed run leaves the
+previous file whole. :func:`atomic_dir` does the same for a whole output folder.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+from cardiolatent.errors import CardiolatentError
+
+#: table file extensions, longest first (the part of a name that :func:`table_stem` strips)
+TABLE_SUFFIXES = (".tsv.gz", ".csv.gz", ".txt.gz", ".parquet", ".tsv", ".csv", ".txt")
 
 
 def _current_umask() -> int:
@@ -61,3 +73,89 @@ def write_table_atomic(df, path: str | os.PathLike, **kwargs) -> None:
             df.to_csv(tmp, lineterminator="\n", **kwargs)
         else:
             df.to_csv(tmp, sep="\t", lineterminator="\n", **kwargs)
+
+
+def table_suffix(path: str | os.PathLike) -> str | None:
+    """The table extension of ``path`` (one of :data:`TABLE_SUFFIXES`, lower case), or None."""
+    name = Path(path).name.lower()
+    return next((s for s in TABLE_SUFFIXES if name.endswith(s)), None)
+
+
+def table_stem(path: str | os.PathLike) -> str:
+    """The file name without its table extension: ``run.height.tsv`` -> ``run.height``."""
+    name = Path(path).name
+    suf = table_suffix(path)
+    return name[: -len(suf)] if suf else name
+
+
+def read_table(path: str | os.PathLike, *, what: str = "table", **kwargs):
+    """Read a table by extension: parquet, CSV (``.csv[.gz]``), else tab-separated.
+
+    ``what`` names the table in errors ("latents table", "imaging QC table", ...); ``kwargs`` go to
+    :func:`pandas.read_csv` (ignored for parquet). A missing, empty or unreadable file raises
+    :class:`~cardiolatent.errors.CardiolatentError` naming the file.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise CardiolatentError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise CardiolatentError(f"{what} {path} is a folder, not a file")
+    suf = table_suffix(path) or ""
+    try:
+        if suf == ".parquet":
+            return pd.read_parquet(path)
+        sep = "," if suf.startswith(".csv") else "\t"
+        return pd.read_csv(path, sep=sep, **kwargs)
+    except pd.errors.EmptyDataError as exc:
+        raise CardiolatentError(f"{what} {path} is empty") from exc
+    except Exception as exc:  # pyarrow / parser / decoding errors: say which file
+        raise CardiolatentError(f"cannot read {what} {path}: {exc}") from exc
+
+
+def is_cardiolatent_output(folder: Path, marker: str = "summary.json") -> bool:
+    """True if ``folder`` holds a ``marker`` file written by cardiolatent (safe to replace)."""
+    import json
+
+    m = folder / marker
+    if not m.is_file():
+        return False
+    try:
+        return "cardiolatent_version" in json.loads(m.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, *, marker: str = "summary.json"):
+    """Yield a new temporary folder beside ``path``; swap it in for ``path`` if the block succeeds.
+
+    The whole output folder is replaced as a unit: a run killed while writing leaves the previous
+    folder whole, and a re-run leaves no stale file of an earlier run. An existing ``path`` is
+    replaced only when it is empty or an earlier cardiolatent output (it holds ``marker`` written by
+    cardiolatent); anything else is refused, so a mistyped ``out`` never deletes a user's folder.
+    """
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise CardiolatentError(f"output folder {path} exists and is a file")
+        if any(path.iterdir()) and not is_cardiolatent_output(path, marker):
+            raise CardiolatentError(f"output folder {path} exists and is not an earlier cardiolatent output "
+                                    f"(no {marker}); choose a new or empty folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.rmdir(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
