@@ -47,8 +47,8 @@ import pandas as pd
 from scipy import special
 
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.stats.ols import (_as_matrix, _basis, _blas_threads, _covariate_rows, covariate_block,
-                                    _residualise, _unique_columns)
+from cardiolatent.stats._inputs import (as_matrix, basis, blas_threads, covariate_block, covariate_rows,
+                                        residualise, unique_columns)
 
 __all__ = ["logistic_scan"]
 
@@ -294,10 +294,10 @@ def logistic_scan(D, Z, C=None, *, d_names=None, z_names=None, c_names=None,
     (per SD if the latent is standardised); ``se``: Wald standard error; ``z = beta / se``;
     ``p``: two-sided normal P; ``n``: rows used; ``n_cases``: number of 1s among them.
     """
-    Z, z_names = _as_matrix(Z, "predictors (Z)", z_names, prefix="Z")
+    Z, z_names = as_matrix(Z, "predictors (Z)", z_names, prefix="Z")
     n = Z.shape[0]
-    D, d_names = _as_matrix(D, "outcomes (D)", d_names, n=n, prefix="D")
-    C, c_names = _as_matrix(C, "covariates (C)", c_names, n=n, prefix="C", allow_none=True)
+    D, d_names = as_matrix(D, "outcomes (D)", d_names, n=n, prefix="D")
+    C, c_names = as_matrix(C, "covariates (C)", c_names, n=n, prefix="C", allow_none=True)
     bad = ~(np.isnan(D) | (D == 0) | (D == 1))
     if bad.any():
         r, c = np.argwhere(bad)[0]
@@ -306,9 +306,9 @@ def logistic_scan(D, Z, C=None, *, d_names=None, z_names=None, c_names=None,
     if max_iter < 1:
         raise CardiolatentError("max_iter must be at least 1")
     d, m = D.shape[1], Z.shape[1]
-    cmask = _covariate_rows(C, c_names, n)
+    cmask = covariate_rows(C, c_names, n)
     B = covariate_block(C, cmask, intercept)
-    zpat, zinv = _unique_columns(~np.isnan(Z))
+    zpat, zinv = unique_columns(~np.isnan(Z))
 
     shape = (d, m)
     beta = np.full(shape, np.nan)
@@ -319,7 +319,7 @@ def logistic_scan(D, Z, C=None, *, d_names=None, z_names=None, c_names=None,
     iters = np.zeros(shape, dtype=np.int64)
     status = np.full(shape, _FEW, dtype=np.int8)
 
-    with _blas_threads(threads):
+    with blas_threads(threads):
         _fit_all(D, Z, B, cmask, zpat, zinv, intercept, max_iter, tol, min_cases, chunk_latents,
                  chunk_rows, rank_tol, beta, se, n_used, n_cases, conv, iters, status)
     bad = status != _OK
@@ -352,7 +352,7 @@ def _fit_all(D, Z, B, cmask, zpat, zinv, intercept, max_iter, tol, min_cases, ch
             nc = int(y.sum())
             n_used[k, lat] = nr
             n_cases[k, lat] = nc
-            Q, _, sel, _ = _basis(B[rows], rank_tol)
+            Q, _, sel, _ = basis(B[rows], rank_tol)
             r = sel.size
             if nr <= r + 1:
                 status[k, lat] = _FEW
@@ -377,7 +377,7 @@ def _fit_all(D, Z, B, cmask, zpat, zinv, intercept, max_iter, tol, min_cases, ch
                     mean = np.zeros(li.size)
                 ref = np.sqrt(np.einsum("ij,ij->j", zg, zg) / nr)
                 # any z - Q a has the same coefficient as z: one projection is enough here
-                _residualise(Q, zg, twice=False, out=zg)
+                residualise(Q, zg, twice=False, out=zg)
                 scale = np.sqrt(np.einsum("ij,ij->j", zg, zg) / nr)
                 const = ~(scale > 1e-10 * ref) | ~(ref > 1e-10 * np.abs(mean))
                 live = np.flatnonzero(~const)

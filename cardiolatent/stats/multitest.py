@@ -35,8 +35,8 @@ from __future__ import annotations
 import numpy as np
 
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.stats.ols import (_OK, _Scan, _as_matrix, _auto_binary, _blas_threads,
-                                    _residualise, _table)
+from cardiolatent.stats._inputs import as_matrix, binary_flags, blas_threads, residualise
+from cardiolatent.stats.ols import PreparedScan
 
 __all__ = ["bonferroni", "benjamini_hochberg", "meff_threshold", "maxT_permutations",
            "westfall_young_maxT"]
@@ -138,10 +138,10 @@ def westfall_young_maxT(Y, X, C=None, *, n_perm: int = 1000, seed: int = 0, y_na
     ``return_null`` a tuple ``(table, null_max_abs_t)``. The permutation scheme is described in
     the module docstring. Work: one product ``(n, m) x (n, t)`` per replicate.
     """
-    Y, y_names = _as_matrix(Y, "responses (Y)", y_names, prefix="Y")
+    Y, y_names = as_matrix(Y, "responses (Y)", y_names, prefix="Y")
     n = Y.shape[0]
-    X, x_names = _as_matrix(X, "traits (X)", x_names, n=n, prefix="X")
-    C, c_names = _as_matrix(C, "covariates (C)", c_names, n=n, prefix="C", allow_none=True)
+    X, x_names = as_matrix(X, "traits (X)", x_names, n=n, prefix="X")
+    C, c_names = as_matrix(C, "covariates (C)", c_names, n=n, prefix="C", allow_none=True)
     perms = None
     if permutations is not None:
         perms = np.asarray(permutations)
@@ -153,10 +153,8 @@ def westfall_young_maxT(Y, X, C=None, *, n_perm: int = 1000, seed: int = 0, y_na
     if int(n_perm) < 1:
         raise CardiolatentError(f"n_perm must be at least 1, got {n_perm}")
     n_perm = int(n_perm)
-    binary = _auto_binary(X) if binary_x is None else np.asarray(binary_x, dtype=bool).reshape(-1)
-    if binary.size != X.shape[1]:
-        raise CardiolatentError(f"binary_x has {binary.size} entries for {X.shape[1]} traits")
-    with _blas_threads(threads):
+    binary = binary_flags(X, binary_x)
+    with blas_threads(threads):
         table, scan, null = _maxT(Y, X, C, intercept, rank_tol, chunk_rows, c_names, y_names,
                                   x_names, binary, n, n_perm, seed, permutations, perms,
                                   batch_columns)
@@ -172,18 +170,16 @@ def westfall_young_maxT(Y, X, C=None, *, n_perm: int = 1000, seed: int = 0, y_na
 def _maxT(Y, X, C, intercept, rank_tol, chunk_rows, c_names, y_names, x_names, binary, n, n_perm,
           seed, permutations, perms, batch_columns):
     """The scan, its table and the ``(n_perm,)`` replicate maxima of ``|t|``."""
-    scan = _Scan(Y, X, C, intercept=intercept, rank_tol=rank_tol, chunk_rows=chunk_rows,
-                 cache_y=True, c_names=c_names)
-    table = _table(scan, y_names, x_names, binary)
+    scan = PreparedScan(Y, X, C, intercept=intercept, rank_tol=rank_tol, chunk_rows=chunk_rows,
+                        cache_y=True, c_names=c_names)
+    table = scan.table(y_names, x_names, binary)
 
     # groups with at least one ok test, and their ok masks (|lat| x J)
     live = []
     for g in scan.groups:
         if not (g.lat.size and g.trt.size):
             continue
-        xty = scan.XY[np.ix_(g.lat, np.arange(g.col0, g.col0 + g.trt.size))]
-        st = scan.stats(g, xty, g.xtx)[4]
-        okm = st == _OK
+        okm = scan.ok_tests(g)
         if okm.any():
             in_rows = np.zeros(n, dtype=bool)
             in_rows[g.rows] = True
@@ -208,7 +204,7 @@ def _maxT(Y, X, C, intercept, rank_tol, chunk_rows, c_names, y_names, x_names, b
             xp = np.empty((g.n, bs * J))
             for k, perm in enumerate(pb):
                 xp[:, k * J:(k + 1) * J] = g.xt[_induced(perm, in_rows, pos)]
-            _residualise(g.Q, xp, twice=False, out=xp)
+            residualise(g.Q, xp, twice=False, out=xp)
             xtx_all.append(np.einsum("ij,ij->j", xp, xp).reshape(bs, J))
             buf[g.posU, off:off + bs * J] = xp
         prod = scan.Yc.T @ buf  # (m, all columns)

@@ -38,16 +38,16 @@ no residual degrees of freedom), ``constant_trait`` (the trait takes one value i
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, special
 
-from cardiolatent.errors import CardiolatentError
+from cardiolatent.stats._inputs import (as_matrix, basis, binary_flags, blas_threads, covariate_block,
+                                        covariate_rows, residualise, unique_columns)
 
-__all__ = ["ols_scan", "STATUS_OK"]
+__all__ = ["ols_scan", "STATUS_OK", "PreparedScan", "ScanGroup"]
 
 STATUS_OK = "ok"
 _STATUS = np.array(["ok", "too_few", "constant_trait", "collinear_trait", "constant_response"],
@@ -56,165 +56,6 @@ _OK, _TOO_FEW, _CONST_X, _COLLIN_X, _CONST_Y = range(5)
 
 #: x~'x~ below this fraction of the trait's centred sum of squares: trait collinear with covariates
 _COLLINEAR_TOL = 1e-10
-_EPS = np.finfo(float).eps
-
-
-# --------------------------------------------------------------------------------------------
-# input handling (shared with logistic.py and multitest.py)
-# --------------------------------------------------------------------------------------------
-
-
-def _as_matrix(a, what: str, names=None, n: int | None = None, prefix: str = "V",
-               allow_none: bool = False):
-    """``a`` (array, DataFrame, Series; 1-D = one column) -> (float array (n, k), list of names)."""
-    if a is None:
-        if allow_none:
-            return None, []
-        raise CardiolatentError(f"{what}: no data given")
-    if isinstance(a, pd.Series):
-        a = a.to_frame()
-    if isinstance(a, pd.DataFrame):
-        if names is None:
-            names = [str(c) for c in a.columns]
-        bad = [str(c) for c in a.columns
-               if not (pd.api.types.is_numeric_dtype(a[c]) or pd.api.types.is_bool_dtype(a[c]))]
-        if bad:
-            raise CardiolatentError(
-                f"{what}: column(s) {', '.join(bad[:5])} are not numeric (dummy-code categorical "
-                "columns first)")
-        arr = a.to_numpy(dtype=float, na_value=np.nan)
-    else:
-        try:
-            arr = np.asarray(a, dtype=float)
-        except (TypeError, ValueError) as e:
-            raise CardiolatentError(f"{what}: values are not numeric ({e})") from None
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise CardiolatentError(f"{what}: expected a 2-D array (rows = participants), got shape "
-                                f"{arr.shape}")
-    if n is not None and arr.shape[0] != n:
-        raise CardiolatentError(f"{what}: has {arr.shape[0]} rows but the responses have {n} "
-                                "(all inputs must be aligned on the same participants)")
-    if names is None:
-        names = [f"{prefix}{k}" for k in range(arr.shape[1])]
-    names = [str(x) for x in names]
-    if len(names) != arr.shape[1]:
-        raise CardiolatentError(f"{what}: {len(names)} names given for {arr.shape[1]} columns")
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite_sums = np.isfinite(arr.sum(axis=0)).all()   # no temporary (n, k) array
-    inf = np.isinf(arr) if not finite_sums else None
-    if inf is not None and inf.any():
-        r, c = np.argwhere(inf)[0]
-        raise CardiolatentError(f"{what}: column {names[c]} has an infinite value (row {r})")
-    return arr, names
-
-
-def _blas_threads(threads: int | None):
-    """Context limiting BLAS threads to ``threads`` (threadpoolctl) for the call; None: unchanged."""
-    if threads is None:
-        return contextlib.nullcontext()
-    if int(threads) < 1:
-        raise CardiolatentError(f"threads must be at least 1, got {threads}")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=int(threads), user_api="blas")
-
-
-def _covariate_rows(C: np.ndarray | None, c_names: list[str], n: int) -> np.ndarray:
-    """Rows with every covariate observed; an all-missing covariate column is an error."""
-    if C is None or C.shape[1] == 0:
-        return np.ones(n, dtype=bool)
-    nan = np.isnan(C)
-    allnan = nan.all(axis=0)
-    if n and allnan.any():
-        cols = [c_names[k] for k in np.flatnonzero(allnan)]
-        raise CardiolatentError(f"covariate column(s) {', '.join(cols[:5])} have no observed value; "
-                                "drop them before the scan")
-    return ~nan.any(axis=1)
-
-
-def _unique_columns(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean (n, k) -> (distinct columns (n, P), inverse (k,)): column j equals distinct[:, inv[j]]."""
-    n, k = mask.shape
-    if k == 0:
-        return np.zeros((n, 0), dtype=bool), np.zeros(0, dtype=np.intp)
-    full = mask.all(axis=0)
-    if full.all():
-        return np.ones((n, 1), dtype=bool), np.zeros(k, dtype=np.intp)
-    packed = np.packbits(np.ascontiguousarray(mask.T), axis=1)  # (k, ceil(n/8)) bytes
-    seen: dict[bytes, int] = {}
-    inv = np.empty(k, dtype=np.intp)
-    first = []
-    for j in range(k):
-        key = packed[j].tobytes()
-        code = seen.get(key)
-        if code is None:
-            code = seen[key] = len(first)
-            first.append(j)
-        inv[j] = code
-    return mask[:, first], inv
-
-
-def _basis(B: np.ndarray, rank_tol: float | None = None):
-    """Orthonormal basis of the column space of ``B`` (n, k) by a pivoted QR of unit-norm columns.
-
-    Returns ``(Q (n, r), R (r, r) upper, sel (r,), scale (r,))`` with
-    ``B[:, sel] / scale = Q @ R``; columns that are zero, constant-with-the-intercept or collinear
-    (``|R_kk| <= tol * |R_00|``) are left out of ``sel``.
-    """
-    n, k = B.shape
-    if k == 0 or n == 0:
-        return (np.zeros((n, 0)), np.zeros((0, 0)), np.zeros(0, dtype=np.intp), np.zeros(0))
-    norms = np.sqrt(np.einsum("ij,ij->j", B, B))
-    idx = np.flatnonzero(norms > 0)
-    if idx.size == 0:
-        return (np.zeros((n, 0)), np.zeros((0, 0)), np.zeros(0, dtype=np.intp), np.zeros(0))
-    Bs = B[:, idx] / norms[idx]
-    Q, R, piv = linalg.qr(Bs, mode="economic", pivoting=True, check_finite=False)
-    d = np.abs(np.diag(R))
-    tol = (max(n, k) * _EPS) if rank_tol is None else rank_tol
-    below = d <= tol * d[0]
-    r = int(np.argmax(below)) if below.any() else d.size
-    sel = idx[piv[:r]]
-    return Q[:, :r], R[:r, :r], sel, norms[sel]
-
-
-def covariate_block(C: np.ndarray | None, cmask: np.ndarray, intercept: bool) -> np.ndarray:
-    """(n, k) basis of the nuisance part: intercept column (if any) and the covariates, centred on
-    the rows where all covariates are present (``cmask``) and zero elsewhere (those rows are never used)."""
-    n = len(cmask)
-    ones = np.ones((n, 1)) if intercept else np.zeros((n, 0))
-    if C is None or C.shape[1] == 0:
-        return ones
-    Cz = np.where(cmask[:, None], C, 0.0)
-    if intercept and cmask.any():
-        Cz = Cz - Cz[cmask].mean(axis=0)
-        Cz[~cmask] = 0.0
-    return np.hstack([ones, Cz])
-
-
-def _residualise(Q: np.ndarray, x: np.ndarray, twice: bool = True, block: int = 4096,
-                 out: np.ndarray | None = None) -> np.ndarray:
-    """``x - Q Q'x`` (``Q`` (n, r) orthonormal columns, ``x`` (n, j)); ``twice``: repeated once
-    for orthogonality to rounding. Row blocks keep every product small: multithreaded OpenBLAS
-    is very slow on whole tall-and-skinny products when the cores are busy. ``out`` may be ``x``."""
-    r = np.array(x, dtype=float, copy=True) if out is None else out
-    if out is not None and out is not x:
-        r[...] = x
-    n, k = Q.shape
-    if k == 0 or r.shape[1] == 0:
-        return r
-    for _ in range(2 if twice else 1):
-        c = np.zeros((r.shape[1], k))
-        for s in range(0, n, block):
-            c += r[s:s + block].T @ Q[s:s + block]
-        ct = np.ascontiguousarray(c.T)
-        for s in range(0, n, block):
-            r[s:s + block] -= Q[s:s + block] @ ct
-    return r
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,11 +64,15 @@ def _residualise(Q: np.ndarray, x: np.ndarray, twice: bool = True, block: int = 
 
 
 @dataclass
-class _Group:
+class ScanGroup:
+    """One block of a :class:`PreparedScan`: the traits ``trt`` sharing a missingness pattern and
+    the latents ``lat`` sharing another, fitted on the rows ``rows`` where both are observed (and
+    every covariate). Read by the permutation test of :mod:`cardiolatent.stats.multitest`."""
+
     rows: np.ndarray        # original row indices (ascending)
     lat: np.ndarray         # latent (response) indices
     trt: np.ndarray         # trait indices
-    Q: np.ndarray           # (nR, r) covariate basis on rows
+    Q: np.ndarray           # (nR, r) covariate basis on rows (None unless the scan caches Y)
     R: np.ndarray           # (r, r)
     sel: np.ndarray         # kept covariate columns of B
     scale: np.ndarray
@@ -246,11 +91,17 @@ class _Group:
         return int(self.rows.size)
 
 
-class _Scan:
-    """Everything about a (Y, X, C) scan that does not depend on which X values are tested.
+class PreparedScan:
+    """Everything about a (Y, X, C) OLS scan that does not depend on which X values are tested.
 
-    Building it computes the groups, their covariate bases, the residualised traits and, in one
-    pass over the rows of ``Y``, every ``x~'y``, ``y'y`` and ``B'y`` needed.
+    Building it computes the groups (:class:`ScanGroup`: trait pattern x latent pattern), their
+    covariate bases, the residualised traits and, in one pass over the rows of ``Y``, every
+    ``x~'y`` (``XY``, latents x stacked trait columns), ``y'y`` and ``B'y`` needed.
+    :func:`ols_scan` turns it into its table (:meth:`table`); the Westfall-Young permutation test
+    (:func:`cardiolatent.stats.multitest.westfall_young_maxT`) builds it with ``cache_y=True``
+    (keeps each group's basis ``Q`` and the centred rows of ``Y``, ``Yc``) and recomputes ``x~'y``
+    for permuted traits. Inputs are the coerced float arrays (``Y`` (n, m), ``X`` (n, t), ``C``
+    (n, c) or None) of :func:`ols_scan`.
     """
 
     def __init__(self, Y, X, C, *, intercept=True, rank_tol=None, chunk_rows=4096,
@@ -259,13 +110,27 @@ class _Scan:
         t = X.shape[1]
         self.n, self.m, self.t = n, m, t
         self.intercept = intercept
-        cmask = _covariate_rows(C, c_names or [], n)
+        cmask = covariate_rows(C, c_names or [], n)
+        y_nan = self._centres(Y, X)
+        B = covariate_block(C, cmask, intercept)
+        self.k = B.shape[1]
+        xpat, ypat = self._make_groups(Y, X, B, cmask, y_nan, rank_tol, cache_y)
+        del y_nan
+        self._index_rows(cmask, xpat, ypat)
+        BX = self._stacked_traits(B)
+        self._pass_y(Y, BX, chunk_rows, cache_y)
+
+    # ------------------------------------------------------------------
+    def _centres(self, Y, X):
+        """Set ``ymean``, ``xmean`` (zero without intercept) and ``y_has_nan``; returns the NaN
+        mask of ``Y`` (None when complete). Centring: the intercept absorbs it, and it keeps
+        ``y'y - ||Q'y||^2`` free of cancellation."""
+        m, t = Y.shape[1], X.shape[1]
         with np.errstate(over="ignore", invalid="ignore"):
             self.y_has_nan = not np.isfinite(Y.sum(axis=0)).all()  # cheap test first
         y_nan = np.isnan(Y) if self.y_has_nan else None
         self.y_has_nan = y_nan is not None and bool(y_nan.any())
-        # centring: the intercept absorbs it; it keeps y'y - ||Q'y||^2 free of cancellation
-        if intercept:
+        if self.intercept:
             if self.y_has_nan:
                 self.ymean = np.nansum(Y, axis=0) / np.maximum((~y_nan).sum(axis=0), 1)
             else:
@@ -275,18 +140,19 @@ class _Scan:
         else:
             self.ymean = np.zeros(m)
             self.xmean = np.zeros(t)
-        B = covariate_block(C, cmask, intercept)
-        self.k = B.shape[1]
+        return y_nan if self.y_has_nan else None
 
-        # ---- groups: (trait pattern) x (latent pattern)
+    def _make_groups(self, Y, X, B, cmask, y_nan, rank_tol, cache_y):
+        """``groups`` (trait pattern x latent pattern) and ``T`` (stacked trait columns); returns
+        the trait and latent patterns (boolean (n, P) and (n, Q))."""
+        n, m = Y.shape
         xok = ~np.isnan(X) & cmask[:, None]
-        xpat, xinv = _unique_columns(xok)
-        if self.y_has_nan:
-            ypat, yinv = _unique_columns(~y_nan)
-            del y_nan
+        xpat, xinv = unique_columns(xok)
+        if y_nan is not None:
+            ypat, yinv = unique_columns(~y_nan)
         else:
             ypat, yinv = np.ones((n, 1), dtype=bool), np.zeros(m, dtype=np.intp)
-        groups: list[_Group] = []
+        groups: list[ScanGroup] = []
         col = 0
         for p in range(xpat.shape[1]):
             trt = np.flatnonzero(xinv == p)
@@ -301,32 +167,34 @@ class _Scan:
                 groups.append(g)
         self.groups = groups
         self.T = col
+        return xpat, ypat
 
-        # ---- rows: U = rows with complete covariates, in their original order
+    def _index_rows(self, cmask, xpat, ypat):
+        """U = rows with complete covariates, in their original order; each group's positions in
+        U; per trait pattern its rows within U (summed directly or as U minus the others)."""
+        n = cmask.size
         self.order = np.flatnonzero(cmask)
         self.nU = self.order.size
         posU = np.full(n, -1, dtype=np.intp)
         posU[self.order] = np.arange(self.nU)
-        for g in groups:
+        for g in self.groups:
             g.posU = posU[g.rows]
-        # per trait pattern: its rows within U, summed directly or as U minus the others
         self.pat_in = [xpat[self.order, p] for p in range(xpat.shape[1])]
         self.group_pat = np.repeat(np.arange(xpat.shape[1]), ypat.shape[1])
 
-        # ---- covariates and stacked residualised traits (zero outside each group's rows)
+    def _stacked_traits(self, B):
+        """(nU, k + T): covariates and stacked residualised traits (zero outside each group's rows)."""
         BX = np.zeros((self.nU, self.k + self.T))
         BX[:, :self.k] = B[self.order]
-        for g in groups:
+        for g in self.groups:
             if g.trt.size and g.n:
                 BX[np.ix_(g.posU, self.k + np.arange(g.col0, g.col0 + g.trt.size))] = g.xt
-
-        # ---- one pass over Y
-        self._pass_y(Y, BX, chunk_rows, cache_y)
+        return BX
 
     # ------------------------------------------------------------------
-    def _make_group(self, rows, lat, trt, B, X, rank_tol) -> _Group:
+    def _make_group(self, rows, lat, trt, B, X, rank_tol) -> ScanGroup:
         nR = rows.size
-        Q, R, sel, scale = _basis(B[rows], rank_tol)
+        Q, R, sel, scale = basis(B[rows], rank_tol)
         r = sel.size
         df = nR - r - 1
         J = trt.size
@@ -335,7 +203,7 @@ class _Scan:
         n_cases = xg.sum(axis=0) if nR else np.zeros(J)
         if df <= 0 or nR == 0:
             xstatus[:] = _TOO_FEW
-            return _Group(rows, lat, trt, Q, R, sel, scale, df, np.zeros((nR, J)), np.ones(J),
+            return ScanGroup(rows, lat, trt, Q, R, sel, scale, df, np.zeros((nR, J)), np.ones(J),
                           xstatus, n_cases)
         const = np.ptp(xg, axis=0) == 0
         xc = xg - self.xmean[trt]
@@ -345,7 +213,7 @@ class _Scan:
             del dev
         else:
             ref = np.einsum("ij,ij->j", xc, xc)
-        xt = _residualise(Q, xc, out=xc)
+        xt = residualise(Q, xc, out=xc)
         xtx = np.einsum("ij,ij->j", xt, xt)
         collin = ~(xtx > _COLLINEAR_TOL * ref)
         xstatus[collin] = _COLLIN_X
@@ -353,7 +221,7 @@ class _Scan:
         bad = xstatus != _OK
         xt[:, bad] = 0.0
         xtx = np.where(bad, 1.0, xtx)
-        return _Group(rows, lat, trt, Q, R, sel, scale, df, xt, xtx, xstatus, n_cases)
+        return ScanGroup(rows, lat, trt, Q, R, sel, scale, df, xt, xtx, xstatus, n_cases)
 
     # ------------------------------------------------------------------
     def _y_rows(self, Y, idx):
@@ -417,7 +285,7 @@ class _Scan:
             g.rss0 = np.maximum(rss0, 0.0)
 
     # ------------------------------------------------------------------
-    def stats(self, g: _Group, xty: np.ndarray, xtx: np.ndarray):
+    def stats(self, g: ScanGroup, xty: np.ndarray, xtx: np.ndarray):
         """beta, se, t, p, status codes ``(|lat|, J)`` of group ``g`` given ``x~'y`` and ``x~'x~``."""
         J = g.trt.size
         L = g.lat.size
@@ -436,11 +304,42 @@ class _Scan:
             a[bad] = np.nan
         return beta, se, tval, p, status
 
+    def group_xty(self, g: ScanGroup) -> np.ndarray:
+        """``x~'y`` of group ``g``, ``(|lat|, J)``, from the pass over ``Y``."""
+        return self.XY[np.ix_(g.lat, np.arange(g.col0, g.col0 + g.trt.size))]
 
-def _auto_binary(X: np.ndarray) -> np.ndarray:
-    """Traits whose observed values are all 0 or 1."""
-    obs = ~np.isnan(X)
-    return (((X == 0) | (X == 1)) | ~obs).all(axis=0) & obs.any(axis=0)
+    def ok_tests(self, g: ScanGroup) -> np.ndarray:
+        """Boolean ``(|lat|, J)``: the tests of group ``g`` with status ``ok``."""
+        return self.stats(g, self.group_xty(g), g.xtx)[4] == _OK
+
+    def table(self, y_names, x_names, binary) -> pd.DataFrame:
+        """The :func:`ols_scan` table (one row per latent x trait, latent-major)."""
+        m, t = self.m, self.t
+        beta = np.full((m, t), np.nan)
+        se, tv, p = beta.copy(), beta.copy(), beta.copy()
+        n_used = np.zeros((m, t), dtype=np.int64)
+        df = np.zeros((m, t), dtype=np.int64)
+        ncase = np.full((m, t), np.nan)
+        status = np.full((m, t), _TOO_FEW, dtype=np.int8)
+        for g in self.groups:
+            if not (g.lat.size and g.trt.size):
+                continue
+            ix = np.ix_(g.lat, g.trt)
+            b, s, tt, pp, st = self.stats(g, self.group_xty(g), g.xtx)
+            beta[ix], se[ix], tv[ix], p[ix], status[ix] = b, s, tt, pp, st
+            n_used[ix] = g.n
+            df[ix] = g.df
+            ncase[ix] = np.where(binary[g.trt], g.n_cases, np.nan)
+        return pd.DataFrame({
+            "latent": np.repeat(np.asarray(y_names, dtype=object), t),
+            "trait": np.tile(np.asarray(x_names, dtype=object), m),
+            "beta": beta.ravel(), "se": se.ravel(), "t": tv.ravel(), "p": p.ravel(),
+            "n": n_used.ravel(), "df": df.ravel(),
+            "n_cases": pd.array(np.round(ncase.ravel()), dtype="Float64").astype("Int64"),
+            "status": _STATUS[status.ravel()],
+        })
+
+
 
 
 def ols_scan(Y, X, C=None, *, y_names=None, x_names=None, c_names=None, intercept: bool = True,
@@ -481,47 +380,13 @@ def ols_scan(Y, X, C=None, *, y_names=None, x_names=None, c_names=None, intercep
     degrees of freedom, ``n`` the rows used, ``n_cases`` the number of 1s for binary traits (NA
     otherwise), ``status`` ``ok`` or why the row is NaN (see the module docstring).
     """
-    Y, y_names = _as_matrix(Y, "responses (Y)", y_names, prefix="Y")
+    Y, y_names = as_matrix(Y, "responses (Y)", y_names, prefix="Y")
     n = Y.shape[0]
-    X, x_names = _as_matrix(X, "traits (X)", x_names, n=n, prefix="X")
-    C, c_names = _as_matrix(C, "covariates (C)", c_names, n=n, prefix="C", allow_none=True)
-    m, t = Y.shape[1], X.shape[1]
-    if binary_x is None:
-        binary = _auto_binary(X)
-    else:
-        binary = np.asarray(binary_x, dtype=bool).reshape(-1)
-        if binary.size != t:
-            raise CardiolatentError(f"binary_x has {binary.size} entries for {t} traits")
-    with _blas_threads(threads):
-        scan = _Scan(Y, X, C, intercept=intercept, rank_tol=rank_tol, chunk_rows=chunk_rows,
-                     c_names=c_names)
-    return _table(scan, y_names, x_names, binary)
+    X, x_names = as_matrix(X, "traits (X)", x_names, n=n, prefix="X")
+    C, c_names = as_matrix(C, "covariates (C)", c_names, n=n, prefix="C", allow_none=True)
+    binary = binary_flags(X, binary_x)
+    with blas_threads(threads):
+        scan = PreparedScan(Y, X, C, intercept=intercept, rank_tol=rank_tol, chunk_rows=chunk_rows,
+                            c_names=c_names)
+    return scan.table(y_names, x_names, binary)
 
-
-def _table(scan: _Scan, y_names, x_names, binary) -> pd.DataFrame:
-    m, t = scan.m, scan.t
-    beta = np.full((m, t), np.nan)
-    se, tv, p = beta.copy(), beta.copy(), beta.copy()
-    n_used = np.zeros((m, t), dtype=np.int64)
-    df = np.zeros((m, t), dtype=np.int64)
-    ncase = np.full((m, t), np.nan)
-    status = np.full((m, t), _TOO_FEW, dtype=np.int8)
-    for g in scan.groups:
-        if not (g.lat.size and g.trt.size):
-            continue
-        ix = np.ix_(g.lat, g.trt)
-        xty = scan.XY[np.ix_(g.lat, np.arange(g.col0, g.col0 + g.trt.size))]
-        b, s, tt, pp, st = scan.stats(g, xty, g.xtx)
-        beta[ix], se[ix], tv[ix], p[ix], status[ix] = b, s, tt, pp, st
-        n_used[ix] = g.n
-        df[ix] = g.df
-        ncase[ix] = np.where(binary[g.trt], g.n_cases, np.nan)
-    out = pd.DataFrame({
-        "latent": np.repeat(np.asarray(y_names, dtype=object), t),
-        "trait": np.tile(np.asarray(x_names, dtype=object), m),
-        "beta": beta.ravel(), "se": se.ravel(), "t": tv.ravel(), "p": p.ravel(),
-        "n": n_used.ravel(), "df": df.ravel(),
-        "n_cases": pd.array(np.round(ncase.ravel()), dtype="Float64").astype("Int64"),
-        "status": _STATUS[status.ravel()],
-    })
-    return out
