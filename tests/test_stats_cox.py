@@ -15,7 +15,7 @@ from lifelines.statistics import proportional_hazard_test  # noqa: E402
 from lifelines.utils import concordance_index  # noqa: E402
 
 from cardiolatent.errors import CardiolatentError  # noqa: E402
-from cardiolatent.stats import cox as cx  # noqa: E402
+from cardiolatent.stats.cox import _risksets, concordance  # noqa: E402
 from cardiolatent.stats.cox import cox_fit, cox_scan, harrell_c  # noqa: E402
 
 TIGHT = dict(precision=1e-30, r_precision=0.0)  # lifelines run to full convergence
@@ -199,7 +199,7 @@ def _lifelines_c(t, e, score, strata=None):
 
 @pytest.mark.parametrize("levels", [(32, 512, 8192), (4, 16, 64), (2, 8)])
 def test_harrell_c_matches_lifelines_with_ties(monkeypatch, levels):
-    monkeypatch.setattr(cx, "_LEVELS", levels)
+    monkeypatch.setattr(concordance, "_LEVELS", levels)
     rng = np.random.default_rng(8)
     worst = 0.0
     for rep in range(25):
@@ -297,7 +297,7 @@ def test_collinear_latent_is_singular_and_bad_input_raises():
 def test_threads_chunks_and_blockwise_products_give_identical_results(monkeypatch):
     t, e, Z, C, s = _data(13, n=200, m=9, strata=True)
     a, ca = cox_scan(t, e, Z, C, strata=s, robust=True, ph_test=True, return_covariates=True, n_jobs=1)
-    monkeypatch.setattr(cx, "_CC_KEEP", 0)  # the large-N path: covariate products per row block
+    monkeypatch.setattr(_risksets, "_CC_KEEP", 0)  # the large-N path: covariate products per row block
     b, cb = cox_scan(t, e, Z, C, strata=s, robust=True, ph_test=True, return_covariates=True,
                      chunk_size=2, n_jobs=2)
     pd.testing.assert_frame_equal(a, b, rtol=1e-12)

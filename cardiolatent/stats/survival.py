@@ -17,7 +17,8 @@ from scipy.special import ndtri
 from scipy.stats import norm
 
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.stats.cox import _check_time_event, _matrix, cox_fit
+from cardiolatent.stats._inputs import check_time_event, survival_matrix
+from cardiolatent.stats.cox import cox_fit
 
 __all__ = ["quantile_groups", "group_hazard_ratios", "kaplan_meier", "nelson_aalen"]
 
@@ -94,10 +95,10 @@ def group_hazard_ratios(time, event, groups, C=None, strata=None, *, by=None, ti
     (of ``group``), n_ref, n_events_ref, status (``ok`` or the model's problem, e.g.
     ``separation`` when a group has no events).
     """
-    t, e, ok = _check_time_event(time, event)
+    t, e, ok = check_time_event(time, event)
     n = len(t)
     codes, names = _levels(groups, n)
-    Cm, cn = _matrix(C, "C", n, c_names, "C")
+    Cm, cn = survival_matrix(C, "C", n, c_names, "C")
     if by is None:
         by_codes, by_names = np.zeros(n, np.int64), [None]
     else:
