@@ -11,6 +11,7 @@ import pytest
 
 from cardiolatent.encode import ensemble as E
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.latents import read_latents
 
 SEEDS = (1701, 1993, 42, 1994, 2023)
 N_SHARED, N_LAT = 10, 16
@@ -46,10 +47,10 @@ def planted(n=400, seed=0, noise=0.2):
 @pytest.fixture(scope="module")
 def data():
     long, truth = planted()
-    return long, truth, E.to_wide(long)
+    return long, truth, read_latents(long)
 
 
-def test_to_wide_columns_and_order(data):
+def test_long_latents_made_wide_columns_and_order(data):
     long, _, w = data
     assert list(w.table.columns[:2]) == ["eid", "instance"]
     expect = [f"S{s}_Z{k}" for s in SEEDS for k in range(N_LAT)]
@@ -192,14 +193,14 @@ def _visit_table():
 
 def test_visit_preference():
     long = _visit_table()
-    w = E.to_wide(long)
+    w = read_latents(long)
     inst = w.table.set_index("eid")["instance"]
     assert inst.index.is_unique and len(inst) == 12
     assert inst[1000001] == 2 and inst[1000002] == 2
     assert inst[1000003] == 3 and inst[1000004] == 3
     assert (inst.drop([1000003, 1000004]) == 2).all()
     assert w.counts["visit3_rows_used"] == 2 and w.counts["visit3_rows_not_used"] == 2
-    both = E.to_wide(long, visits="both")
+    both = read_latents(long, visits="both")
     assert len(both.table) == 14
     assert set(map(tuple, both.table.loc[both.table.eid == 1000001, ["eid", "instance"]].values)) == {
         (1000001, 2), (1000001, 3)}
@@ -212,8 +213,11 @@ def test_incomplete_participants_reported():
     long.loc[(long.eid == 1000006) & (long.seed == 2023), "Z4"] = np.nan
     # eid 1000001: visit 2 incomplete although visit 3 is complete -> excluded, no fallback
     long = long[~((long.eid == 1000001) & (long.instance == 2) & (long.seed == 1993))]
-    w = E.to_wide(long)
-    ex = w.excluded.set_index("eid")
+    w = read_latents(long)
+    # a repeat visit not used is listed, but is not a participant left out of the cross-seed step
+    rep = w.excluded[w.excluded.reason == "repeat_visit_not_used"]
+    assert set(map(tuple, rep[["eid", "instance"]].values)) == {(1000001, 3), (1000002, 3)}
+    ex = E.participants_excluded(w).set_index("eid")
     assert set(ex.index) == {1000001, 1000005, 1000006}
     assert ex.loc[1000005, "reason"] == "missing_seeds" and ex.loc[1000005, "seeds"] == "42"
     assert ex.loc[1000006, "reason"] == "nan_latents" and ex.loc[1000006, "seeds"] == "2023"
@@ -222,22 +226,23 @@ def test_incomplete_participants_reported():
     assert len(w.table) == 9
     assert w.counts["excluded"] == 3
     # with "both", only the incomplete visit is excluded
-    b = E.to_wide(long, visits="both")
+    b = read_latents(long, visits="both")
     assert (1000001, 3) in set(map(tuple, b.table[["eid", "instance"]].values))
 
 
 def test_input_errors():
     long, _ = planted(n=10)
     with pytest.raises(CardiolatentError, match="several rows"):
-        E.to_wide(pd.concat([long, long.head(1)]))
+        read_latents(pd.concat([long, long.head(1)]))
     bad = long.copy()
     bad.loc[0, "instance"] = 0
     with pytest.raises(CardiolatentError, match="instance"):
-        E.to_wide(bad)
-    with pytest.raises(CardiolatentError, match="seed"):
-        E.to_wide(long.drop(columns="seed"))
-    with pytest.raises(CardiolatentError, match="not in the table"):
-        E.consensus(E.to_wide(long), seeds=(1701, 5))
+        read_latents(bad)
+    # without a seed column the rows are read as a wide table: five rows per participant and visit
+    with pytest.raises(CardiolatentError, match="several rows for the same participant and visit"):
+        read_latents(long.drop(columns="seed"))
+    with pytest.raises(CardiolatentError, match="not in the latents table"):
+        E.consensus(read_latents(long), seeds=(1701, 5))
 
 
 def test_nan_rows_dropped_for_correlations(data):
@@ -285,7 +290,7 @@ def test_command_run(tmp_path):
 
     # a wide input (paper's public form) is accepted too
     wide_src = tmp_path / "wide.tsv"
-    E.to_wide(long).table.drop(columns="instance").to_csv(wide_src, sep="\t", index=False)
+    read_latents(long).table.drop(columns="instance").to_csv(wide_src, sep="\t", index=False)
     args = parser.parse_args(["--latents", str(wide_src), "--out", str(tmp_path / "out2"), "--quiet"])
     assert cmd.run(args) == 0
     assert json.loads((tmp_path / "out2" / "summary.json").read_text())["consensus"]["n_selected"] == 50

@@ -307,9 +307,9 @@ def test_command_between_visits(tmp_path, long_latents, unrounded_pingouin, caps
 
 def test_visits_wide_input_and_missing(long_latents):
     long, _ = long_latents
-    from cardiolatent.encode.ensemble import to_wide
+    from cardiolatent.latents import read_latents
 
-    wide = to_wide(long, visits="both").table
+    wide = read_latents(long, visits="both").table
     a = rep.icc_between_visits(long)
     b = rep.icc_between_visits(wide)
     pd.testing.assert_frame_equal(a.table, b.table)

@@ -22,43 +22,85 @@ when ``permutations > 0``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
 
-from cardiolatent.analysis.design import (
-    LatentMatrix,
-    design_matrix,
-    expand_names,
-    load_latents,
-    participant_variables,
-)
+from cardiolatent.analysis.design import Design, design_matrix, expand_names, participant_variables
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.latents import read_latents
+from cardiolatent.results import Result, Summary
+from cardiolatent.stats.logistic import logistic_scan
+from cardiolatent.stats.meff import meff as _meff
+from cardiolatent.stats.multitest import benjamini_hochberg, bonferroni, westfall_young_maxT
+from cardiolatent.stats.ols import ols_scan
+from cardiolatent.stats.transforms import inverse_normal as _inverse_normal
+from cardiolatent.stats.transforms import standardise as _standardise
 
 RESULT_COLUMNS = ("latent", "trait", "beta", "se", "t", "p", "n", "n_cases", "status")
 
 
 @dataclass
-class AssocResult:
+class AssocSummary(Summary):
+    """Counts, the model, skipped traits with reasons, M_eff and the thresholds, notes."""
+
+    n_rows: int = 0
+    n_latents: int = 0
+    n_traits_tested: int = 0
+    traits_tested: list = field(default_factory=list)
+    traits_skipped: list = field(default_factory=list)
+    covariates: list = field(default_factory=list)
+    direction: str = "latent"
+    model: str = ""
+    standardised: bool = True
+    inverse_normal: bool = False
+    m_eff: float = 1.0
+    alpha: float = 0.05
+    threshold_meff: float = 0.05
+    permutations: int = 0
+    n_excluded_rows: int = 0
+    excluded_reasons: dict = field(default_factory=dict)
+    rows_without_visit_date: int = 0
+    notes: list = field(default_factory=list)
+
+
+@dataclass
+class AssocResult(Result):
     """``table``: one row per latent x trait; ``excluded``: ``eid, instance, reason`` rows not in
     any model (a repeat visit, no visit date); ``summary``: counts, notes, skipped traits, M_eff."""
 
-    table: pd.DataFrame
-    excluded: pd.DataFrame
-    summary: dict = field(default_factory=dict)
+    kind: ClassVar[str] = "assoc"
+    summary_type: ClassVar[type] = AssocSummary
+
+    def summary_lines(self) -> list[str]:
+        s = self.summary
+        lines = [f"{s.n_rows:,} participant rows, {s.n_latents} latents x {s.n_traits_tested} traits; "
+                 f"M_eff {s.m_eff:.1f}, threshold P < {s.threshold_meff:.3g}"]
+        lines += [f"  not tested: {sk['trait']}: {sk['reason']}" for sk in s.traits_skipped]
+        lines += [f"  excluded rows: {n} {reason}" for reason, n in s.excluded_reasons.items()]
+        lines += [f"  note: {note}" for note in s.notes]
+        return lines
 
 
-def _standardise(a: np.ndarray) -> np.ndarray:
-    from cardiolatent.stats.transforms import standardise
+@dataclass
+class _Model:
+    """One model specification: the traits (columns of the trait matrix) tested with one covariate
+    set. The main scan and the max-T permutations both use exactly these."""
 
-    return standardise(a)
+    traits: list[int]
+    covariates: tuple[str, ...]
+    design: Design
 
 
-def _inverse_normal(a: np.ndarray) -> np.ndarray:
-    from cardiolatent.stats.transforms import inverse_normal
-
-    return inverse_normal(a)
+def _model_specs(V, tnames: list[str], covs: list[str], min_level_count: int) -> list[_Model]:
+    """Group traits by covariate set: a trait that is also a covariate is tested without itself."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for j, t in enumerate(tnames):
+        base = t.split("=")[0]
+        groups.setdefault(tuple(c for c in covs if c != base), []).append(j)
+    return [_Model(idx, cset, design_matrix(V, list(cset), min_level_count=min_level_count))
+            for cset, idx in groups.items()]
 
 
 def _trait_columns(V, traits: Sequence[str], *, min_cases: int, min_nonmissing: float,
@@ -127,7 +169,8 @@ def association_scan(
 
     Parameters
     ----------
-    latents : a latents file or DataFrame (long encoder output or wide), or a :class:`LatentMatrix`.
+    latents : a :class:`~cardiolatent.latents.Latents`, a latents file or DataFrame (long encoder
+        output or wide).
     main : :class:`cardiolatent.ukb.read.MainData` (or its canonical wide table).
     traits, covariates : names (comma lists allowed; covariate presets ``paper_traits``,
         ``paper_disease``, ``gwas``, ``none``; see :mod:`cardiolatent.analysis.design`).
@@ -135,12 +178,15 @@ def association_scan(
         of the latent per SD of the trait (per case status for binary traits).
     inverse_normal : rank-based inverse normal transform of the latents instead (and of
         continuous traits), applied before standardising.
+    permutations : Westfall-Young max-T replicates over the whole scan (``direction="latent"``),
+        each trait with exactly the covariates of its main model.
     """
     if direction not in ("latent", "outcome"):
         raise CardiolatentError(f"direction must be 'latent' (latent ~ trait) or 'outcome' "
                                 f"(disease ~ latent), not {direction!r}")
-    L = latents if isinstance(latents, LatentMatrix) else load_latents(latents, visits=visits,
-                                                                        columns=latent_columns)
+    if not 0 < alpha < 1:
+        raise CardiolatentError(f"alpha must be between 0 and 1, not {alpha}")
+    L = read_latents(latents, visits=visits, columns=latent_columns)
     traits = expand_names(traits)
     covs = expand_names(covariates)
     if not traits:
@@ -150,94 +196,86 @@ def association_scan(
     # outcome names come back under their definition key (af -> AF)
     traits = [t if t in V.table.columns else next(c for c in V.table.columns if c.lower() == t.lower())
               for t in traits]
-    Y = L.values
-    if inverse_normal:
-        Y = _inverse_normal(Y)
-    if standardise:
-        Y = _standardise(Y)
+    Y = _latent_matrix(L, standardise=standardise, inverse_normal=inverse_normal)
     tnames, X, tkinds, skipped = _trait_columns(V, traits, min_cases=min_cases, min_nonmissing=min_nonmissing,
                                                 min_level_count=min_level_count)
-    for j, k in enumerate(tkinds):
-        if k == "continuous":
-            if inverse_normal:
-                X[:, j] = _inverse_normal(X[:, [j]])[:, 0]
-            if standardise:
-                X[:, j] = _standardise(X[:, [j]])[:, 0]
-    notes = list(V.notes)
+    _transform_traits(X, tkinds, standardise=standardise, inverse_normal=inverse_normal)
     if direction == "outcome":
         bad = [t for t, k in zip(tnames, tkinds) if k != "binary"]
         if bad:
             raise CardiolatentError(f"direction 'outcome' (logistic disease ~ latent) needs binary traits; "
                                     f"not binary: {', '.join(bad)}")
+    models = _model_specs(V, tnames, covs, min_level_count)
+    table, notes = _scan(models, Y, X, tnames, tkinds, covs, L.columns, direction, list(V.notes))
+    m_eff = meff
+    if m_eff is None:
+        m_eff = _meff(L.as_float64()) if L.n_latents > 1 else 1.0
+    _add_significance(table, alpha=alpha, n_traits=len(tnames), m_eff=m_eff)
+    if permutations and direction == "latent" and len(tnames):
+        table["p_maxT"] = _maxT(models, Y, X, tnames, tkinds, table, L.columns, permutations, seed)
+    excluded = L.excluded[["eid", "instance", "reason"]].copy()
+    if V.no_visit:
+        nv = L.keys[~V.has_visit].assign(reason="no_visit_date")
+        excluded = pd.concat([excluded, nv], ignore_index=True)
+    summary = AssocSummary(
+        n_rows=int(L.n_rows), n_latents=L.n_latents, n_traits_tested=len(tnames), traits_tested=tnames,
+        traits_skipped=skipped, covariates=covs, direction=direction,
+        model=("latent ~ trait + covariates (OLS)" if direction == "latent"
+               else "disease ~ latent + covariates (logistic)"),
+        standardised=bool(standardise), inverse_normal=bool(inverse_normal), m_eff=float(m_eff), alpha=alpha,
+        threshold_meff=alpha / (max(len(tnames), 1) * m_eff),
+        permutations=int(permutations if direction == "latent" else 0),
+        n_excluded_rows=int(len(excluded)),
+        excluded_reasons=excluded["reason"].value_counts().to_dict() if len(excluded) else {},
+        rows_without_visit_date=int(V.no_visit), notes=notes)
+    return AssocResult(table, excluded, summary)
+
+
+def _latent_matrix(L, *, standardise: bool, inverse_normal: bool) -> np.ndarray:
+    Y = L.as_float64()
+    if inverse_normal:
+        Y = _inverse_normal(Y)
+    if standardise:
+        Y = _standardise(Y)
+    return Y
+
+
+def _transform_traits(X: np.ndarray, kinds: list[str], *, standardise: bool, inverse_normal: bool) -> None:
+    """Continuous trait columns transformed in place (binary ones stay 0/1)."""
+    for j, k in enumerate(kinds):
+        if k == "continuous":
+            if inverse_normal:
+                X[:, j] = _inverse_normal(X[:, [j]])[:, 0]
+            if standardise:
+                X[:, j] = _standardise(X[:, [j]])[:, 0]
+
+
+def _scan(models: list[_Model], Y, X, tnames, tkinds, covs, latent_names, direction, notes):
+    """The main scan, one call per model specification; the table in (trait, latent) order."""
     parts = []
-    # a trait that is also a covariate is tested without itself among the covariates
-    base_trait = [t.split("=")[0] for t in tnames]
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for j, bt in enumerate(base_trait):
-        groups.setdefault(tuple(c for c in covs if c != bt), []).append(j)
-    for cset, idx in groups.items():
-        D = design_matrix(V, list(cset), min_level_count=min_level_count)
-        notes += [n for n in D.notes if n not in notes]
-        if len(cset) != len(covs):
+    for m in models:
+        idx = m.traits
+        notes += [n for n in m.design.notes if n not in notes]
+        if len(m.covariates) != len(covs):
             notes.append(f"{', '.join(tnames[j] for j in idx)}: tested without itself among the covariates")
         if direction == "latent":
-            from cardiolatent.stats.ols import ols_scan
-
-            res = ols_scan(Y, X[:, idx], D.matrix, y_names=L.columns, x_names=[tnames[j] for j in idx],
+            res = ols_scan(Y, X[:, idx], m.design.matrix, y_names=latent_names, x_names=[tnames[j] for j in idx],
                            binary_x=[tkinds[j] == "binary" for j in idx])
         else:
-            from cardiolatent.stats.logistic import logistic_scan
-
-            res = logistic_scan(X[:, idx], Y, D.matrix, d_names=[tnames[j] for j in idx], z_names=L.columns)
+            res = logistic_scan(X[:, idx], Y, m.design.matrix, d_names=[tnames[j] for j in idx], z_names=latent_names)
             res = res.rename(columns={"outcome": "trait", "z": "t"})
-        res["covariates"] = ",".join(D.names) if len(D.names) <= 6 else ",".join(cset)
+        res["covariates"] = ",".join(m.design.names) if len(m.design.names) <= 6 else ",".join(m.covariates)
         parts.append(res)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(RESULT_COLUMNS))
     if len(table):
         order = {t: i for i, t in enumerate(tnames)}
-        lorder = {c: i for i, c in enumerate(L.columns)}
+        lorder = {c: i for i, c in enumerate(latent_names)}
         table = table.iloc[np.lexsort((table["latent"].map(lorder).to_numpy(),
                                        table["trait"].map(order).to_numpy()))].reset_index(drop=True)
-    m_eff = meff
-    if m_eff is None and L.values.shape[1] > 1:
-        from cardiolatent.stats.meff import meff as _meff
-
-        m_eff = _meff(L.values)
-    elif m_eff is None:
-        m_eff = 1.0
-    _add_significance(table, alpha=alpha, n_traits=len(tnames), m_eff=m_eff)
-    if permutations and direction == "latent" and len(tnames):
-        table["p_maxT"] = _maxT(Y, X, tnames, covs, V, table, L.columns, permutations, seed, min_level_count)
-    excluded = L.excluded.copy()
-    if V.no_visit:
-        nv = L.keys[~V.has_visit].assign(reason="no_visit_date")
-        excluded = pd.concat([excluded, nv], ignore_index=True)
-    summary = {
-        "n_rows": int(len(L.table)),
-        "n_latents": len(L.columns),
-        "n_traits_tested": len(tnames),
-        "traits_tested": tnames,
-        "traits_skipped": skipped,
-        "covariates": covs,
-        "direction": direction,
-        "model": ("latent ~ trait + covariates (OLS)" if direction == "latent"
-                  else "disease ~ latent + covariates (logistic)"),
-        "standardised": bool(standardise),
-        "inverse_normal": bool(inverse_normal),
-        "m_eff": float(m_eff),
-        "alpha": alpha,
-        "threshold_meff": alpha / (max(len(tnames), 1) * m_eff),
-        "n_excluded_rows": int(len(excluded)),
-        "excluded_reasons": excluded["reason"].value_counts().to_dict() if len(excluded) else {},
-        "rows_without_visit_date": int(V.no_visit),
-        "notes": notes,
-    }
-    return AssocResult(table, excluded, summary)
+    return table, notes
 
 
 def _add_significance(table: pd.DataFrame, *, alpha: float, n_traits: int, m_eff: float) -> None:
-    from cardiolatent.stats.multitest import benjamini_hochberg, bonferroni
-
     if not len(table):
         for c in ("p_bonferroni", "q_bh", "significant_bonferroni", "significant_meff"):
             table[c] = pd.Series(dtype=float)
@@ -249,12 +287,22 @@ def _add_significance(table: pd.DataFrame, *, alpha: float, n_traits: int, m_eff
     table["significant_meff"] = p < alpha / (max(n_traits, 1) * m_eff)
 
 
-def _maxT(Y, X, tnames, covs, V, table, latent_names, permutations, seed, min_level_count) -> np.ndarray:
-    """Westfall-Young max-T adjusted P for every (latent, trait) row of ``table`` (one family)."""
-    from cardiolatent.stats.multitest import westfall_young_maxT
+def _maxT(models: list[_Model], Y, X, tnames, tkinds, table, latent_names, permutations, seed) -> np.ndarray:
+    """Westfall-Young max-T adjusted P for every (latent, trait) row of ``table``, one family.
 
-    D = design_matrix(V, covs, min_level_count=min_level_count)
-    adj = westfall_young_maxT(Y, X, D.matrix, n_perm=permutations, seed=seed, y_names=list(latent_names),
-                              x_names=list(tnames))
-    key = adj.set_index(["latent", "trait"])["p_maxT"]
-    return key.reindex(pd.MultiIndex.from_arrays([table["latent"], table["trait"]])).to_numpy(float)
+    Every model specification is permuted with the same replicates (the same ``seed`` draws the same
+    row permutations in each call), each trait with exactly its main model's covariates; a
+    replicate's maximum is taken over the whole family.
+    """
+    null = np.zeros(int(permutations))
+    for m in models:
+        idx = m.traits
+        _, nm = westfall_young_maxT(Y, X[:, idx], m.design.matrix, n_perm=permutations, seed=seed,
+                                    y_names=list(latent_names), x_names=[tnames[j] for j in idx],
+                                    binary_x=[tkinds[j] == "binary" for j in idx], return_null=True)
+        null = np.maximum(null, nm)
+    tobs = np.abs(table["t"].to_numpy(float))
+    count = len(null) - np.searchsorted(np.sort(null), tobs, side="left")
+    padj = (1.0 + count) / (len(null) + 1.0)
+    padj[table["status"].to_numpy() != "ok"] = np.nan
+    return padj

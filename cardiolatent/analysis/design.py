@@ -6,7 +6,7 @@ row the participant's variables *at that row's imaging visit* (age at that visit
 visit's height and weight, the imaging centre and year of that visit, ...). This module does
 that alignment and turns variables into numeric matrices:
 
-- :func:`load_latents` -> :class:`LatentMatrix` (latent columns of a long or wide table);
+- latents come as :class:`cardiolatent.latents.Latents` (:func:`cardiolatent.latents.read_latents`);
 - :func:`participant_variables` -> :class:`Variables` (named traits/covariates/outcome case
   status, each a column aligned with the latent rows, with its kind);
 - :func:`design_matrix` -> :class:`Design` (continuous columns as they are, categorical ones as
@@ -38,6 +38,9 @@ import numpy as np
 import pandas as pd
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.ukb.covariates import as_wide, field_columns, imaging_covariates
+from cardiolatent.ukb.outcomes import load_definitions, outcome_table
+from cardiolatent.ukb.registry import FieldRegistry
 
 #: The paper's covariate sets (analyses.md): continuous traits, diseases, and the GWAS.
 COVARIATE_PRESETS: dict[str, tuple[str, ...]] = {
@@ -52,130 +55,6 @@ CATEGORICAL_COVARIATES = frozenset({"sex", "genetic_sex", "centre", "imaging_yea
                                     "genotyping_batch", "genetic_ethnic_grouping"})
 
 _NOT_VARIABLES = {"visit_date", "bp_source", "bmi_computed"}
-_ID_COLS = ("eid", "instance")
-
-
-# --------------------------------------------------------------------------------------------
-# latents
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LatentMatrix:
-    """Latents, one row per participant (or participant-visit).
-
-    ``table``: ``eid``, ``instance`` and the latent columns (float64), RangeIndex.
-    ``columns``: the latent column names. ``excluded``: ``eid, instance, reason`` for rows of
-    the input left out (a missing seed, missing values, a repeat visit not used).
-    """
-
-    table: pd.DataFrame
-    columns: list[str]
-    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["eid", "instance", "reason"]))
-
-    @property
-    def values(self) -> np.ndarray:
-        """(n, m) float64 matrix of the latent columns."""
-        return self.table[self.columns].to_numpy(np.float64)
-
-    @property
-    def keys(self) -> pd.DataFrame:
-        """``eid, instance`` of each row."""
-        return self.table[list(_ID_COLS)]
-
-
-def read_table(path) -> pd.DataFrame:
-    """Read a latents (or any) table by extension with a clear error naming the file."""
-    from cardiolatent.commands.ensemble import read_latents
-
-    return read_latents(path)
-
-
-def _select_columns(cands: list[str], columns: Sequence[str] | str | None, source: str) -> list[str]:
-    if columns is None:
-        return cands
-    if isinstance(columns, str):
-        columns = [c.strip() for c in columns.split(",") if c.strip()]
-    chosen: list[str] = []
-    for spec in columns:
-        if spec in cands:
-            hits = [spec]
-        else:
-            try:
-                rx = re.compile(spec)
-            except re.error as exc:
-                raise CardiolatentError(f"latent column pattern {spec!r} is not a valid regular expression: {exc}")
-            hits = [c for c in cands if rx.fullmatch(c)]
-        if not hits:
-            raise CardiolatentError(f"no latent column of {source} matches {spec!r} "
-                                    f"(columns are e.g. {', '.join(cands[:4])})")
-        chosen += [h for h in hits if h not in chosen]
-    return chosen
-
-
-def load_latents(source: Any, *, visits: str = "prefer2", seeds: Sequence[int] | None = None,
-                 columns: Sequence[str] | str | None = None) -> LatentMatrix:
-    """Latents from a file or DataFrame: long encoder output or a wide table.
-
-    - long (``eid, instance, seed, Z0..``): made wide with
-      :func:`cardiolatent.encode.ensemble.to_wide` (columns ``S{seed}_Z{k}``; visit 2, visit 3
-      only without visit 2, unless ``visits="both"``);
-    - wide (``eid`` [, ``instance``], any numeric columns, e.g. ``S1701_Z3`` or ``E_Z0``): used as
-      it is; without an ``instance`` column every row is taken as visit 2. Duplicate
-      (eid, instance) rows are an error; with ``visits="prefer2"`` a participant's visit-3 row is
-      dropped (counted in ``excluded``) when a visit-2 row exists.
-
-    ``columns``: names or regular expressions (full match) of the latent columns to keep, e.g.
-    ``"S1701_Z.*"``; default all.
-    """
-    from cardiolatent.encode import ensemble as ens
-
-    label = str(source) if not isinstance(source, pd.DataFrame) else "the latents table"
-    df = read_table(source) if not isinstance(source, pd.DataFrame) else source
-    if "eid" not in df.columns:
-        raise CardiolatentError(f"{label} has no 'eid' column (columns: {', '.join(map(str, df.columns[:6]))} ...)")
-    if "seed" in df.columns:
-        wide = ens.to_wide(df, visits=visits, seeds=seeds)
-        table = wide.table.reset_index(drop=True)
-        excluded = wide.excluded[["eid", "instance", "reason"]].copy() if len(wide.excluded) else \
-            pd.DataFrame(columns=["eid", "instance", "reason"])
-        if visits == "prefer2":
-            # visit-3 rows of participants whose visit-2 row is used
-            rest = df.loc[:, ["eid", "instance"]].drop_duplicates()
-            used = pd.MultiIndex.from_frame(table[["eid", "instance"]].astype(np.int64))
-            key = pd.MultiIndex.from_frame(rest.astype(np.int64))
-            unused = rest[~key.isin(used) & rest["eid"].isin(table["eid"]).to_numpy()]
-            if len(unused):
-                excluded = pd.concat([excluded, unused.assign(reason="repeat_visit_not_used")],
-                                     ignore_index=True)
-    else:
-        table = df.copy()
-        if "instance" not in table.columns:
-            table.insert(1, "instance", np.int64(2))
-        for c in _ID_COLS:
-            if table[c].isna().any():
-                raise CardiolatentError(f"{label} has missing values in column {c!r}")
-            table[c] = table[c].astype(np.int64)
-        dup = table.duplicated(list(_ID_COLS), keep=False)
-        if dup.any():
-            ex = table.loc[dup, "eid"].drop_duplicates().head(5).tolist()
-            raise CardiolatentError(f"{label} has several rows for the same participant and visit, "
-                                    f"e.g. eid {', '.join(map(str, ex))}")
-        excluded = pd.DataFrame(columns=["eid", "instance", "reason"])
-        if visits == "prefer2":
-            has2 = set(table.loc[table["instance"] == 2, "eid"])
-            drop = (table["instance"] != 2) & table["eid"].isin(has2)
-            excluded = table.loc[drop, ["eid", "instance"]].assign(reason="repeat_visit_not_used")
-            table = table.loc[~drop]
-        table = table.sort_values(list(_ID_COLS), kind="stable").reset_index(drop=True)
-    numeric = [c for c in table.columns if c not in _ID_COLS and c != "seed"
-               and pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
-    if not numeric:
-        raise CardiolatentError(f"{label} has no numeric latent columns")
-    cols = _select_columns(numeric, columns, label)
-    out = pd.concat([table[list(_ID_COLS)].reset_index(drop=True),
-                     pd.DataFrame({c: table[c].to_numpy(np.float64) for c in cols})], axis=1)
-    return LatentMatrix(out, cols, excluded.reset_index(drop=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,9 +108,6 @@ def expand_names(names: Iterable[str] | str | None) -> list[str]:
 
 def fields_needed(names: Sequence[str], registry=None, definitions=None) -> list[int]:
     """Main-data fields to read for ``names`` (imaging covariates' fields always included)."""
-    from cardiolatent.ukb.outcomes import load_definitions
-    from cardiolatent.ukb.registry import FieldRegistry
-
     reg = registry or FieldRegistry.default()
     defs = definitions if definitions is not None else load_definitions()
     fields = {53, 31, 21003, 34, 52, 50, 21002, 21001, 48, 54, 4080, 4079, 93, 94, 22001, 22000, 22006, 22009}
@@ -261,8 +137,6 @@ def _outcome_key(name: str, defs) -> str | None:
 
 
 def _imaging_covariates(main, instances: Sequence[int]):
-    from cardiolatent.ukb.covariates import imaging_covariates
-
     tables = {}
     for inst in instances:
         try:
@@ -295,10 +169,6 @@ def participant_variables(main: Any, keys: pd.DataFrame, names: Sequence[str], *
     ``main``: :class:`cardiolatent.ukb.read.MainData` (or its canonical wide table). Unknown
     names raise :class:`CardiolatentError` listing what is available.
     """
-    from cardiolatent.ukb.covariates import as_wide, field_columns
-    from cardiolatent.ukb.outcomes import load_definitions, outcome_table
-    from cardiolatent.ukb.registry import FieldRegistry
-
     wide = as_wide(main)
     reg = registry or getattr(main, "registry", None) or FieldRegistry.default()
     defs = definitions if definitions is not None else load_definitions()
@@ -463,3 +333,8 @@ def design_matrix(variables: Variables, names: Sequence[str], *, rows: np.ndarra
             continue
         keep.append(j)
     return Design(mat[:, keep], [out_names[j] for j in keep], notes)
+
+
+# Transitional alias while exports/ moves to cardiolatent.latents.read_latents (issue 12); removed after.
+from cardiolatent.latents import read_latents as load_latents  # noqa: E402,F401
+from cardiolatent.io_utils import read_table  # noqa: E402,F401

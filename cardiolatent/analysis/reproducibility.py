@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from cardiolatent.encode import ensemble as ens
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.latents import Latents, read_latents
+from cardiolatent.results import Result, Summary
 from cardiolatent.stats import icc as icc_mod
-from cardiolatent.stats.meff import effective_tests
+from cardiolatent.stats.meff import correlation, effective_tests
 
 #: the form the summary headlines (see module docstring)
 REPORT_FORM = "ICC3"
@@ -42,17 +45,93 @@ COLUMNS = ["latent", "type", "icc", "ci_low", "ci_high", "f", "df1", "df2", "p",
 
 
 @dataclass
-class ReproducibilityResult:
-    """``table``: one row per (latent, ICC form); ``summary``: counts, medians, M_eff (JSON-ready).
+class _ICCSummary(Summary):
+    """Shared part of the ICC summaries: forms, medians per form (``icc``), M_eff (``meff``)."""
+
+    between: str = ""
+    seeds: list = field(default_factory=list)
+    forms: list = field(default_factory=list)
+    alpha: float = 0.05
+    report_form: str = REPORT_FORM
+    report_form_description: str = ""
+    icc: dict = field(default_factory=dict)
+    n_rows_not_ok: int = 0
+    meff: dict = field(default_factory=dict)
+    latents: str = ""
+
+
+@dataclass
+class VisitICCSummary(_ICCSummary):
+    """:func:`icc_between_visits`: participants per visit, with both visits, excluded."""
+
+    raters: list = field(default_factory=list)
+    n_latents: int = 0
+    n_participants_visit2: int = 0
+    n_participants_visit3: int = 0
+    n_participants_both_visits: int = 0
+    n_participant_visits_excluded: int = 0
+
+
+@dataclass
+class SeedICCSummary(_ICCSummary):
+    """:func:`icc_between_seeds`: reference seed, matching, latents kept."""
+
+    reference: int = 0
+    raters: list = field(default_factory=list)
+    matching: str = "best"
+    standardize: bool = False
+    threshold: float | None = None
+    n_reference_latents: int = 0
+    n_latents_kept: int = 0
+    n_participants: int = 0
+    n_participants_excluded: int = 0
+
+
+@dataclass
+class ReproducibilityResult(Result):
+    """``table``: one row per (latent, ICC form); ``excluded``: participant-visits left out (a seed
+    missing); ``summary``: counts, medians per form, M_eff.
 
     ``matching`` (between seeds only): ``latent, seed, partner, r, sign`` for every reference latent
     and every other seed.
     """
 
-    table: pd.DataFrame
-    summary: dict
-    between: str
-    matching: pd.DataFrame | None = field(default=None)
+    between: str = "visits"
+    matching: pd.DataFrame | None = None
+
+    kind: ClassVar[str] = "icc"
+    summary_type: ClassVar[type] = _ICCSummary
+
+    @classmethod
+    def _from_saved(cls, table, excluded, summary, extras):
+        between = summary.get("between", "visits")
+        st = VisitICCSummary if between == "visits" else SeedICCSummary
+        return cls(table=table, excluded=excluded, summary=st.from_dict(summary), between=between)
+
+    def summary_lines(self) -> list[str]:
+        s = self.summary
+        if self.between == "visits":
+            lines = [f"{s.n_participants_both_visits:,} participants with latents at both visits "
+                     f"(visit 2: {s.n_participants_visit2:,}, visit 3: {s.n_participants_visit3:,}); "
+                     f"{s.n_latents} latents"]
+        else:
+            lines = [f"{s.n_participants:,} participants; reference seed {s.reference}, raters = seeds "
+                     f"{', '.join(map(str, s.raters))} ({s.matching} matching); "
+                     f"{s.n_latents_kept} of {s.n_reference_latents} reference latents"]
+        lines.append("median ICC per form (over latents): " + ", ".join(
+            f"{f} {v['median']:.3f}" if v["median"] is not None else f"{f} n/a" for f, v in s.icc.items()))
+        r = s.icc[s.report_form]
+        if r["median"] is not None:
+            lines.append(f"report form {s.report_form} ({s.report_form_description}): median {r['median']:.3f} "
+                         f"[IQR {r['q25']:.3f}-{r['q75']:.3f}], {r['n_above_0.75']} of {r['n_latents']} "
+                         "latents above 0.75")
+        me = s.meff.get("all")
+        if me:
+            lines.append(f"M_eff of the {me['m']} latents: {me['meff_li_ji']:.1f} (Li & Ji), "
+                         f"{me['meff_nyholt']:.1f} (Cheverud/Nyholt)")
+        if s.n_rows_not_ok:
+            lines.append(f"{s.n_rows_not_ok} rows have no ICC (see the reason column)")
+        return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,50 +139,12 @@ class ReproducibilityResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _wide_both(latents: pd.DataFrame, seeds) -> ens.WideLatents:
-    """Long or wide latents -> one row per (eid, instance) with ``S{seed}_Z{k}`` columns."""
-    if "seed" in latents.columns:
-        return ens.to_wide(latents, visits="both", seeds=seeds)
-    if ens.is_wide_table(latents):
-        if "instance" not in latents.columns:
-            raise CardiolatentError("wide latents table has no 'instance' column: visits cannot be compared")
-        w = ens.from_wide_table(latents, seeds=seeds)
-        inst = pd.to_numeric(w.table["instance"], errors="coerce")
-        bad = sorted(set(inst.dropna().unique()) - {2, 3})
-        if inst.isna().any() or bad:
-            raise CardiolatentError("wide latents table: 'instance' must be 2 or 3 in every row"
-                                    + (f" (found {bad})" if bad else " (missing values found)"))
-        dup = w.table.duplicated(["eid", "instance"])
-        if dup.any():
-            raise CardiolatentError(f"wide latents table has several rows for eid {w.table.loc[dup, 'eid'].iloc[0]} "
-                                    f"instance {w.table.loc[dup, 'instance'].iloc[0]}")
-        w.table["instance"] = inst.astype(np.int64)
-        return w
-    raise CardiolatentError("latents: neither a long table (eid, instance, seed, Z0..) nor a wide one "
-                            "(eid, instance, S{seed}_Z{k})")
-
-
-def _wide_one_per_participant(latents: pd.DataFrame, seeds) -> ens.WideLatents:
-    """One row per participant: visit 2, visit 3 only without visit 2 (as :func:`ens.to_wide`)."""
-    if "seed" in latents.columns:
-        return ens.to_wide(latents, visits="prefer2", seeds=seeds)
-    if ens.is_wide_table(latents):
-        w = ens.from_wide_table(latents, seeds=seeds)
-        t = w.table
-        if t["eid"].duplicated().any():
-            if t["instance"].isna().any():
-                raise CardiolatentError("wide latents table has repeated eids and no instance to tell them apart")
-            t = t.sort_values(["eid", "instance"], kind="stable").drop_duplicates("eid", keep="first")
-            w.table = t.reset_index(drop=True)
-        return w
-    raise CardiolatentError("latents: neither a long table (eid, instance, seed, Z0..) nor a wide one "
-                            "(eid, S{seed}_Z{k})")
+def _excluded(w: Latents) -> pd.DataFrame:
+    return ens.participants_excluded(w)[["eid", "instance", "reason"]]
 
 
 def _meff_summary(table: pd.DataFrame, cols: dict[int, list[tuple[int, str]]]) -> dict:
     """M_eff of all latent columns and of each seed's, from one complete-rows correlation matrix."""
-    from cardiolatent.stats.meff import correlation
-
     allcols = [c for s in cols for _, c in cols[s]]
     x = table[allcols].to_numpy(dtype=np.float64)
     if np.isfinite(x).all(axis=1).sum() < 3:
@@ -173,13 +214,13 @@ def _check_report_form(report_form, forms):
 # --------------------------------------------------------------------------------------------
 
 
-def icc_between_visits(latents: pd.DataFrame, seeds=None, forms=icc_mod.FORMS, alpha: float = 0.05,
+def icc_between_visits(latents, seeds=None, forms=icc_mod.FORMS, alpha: float = 0.05,
                        *, report_form: str = REPORT_FORM) -> ReproducibilityResult:
     """ICC of every latent column between imaging visits 2 and 3.
 
-    ``latents``: long (``eid, instance, seed, Z0..``) or wide (``eid, instance, S{seed}_Z{k}``)
-    table. Long tables go through :func:`cardiolatent.encode.ensemble.to_wide` with
-    ``visits="both"``: a participant-visit lacking a seed (or with missing values for one) is left
+    ``latents``: a file, a DataFrame (long ``eid, instance, seed, Z0..`` or wide ``eid, instance,
+    S{seed}_Z{k}``), read with :func:`cardiolatent.latents.read_latents` and ``visits="both"``; or
+    a :class:`~cardiolatent.latents.Latents` read that way. A participant-visit lacking a seed (or with missing values for one) is left
     out entirely and counted in the summary. Subjects are the participants with rows at both visits
     (raters: visit 2, visit 3); a subject with a missing value in a latent is dropped for that latent
     only (``n`` per row). ``seeds``: seeds to use (default all, paper order).
@@ -188,8 +229,10 @@ def icc_between_visits(latents: pd.DataFrame, seeds=None, forms=icc_mod.FORMS, a
     """
     forms = icc_mod.normalise_forms(forms)
     rf = _check_report_form(report_form, forms)
-    w = _wide_both(latents, seeds)
-    cols = ens.seed_columns(w)
+    w = read_latents(latents, visits="both", seeds=seeds)
+    if w.visits != "both":
+        raise CardiolatentError("icc between visits needs latents read with visits='both' (one row per visit)")
+    cols = w.seed_columns(seeds)
     allcols = [c for s in cols for _, c in cols[s]]
     t = w.table
     v2 = t[t["instance"] == 2].set_index("eid")
@@ -204,7 +247,7 @@ def icc_between_visits(latents: pd.DataFrame, seeds=None, forms=icc_mod.FORMS, a
     seed_of = {c: s for s in cols for _, c in cols[s]}
     tab.insert(1, "seed", np.array([seed_of[c] for c in tab["variable"]], dtype=np.int64))
     tab = _finish(tab)
-    excl = w.excluded
+    excl = _excluded(w)
     summary = {
         "between": "visits",
         "raters": ["instance 2", "instance 3"],
@@ -220,7 +263,9 @@ def icc_between_visits(latents: pd.DataFrame, seeds=None, forms=icc_mod.FORMS, a
     }
     if "meff" in summary and "all" in summary["meff"]:
         summary["meff"]["rows"] = "visit-2 rows of all participants with visit 2 (complete rows)"
-    return ReproducibilityResult(table=tab, summary=summary, between="visits")
+    summary["latents"] = w.source
+    return ReproducibilityResult(table=tab, excluded=excl, summary=VisitICCSummary.from_dict(summary),
+                                 between="visits")
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,12 +287,12 @@ def _partners_hungarian(w, cols, ref) -> pd.DataFrame:
                          "partner": m["latent"].to_numpy(np.int64), "r": m["r"].to_numpy(np.float64)})
 
 
-def icc_between_seeds(latents: pd.DataFrame, threshold: float | None = None, reference: int | None = None,
+def icc_between_seeds(latents, threshold: float | None = None, reference: int | None = None,
                       *, seeds=None, forms=icc_mod.FORMS, alpha: float = 0.05, matching: str = "best",
                       standardize: bool = False, report_form: str = REPORT_FORM) -> ReproducibilityResult:
     """ICC of each reference-seed latent with its matched partners in the other seeds (raters = seeds).
 
-    Rows: one per participant (:func:`cardiolatent.encode.ensemble.to_wide`, ``visits="prefer2"``).
+    Rows: one per participant (:func:`cardiolatent.latents.read_latents`, ``visits="prefer2"``).
     Matching (``matching``):
 
     - ``"best"`` (default, the paper's definition of a reproduced latent):
@@ -269,8 +314,8 @@ def icc_between_seeds(latents: pd.DataFrame, threshold: float | None = None, ref
         raise CardiolatentError(f"threshold must be between 0 and 1, not {threshold}")
     forms = icc_mod.normalise_forms(forms)
     rf = _check_report_form(report_form, forms)
-    w = _wide_one_per_participant(latents, seeds)
-    cols = ens.seed_columns(w, seeds)
+    w = read_latents(latents, visits="prefer2", seeds=seeds)
+    cols = w.seed_columns(seeds)
     if len(cols) < 2:
         raise CardiolatentError("at least two seeds are needed for an ICC between seeds")
     order = list(cols)
@@ -345,8 +390,10 @@ def icc_between_seeds(latents: pd.DataFrame, threshold: float | None = None, ref
         "n_reference_latents": int(p),
         "n_latents_kept": int(keep.sum()),
         "n_participants": int(n),
-        "n_participants_excluded": int(len(w.excluded)),
+        "n_participants_excluded": int(len(_excluded(w))),
         **_common_summary(tab, forms, alpha, rf),
         "meff": _meff_summary(t, cols),
+        "latents": w.source,
     }
-    return ReproducibilityResult(table=tab, summary=summary, between="seeds", matching=match_tab)
+    return ReproducibilityResult(table=tab, excluded=_excluded(w), summary=SeedICCSummary.from_dict(summary),
+                                 between="seeds", matching=match_tab)

@@ -20,29 +20,70 @@ and by sex.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
 
-from cardiolatent.analysis.design import (
-    LatentMatrix,
-    design_matrix,
-    expand_names,
-    load_latents,
-    participant_variables,
-)
+from cardiolatent.analysis.design import design_matrix, expand_names, participant_variables
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.latents import Latents, read_latents
+from cardiolatent.results import Result, Summary
+from cardiolatent.stats import survival as sv
+from cardiolatent.stats.cox import cox_scan
+from cardiolatent.ukb.covariates import as_wide
+from cardiolatent.ukb.outcomes import DEFAULT_ADMIN_DATE, load_definitions, outcome_table
+
+#: the tables of the tertile analysis (:func:`group_curves`), saved as ``<stem>.<score>.<name>.tsv``
+GROUP_TABLES = ("hazard_ratios", "kaplan_meier", "nelson_aalen")
 
 
 @dataclass
-class CoxResult:
-    """``table``: one row per latent x outcome; ``excluded``: ``eid, instance, outcome, reason``;
-    ``summary``: counts per outcome and reason, covariates, notes."""
+class CoxSummary(Summary):
+    """Counts per outcome (``outcomes``: n_rows, n_used, n_events, excluded by reason), the model."""
 
-    table: pd.DataFrame
-    excluded: pd.DataFrame
-    summary: dict = field(default_factory=dict)
+    model: str = ""
+    outcomes: dict = field(default_factory=dict)
+    covariates: list = field(default_factory=list)
+    strata: str | None = None
+    robust_se: bool = False
+    max_followup_years: float | None = 10.0
+    n_latents: int = 0
+    latent_rows_excluded: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    groups: str | None = None
+    quantiles: int | None = None
+
+
+@dataclass
+class CoxResult(Result):
+    """``table``: one row per latent x outcome; ``excluded``: ``eid, instance, outcome, reason``;
+    ``summary``: counts per outcome and reason, covariates, notes. ``groups``: with a tertile
+    analysis, ``{"hazard_ratios", "kaplan_meier", "nelson_aalen"}`` tables of the score named
+    ``summary.groups`` (every outcome stacked)."""
+
+    groups: dict = field(default_factory=dict)
+
+    kind: ClassVar[str] = "cox"
+    summary_type: ClassVar[type] = CoxSummary
+
+    def extra_tables(self) -> dict[str, pd.DataFrame]:
+        label = self.summary.groups
+        return {f"{label}.{k}.tsv": v for k, v in self.groups.items()} if label else {}
+
+    @classmethod
+    def _from_saved(cls, table, excluded, summary, extras):
+        s = CoxSummary.from_dict(summary)
+        groups = {k: extras[f"{s.groups}.{k}.tsv"] for k in GROUP_TABLES if f"{s.groups}.{k}.tsv" in extras}
+        return cls(table=table, excluded=excluded, summary=s, groups=groups)
+
+    def summary_lines(self) -> list[str]:
+        lines = []
+        for o, c in self.summary.outcomes.items():
+            ex = ", ".join(f"{n} {r}" for r, n in c["excluded"].items()) or "none"
+            lines.append(f"{o}: {c['n_used']:,} participants, {c['n_events']:,} incident events; excluded: {ex}")
+        lines += [f"  note: {n}" for n in self.summary.notes]
+        return lines
 
 
 @dataclass
@@ -59,9 +100,6 @@ class SurvivalData:
 def survival_data(main: Any, keys: pd.DataFrame, outcome: str, *, max_followup_years: float | None = 10.0,
                   admin_date=None, definitions=None) -> SurvivalData:
     """Time to ``outcome`` from each row's imaging visit (incident events only)."""
-    from cardiolatent.ukb.covariates import as_wide
-    from cardiolatent.ukb.outcomes import DEFAULT_ADMIN_DATE, load_definitions, outcome_table
-
     wide = as_wide(main)
     defs = definitions if definitions is not None else load_definitions()
     key = next((k for k in defs if k.lower() == str(outcome).lower()), None)
@@ -118,21 +156,23 @@ def cox_latents(
     latent_columns: Sequence[str] | str | None = None,
     min_level_count: int = 10,
     c_index: bool = True,
+    groups: str | pd.DataFrame | None = None,
+    quantiles: int = 3,
 ) -> CoxResult:
     """Per-SD hazard ratio of every latent for every outcome, with covariates (see module docstring).
 
+    ``latents``: a :class:`~cardiolatent.latents.Latents`, a file or a DataFrame.
     ``strata``: a variable name (e.g. ``sex``) whose levels get their own baseline hazard (it is
-    then not also used as a covariate).
+    then not also used as a covariate). ``groups``: a latent column, or a score table (``eid``
+    [, ``instance``], ``score``), for the paper's tertile analysis (``quantiles`` groups) with the
+    same covariates: :func:`group_curves` per outcome, in ``result.groups``.
     """
-    from cardiolatent.stats.cox import cox_scan
-
-    L = latents if isinstance(latents, LatentMatrix) else load_latents(latents, visits=visits,
-                                                                        columns=latent_columns)
+    L = read_latents(latents, visits=visits, columns=latent_columns)
     outcomes = expand_names(outcomes)
     covs = [c for c in expand_names(covariates) if c != strata]
     need = list(dict.fromkeys(covs + ([strata] if strata else [])))
     V = participant_variables(main, L.keys, need, definitions=definitions) if need else None
-    Z = L.values
+    Z = L.as_float64()
     parts, excl, counts = [], [], {}
     notes = list(V.notes) if V is not None else []
     for o in outcomes:
@@ -172,7 +212,8 @@ def cox_latents(
         ex["reason"] = reason[~use]
         excl.append(ex)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    excluded = pd.concat([L.excluded.assign(outcome="all")] + excl, ignore_index=True)
+    excluded = pd.concat([L.excluded[["eid", "instance", "reason"]].assign(outcome="all")] + excl,
+                         ignore_index=True)
     summary = {
         "model": "Cox proportional hazards, Efron ties; latent standardised (beta = log HR per SD)",
         "outcomes": counts,
@@ -185,7 +226,30 @@ def cox_latents(
         if len(L.excluded) else {},
         "notes": notes,
     }
-    return CoxResult(table, excluded, summary)
+    group_tables = {}
+    if groups is not None:
+        label, score = _group_score(L, groups)
+        summary.update(groups=label, quantiles=int(quantiles))
+        for o in outcomes:
+            g = group_curves(score, main, L.keys, o, q=quantiles, max_followup_years=max_followup_years,
+                             definitions=definitions, covariates=covariates)
+            for k, v in g.items():
+                group_tables.setdefault(k, []).append(v)
+        group_tables = {k: pd.concat(v, ignore_index=True) for k, v in group_tables.items()}
+    return CoxResult(table, excluded, CoxSummary.from_dict(summary), groups=group_tables)
+
+
+def _group_score(L: Latents, groups) -> tuple[str, np.ndarray]:
+    """(label, one score per latents row) from a latent column name or a score table."""
+    if isinstance(groups, pd.DataFrame):
+        if "eid" not in groups.columns or "score" not in groups.columns:
+            raise CardiolatentError("the score table needs columns 'eid' and 'score'")
+        on = ["eid", "instance"] if "instance" in groups.columns else ["eid"]
+        score = L.keys.merge(groups[on + ["score"]], on=on, how="left")["score"].to_numpy(float)
+        return "score", score
+    if groups not in L.columns:
+        raise CardiolatentError(f"groups {groups!r} is not a latent column (e.g. {L.columns[0]})")
+    return str(groups), L.table[groups].to_numpy(float)
 
 
 def group_curves(score: np.ndarray, main: Any, keys: pd.DataFrame, outcome: str, *, q: int = 3,
@@ -196,8 +260,6 @@ def group_curves(score: np.ndarray, main: Any, keys: pd.DataFrame, outcome: str,
 
     Returns ``{"hazard_ratios", "kaplan_meier", "nelson_aalen"}`` tidy tables.
     """
-    from cardiolatent.stats import survival as sv
-
     S = survival_data(main, keys, outcome, max_followup_years=max_followup_years, definitions=definitions)
     covs = expand_names(covariates)
     need = list(dict.fromkeys(covs + (["sex"] if by_sex else [])))

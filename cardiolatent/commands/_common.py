@@ -110,17 +110,3 @@ def analysis_inputs(args, names):
     defs = load_definitions(args.definitions) if args.definitions else load_definitions()
     main = read_main(ukb_path(args), fields_needed(names, reg, defs), registry=reg, missing_ok=True)
     return main, defs
-
-
-def write_summary(out: str | None, summary: dict) -> Path | None:
-    """Write ``summary`` as ``<stem>.summary.json`` beside the output table ``out`` (atomically)."""
-    import json
-
-    from cardiolatent.io_utils import write_text_atomic
-
-    if not out:
-        return None
-    out = Path(out)
-    path = out.with_name(out.name.split(".")[0] + ".summary.json")
-    write_text_atomic(path, json.dumps(summary, indent=2, default=str) + "\n")
-    return path

@@ -44,32 +44,23 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from cardiolatent.analysis.association import association_scan
     from cardiolatent.analysis.design import expand_names
-    from cardiolatent.commands._common import analysis_inputs, write_output, write_summary
+    from cardiolatent.commands._common import analysis_inputs, write_output
 
-    say = (lambda *a: None) if args.quiet else print
     main, defs = analysis_inputs(args, expand_names([args.traits, args.covariates]))
     res = association_scan(args.latents, main, args.traits, args.covariates, direction=args.direction,
                            standardise=args.standardise, inverse_normal=args.inverse_normal,
                            min_cases=args.min_cases, min_nonmissing=args.min_nonmissing,
                            permutations=args.permutations, seed=args.seed, alpha=args.alpha, meff=args.meff,
                            definitions=defs, visits=args.visits, latent_columns=args.latent_columns)
-    s = res.summary
-    say(f"{s['n_rows']:,} participant rows, {s['n_latents']} latents x {s['n_traits_tested']} traits; "
-        f"M_eff {s['m_eff']:.1f}, threshold P < {s['threshold_meff']:.3g}")
-    for sk in s["traits_skipped"]:
-        say(f"  not tested: {sk['trait']}: {sk['reason']}")
-    for reason, n in s["excluded_reasons"].items():
-        say(f"  excluded rows: {n} {reason}")
-    for note in s["notes"]:
-        say(f"  note: {note}")
-    write_output(res.table, args.out)
+    if not args.quiet:
+        res.print_summary()
     if args.out:
-        write_summary(args.out, s)
-        out = Path(args.out)
-        if len(res.excluded):
-            write_output(res.excluded, str(out.with_name(out.name.split(".")[0] + ".excluded.tsv")))
+        paths = res.save(args.out)
+        if not args.quiet:
+            print(f"wrote {len(res.table):,} rows to {args.out}; beside it: "
+                  f"{', '.join(p.name for k, p in paths.items() if k != 'table')}")
+    else:
+        write_output(res.table, None)
     return 0

@@ -36,60 +36,36 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from cardiolatent.analysis.design import expand_names, load_latents
-    from cardiolatent.analysis.survival import cox_latents, group_curves
-    from cardiolatent.commands._common import analysis_inputs, write_output, write_summary
+    from cardiolatent.analysis.design import expand_names
+    from cardiolatent.analysis.survival import cox_latents
+    from cardiolatent.commands._common import analysis_inputs, write_output
     from cardiolatent.errors import CardiolatentError
+    from cardiolatent.io_utils import read_table
 
-    say = (lambda *a: None) if args.quiet else print
     outcomes = expand_names(args.outcomes)
     names = expand_names([args.covariates] + ([args.strata] if args.strata else []) + outcomes + ["sex"])
+    groups = args.groups
+    if groups == "score":
+        if not args.score:
+            raise CardiolatentError("--groups score needs --score FILE (columns eid[, instance], score)")
+        groups = read_table(args.score, what="score table")
+        if "eid" not in groups.columns or "score" not in groups.columns:
+            raise CardiolatentError(f"{args.score} needs columns 'eid' and 'score'")
     main, defs = analysis_inputs(args, names)
-    L = load_latents(args.latents, visits=args.visits, columns=args.latent_columns)
     follow = args.max_followup if args.max_followup and args.max_followup > 0 else None
-    res = cox_latents(L, main, outcomes, args.covariates, strata=args.strata, robust=args.robust,
-                      ph_test=args.ph_test, max_followup_years=follow, definitions=defs)
-    for o, c in res.summary["outcomes"].items():
-        ex = ", ".join(f"{n} {r}" for r, n in c["excluded"].items()) or "none"
-        say(f"{o}: {c['n_used']:,} participants, {c['n_events']:,} incident events; excluded: {ex}")
-    for note in res.summary["notes"]:
-        say(f"  note: {note}")
-    write_output(res.table, args.out)
-    out = Path(args.out) if args.out else None
-    stem = out.name.split(".")[0] if out else None
-    if out:
-        write_summary(args.out, res.summary)
-        write_output(res.excluded, str(out.with_name(stem + ".excluded.tsv")))
-    if args.groups:
-        if args.groups == "score":
-            if not args.score:
-                raise CardiolatentError("--groups score needs --score FILE (columns eid[, instance], score)")
-            from cardiolatent.analysis.design import read_table
-
-            sc = read_table(args.score)
-            if "eid" not in sc.columns or "score" not in sc.columns:
-                raise CardiolatentError(f"{args.score} needs columns 'eid' and 'score'")
-            on = ["eid", "instance"] if "instance" in sc.columns else ["eid"]
-            score = L.keys.merge(sc[on + ["score"]], on=on, how="left")["score"].to_numpy(float)
-        else:
-            if args.groups not in L.columns:
-                raise CardiolatentError(f"--groups {args.groups!r} is not a latent column (e.g. {L.columns[0]})")
-            score = L.table[args.groups].to_numpy(float)
-        tables = {}
-        for o in outcomes:
-            g = group_curves(score, main, L.keys, o, q=args.quantiles, max_followup_years=follow, definitions=defs,
-                             covariates=args.covariates)
-            for k, v in g.items():
-                tables.setdefault(k, []).append(v)
-        import pandas as pd
-
-        for k, parts in tables.items():
-            df = pd.concat(parts, ignore_index=True)
-            if out:
-                write_output(df, str(out.with_name(f"{stem}.{args.groups}.{k}.tsv")))
-            else:
-                say(f"== {k} ==")
-                write_output(df, None)
+    res = cox_latents(args.latents, main, outcomes, args.covariates, strata=args.strata, robust=args.robust,
+                      ph_test=args.ph_test, max_followup_years=follow, definitions=defs, visits=args.visits,
+                      latent_columns=args.latent_columns, groups=groups, quantiles=args.quantiles)
+    if not args.quiet:
+        res.print_summary()
+    if args.out:
+        paths = res.save(args.out)
+        if not args.quiet:
+            print(f"wrote {len(res.table):,} rows to {args.out}; beside it: "
+                  f"{', '.join(p.name for k, p in paths.items() if k != 'table')}")
+        return 0
+    write_output(res.table, None)
+    for k, df in res.groups.items():
+        print(f"== {k} ==")
+        write_output(df, None)
     return 0

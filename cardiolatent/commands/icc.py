@@ -53,29 +53,12 @@ def add_arguments(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def summary_path(out):
-    """``<folder>/<stem>.summary.json`` for an output table path (``icc.tsv`` -> ``icc.summary.json``)."""
-    from pathlib import Path
-
-    out = Path(out)
-    name = out.name
-    for ext in (".tsv.gz", ".csv.gz", ".parquet", ".tsv", ".csv", ".txt"):
-        if name.lower().endswith(ext):
-            name = name[: -len(ext)]
-            break
-    return out.with_name(name + ".summary.json")
-
-
 def run(args) -> int:
-    import json
-
     from cardiolatent.analysis import reproducibility as rep
-    from cardiolatent.commands.ensemble import read_latents
+    from cardiolatent.commands._common import latents_path
     from cardiolatent.errors import CardiolatentError
-    from cardiolatent.io_utils import write_table_atomic, write_text_atomic
     from cardiolatent.stats.icc import normalise_forms
 
-    say = (lambda *a: None) if getattr(args, "quiet", False) else print
     forms = normalise_forms(args.forms)
     if not 0 < args.alpha < 1:
         raise CardiolatentError(f"--alpha must be between 0 and 1, not {args.alpha}")
@@ -84,9 +67,7 @@ def run(args) -> int:
         if args.report_form != "ICC3":  # named explicitly: say so
             raise CardiolatentError(f"--report-form {args.report_form} is not among --forms {' '.join(forms)}")
         report_form = forms[0]
-    from cardiolatent.commands._common import latents_path
-
-    lat = read_latents(latents_path(args))
+    lat = latents_path(args)
     if args.between == "visits":
         for opt in ("reference", "threshold"):
             if getattr(args, opt) is not None:
@@ -97,33 +78,8 @@ def run(args) -> int:
         res = rep.icc_between_seeds(lat, threshold=args.threshold, reference=args.reference, seeds=args.seeds,
                                     forms=forms, alpha=args.alpha, matching=args.matching,
                                     standardize=args.standardize, report_form=report_form)
-    write_table_atomic(res.table, args.out, index=False)
-    s = dict(res.summary)
-    s["latents"] = str(args.latents)
-    s["out"] = str(args.out)
-    sp = summary_path(args.out)
-    write_text_atomic(sp, json.dumps(s, indent=2) + "\n")
-
-    if res.between == "visits":
-        say(f"{s['n_participants_both_visits']:,} participants with latents at both visits "
-            f"(visit 2: {s['n_participants_visit2']:,}, visit 3: {s['n_participants_visit3']:,}); "
-            f"{s['n_latents']} latents")
-    else:
-        say(f"{s['n_participants']:,} participants; reference seed {s['reference']}, raters = seeds "
-            f"{', '.join(map(str, s['raters']))} ({s['matching']} matching); "
-            f"{s['n_latents_kept']} of {s['n_reference_latents']} reference latents")
-    say("median ICC per form (over latents): " + ", ".join(
-        f"{f} {v['median']:.3f}" if v["median"] is not None else f"{f} n/a" for f, v in s["icc"].items()))
-    rf = s["report_form"]
-    r = s["icc"][rf]
-    if r["median"] is not None:
-        say(f"report form {rf} ({s['report_form_description']}): median {r['median']:.3f} "
-            f"[IQR {r['q25']:.3f}-{r['q75']:.3f}], {r['n_above_0.75']} of {r['n_latents']} latents above 0.75")
-    me = s.get("meff", {}).get("all")
-    if me:
-        say(f"M_eff of the {me['m']} latents: {me['meff_li_ji']:.1f} (Li & Ji), "
-            f"{me['meff_nyholt']:.1f} (Cheverud/Nyholt)")
-    if s["n_rows_not_ok"]:
-        say(f"{s['n_rows_not_ok']} rows have no ICC (see the reason column)")
-    say(f"wrote {len(res.table):,} rows to {args.out} and {sp}")
+    paths = res.save(args.out)
+    if not args.quiet:
+        res.print_summary()
+        print(f"wrote {len(res.table):,} rows to {args.out} and {paths['summary']}")
     return 0

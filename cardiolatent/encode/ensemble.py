@@ -4,19 +4,17 @@ The paper trained the model with five seeds (1701, 1993, 42, 1994, 2023) and enc
 participant with each, giving ``5 x 128 = 640`` latents named ``S{seed}_Z{k}``. It did not average
 them: for each latent of seed *i* it took the best ``|Pearson r|`` partner in each *later* seed
 *j > i* and kept both columns when ``|r| > 0.8`` (182 of 640 kept, explaining R^2 = 0.98 of all 640).
-This module implements
+This module works on :class:`cardiolatent.latents.Latents` (long encoder output is made wide,
+``S{seed}_Z{k}``, by :func:`cardiolatent.latents.read_latents`) and implements
 
-- :func:`to_wide`: long encoder output (``eid, instance, seed, Z0..``) -> one row per participant
-  (visit 2 preferred, visit 3 only for participants with no visit-2 latents) with
-  ``S{seed}_Z{k}`` columns; participants lacking a seed are reported in ``WideLatents.excluded``;
 - :func:`cross_seed_matching`: best partner of every latent in every other seed;
 - :func:`consensus`: the paper's selection plus the multivariate R^2 of all latents on the selected;
 - :func:`ensemble`: an alternative to the consensus: each seed's latents aligned to a reference seed
   by maximum-weight matching on ``|r|`` (Hungarian algorithm), sign-corrected and averaged.
 
 Missing values: correlations and regressions use complete rows only (rows with a missing value in
-any latent column used are dropped; the number used is reported as ``n_rows``). :func:`to_wide`
-never produces such rows, so this only matters for wide tables supplied by the user.
+any latent column used are dropped; the number used is reported as ``n_rows``). :func:`~cardiolatent.latents.read_latents`
+never produces such rows from long input, so this only matters for wide tables supplied by the user.
 
 All correlations are Pearson correlations computed from standardised columns (population SD) by
 one matrix product over all seeds' columns (each seed pair is a block of it; one BLAS call is faster
@@ -27,43 +25,20 @@ With ``visits="both"`` a participant with two visits contributes two rows to the
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.latents import PAPER_SEEDS, Latents, default_seed_order, latent_z_columns, read_latents
+from cardiolatent.results import Result, Summary
 
-#: the paper's seed order (the consensus looks at "later" seeds in this order)
-PAPER_SEEDS: tuple[int, ...] = (1701, 1993, 42, 1994, 2023)
-
-_ZCOL = re.compile(r"^Z(\d+)$")
-_SCOL = re.compile(r"^S(\d+)_Z(\d+)$")
-_ID_COLS = ("eid", "instance")
-
-
-# --------------------------------------------------------------------------------------------
-# results
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class WideLatents:
-    """One row per participant (or participant-visit) with ``S{seed}_Z{k}`` columns.
-
-    ``table``: columns ``eid``, ``instance``, then ``S{seed}_Z{k}`` in seed order and latent order.
-    ``excluded``: ``eid, instance, reason, seeds`` for participant-visits left out; ``reason`` is
-    ``missing_seeds`` (no row for some seed) or ``nan_latents`` (a seed's row has missing values);
-    ``seeds`` lists the seeds concerned (comma-separated).
-    ``counts``: numbers for the summary (rows, excluded, visit-3 rows used / not used).
-    """
-
-    table: pd.DataFrame
-    excluded: pd.DataFrame
-    seeds: tuple[int, ...]
-    visits: str
-    counts: dict = field(default_factory=dict)
+__all__ = ["PAPER_SEEDS", "default_seed_order", "cross_seed_matching", "consensus", "ensemble",
+           "consensus_table", "multivariate_r2", "summary", "ConsensusResult", "EnsembleResult", "cross_seed",
+           "CrossSeedResult", "participants_excluded"]
 
 
 @dataclass
@@ -112,52 +87,16 @@ class EnsembleResult:
 # --------------------------------------------------------------------------------------------
 
 
-def default_seed_order(seeds) -> tuple[int, ...]:
-    """The paper's order for its seeds, followed by any other seeds in ascending order."""
-    present = {int(s) for s in seeds}
-    return tuple(s for s in PAPER_SEEDS if s in present) + tuple(sorted(present - set(PAPER_SEEDS)))
+_ID_COLS = ("eid", "instance")
 
 
 def latent_columns(df: pd.DataFrame) -> list[str]:
     """``Z{k}`` columns of a long latents table, sorted by k."""
-    cols = [c for c in df.columns if isinstance(c, str) and _ZCOL.match(c)]
-    return sorted(cols, key=lambda c: int(_ZCOL.match(c).group(1)))
+    return latent_z_columns(df)
 
 
-def is_wide_table(df: pd.DataFrame) -> bool:
-    """True for a table with ``S{seed}_Z{k}`` columns and no ``seed`` column."""
-    return "seed" not in df.columns and any(isinstance(c, str) and _SCOL.match(c) for c in df.columns)
-
-
-def seed_columns(wide: pd.DataFrame | WideLatents, seeds=None) -> dict[int, list[tuple[int, str]]]:
-    """``{seed: [(k, "S{seed}_Z{k}"), ...]}`` (k ascending), seeds in the given or default order."""
-    table = wide.table if isinstance(wide, WideLatents) else wide
-    found: dict[int, list[tuple[int, str]]] = {}
-    for c in table.columns:
-        m = _SCOL.match(c) if isinstance(c, str) else None
-        if m:
-            found.setdefault(int(m.group(1)), []).append((int(m.group(2)), c))
-    if not found:
-        raise CardiolatentError("no latent columns named S{seed}_Z{k} in the wide table")
-    if seeds is None:
-        if isinstance(wide, WideLatents):
-            order = tuple(s for s in wide.seeds if s in found)
-        else:
-            order = default_seed_order(found)
-    else:
-        order = tuple(int(s) for s in seeds)
-        missing = [s for s in order if s not in found]
-        if missing:
-            raise CardiolatentError(
-                f"seed(s) {', '.join(map(str, missing))} not in the table (it has "
-                f"{', '.join(map(str, sorted(found)))})")
-        if len(set(order)) != len(order):
-            raise CardiolatentError(f"seeds listed twice: {list(order)}")
-    return {s: sorted(found[s]) for s in order}
-
-
-def _table(wide) -> pd.DataFrame:
-    return wide.table if isinstance(wide, WideLatents) else wide
+def _as_latents(latents, seeds=None) -> Latents:
+    return latents if isinstance(latents, Latents) else read_latents(latents, seeds=seeds)
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -191,135 +130,6 @@ def _ids(table: pd.DataFrame, mask: np.ndarray | None = None) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-# long -> wide
-# --------------------------------------------------------------------------------------------
-
-
-def to_wide(latents: pd.DataFrame, *, visits: str = "prefer2", seeds=None) -> WideLatents:
-    """Long latents (``eid, instance, seed, Z0..``) -> one row per participant with ``S{seed}_Z{k}``.
-
-    ``visits="prefer2"``: the visit-2 (first imaging visit) latents; visit-3 latents only for
-    participants with no visit-2 row at all (as in the paper). A participant whose chosen visit lacks
-    a seed, or has missing values for a seed, is excluded and listed in ``excluded`` (we do not fall
-    back to visit 3 in that case: that would mix visits for reasons of encoding failure).
-    ``visits="both"``: one row per (eid, instance).
-
-    ``seeds``: the seeds expected (and their order); default every seed in the table in the paper's
-    order. Rows of other seeds are ignored.
-    """
-    if visits not in ("prefer2", "both"):
-        raise CardiolatentError(f"visits must be 'prefer2' or 'both', not {visits!r}")
-    need = ["eid", "instance", "seed"]
-    missing = [c for c in need if c not in latents.columns]
-    if missing:
-        raise CardiolatentError(f"latents table lacks column(s) {', '.join(missing)} "
-                                f"(expected eid, instance, seed, Z0..Z127)")
-    zcols = latent_columns(latents)
-    if not zcols:
-        raise CardiolatentError("latents table has no latent columns Z0, Z1, ...")
-    df = latents[need + zcols].copy()
-    for c in need:
-        if df[c].isna().any():
-            raise CardiolatentError(f"latents table has missing values in column {c!r}")
-        df[c] = df[c].astype(np.int64)
-    bad = sorted(set(df["instance"].unique()) - {2, 3})
-    if bad:
-        raise CardiolatentError(f"latents table has instance(s) {bad}; imaging instances are 2 and 3")
-    if seeds is None:
-        order = default_seed_order(df["seed"].unique())
-    else:
-        order = tuple(int(s) for s in seeds)
-        df = df[df["seed"].isin(order)]
-    if not order:
-        raise CardiolatentError("latents table has no rows")
-    dup = df.duplicated(["eid", "instance", "seed"], keep=False)
-    if dup.any():
-        ex = df.loc[dup, ["eid", "instance", "seed"]].drop_duplicates().head(5)
-        raise CardiolatentError("latents table has several rows for the same eid/instance/seed, e.g. "
-                                + "; ".join(f"eid {r.eid} instance {r.instance} seed {r.seed}"
-                                            for r in ex.itertuples()))
-
-    counts: dict = {}
-    if visits == "prefer2":
-        has2 = set(df.loc[df["instance"] == 2, "eid"])
-        drop3 = (df["instance"] == 3) & df["eid"].isin(has2)
-        counts["visit3_rows_not_used"] = int(df.loc[drop3, "eid"].nunique())
-        df = df[~drop3]
-
-    nan_row = df[zcols].isna().any(axis=1).to_numpy()
-    want = frozenset(order)
-    n_ok = df.loc[~nan_row].groupby(["eid", "instance"]).size()
-    keys = df[["eid", "instance"]].drop_duplicates().sort_values(["eid", "instance"])
-    key_idx = pd.MultiIndex.from_frame(keys)
-    n_ok = n_ok.reindex(key_idx, fill_value=0)
-    is_complete = (n_ok == len(want)).to_numpy()  # duplicates were rejected, seeds restricted to order
-    complete = list(key_idx[is_complete])
-
-    excl = []
-    if not is_complete.all():
-        bad_idx = key_idx[~is_complete]
-        part = df.set_index(["eid", "instance"])
-        part = part[part.index.isin(bad_idx)]
-        part_nan = part[zcols].isna().any(axis=1).to_numpy()
-        have = part.loc[~part_nan].groupby(level=[0, 1])["seed"].agg(frozenset).to_dict()
-        for key in bad_idx:
-            ok_seeds = have.get(key, frozenset())
-            seen = frozenset(part.loc[[key], "seed"])
-            reason = "missing_seeds" if want - seen else "nan_latents"
-            lacking = [s for s in order if s not in ok_seeds]
-            excl.append((key[0], key[1], reason, ",".join(map(str, lacking))))
-    excluded = pd.DataFrame(excl, columns=["eid", "instance", "reason", "seeds"]).astype(
-        {"eid": np.int64, "instance": np.int64})
-
-    good = pd.MultiIndex.from_tuples(complete, names=["eid", "instance"]) if complete else None
-    sub = df.loc[~nan_row].set_index(["eid", "instance"])
-    if good is not None:
-        sub = sub[sub.index.isin(good)]
-        wide = sub.set_index("seed", append=True)[zcols].unstack("seed")
-        wide = wide.reindex(good)
-        names = {}
-        ordered = []
-        for s in order:
-            for z in zcols:
-                ordered.append((z, s))
-                names[(z, s)] = f"S{s}_{z}"
-        wide = wide[ordered]
-        wide.columns = [names[c] for c in ordered]
-        wide = wide.reset_index()
-    else:
-        wide = pd.DataFrame({"eid": pd.Series(dtype=np.int64), "instance": pd.Series(dtype=np.int64)})
-        for s in order:
-            for z in zcols:
-                wide[f"S{s}_{z}"] = pd.Series(dtype=np.float32)
-    counts.update(
-        rows=int(len(wide)),
-        participants=int(wide["eid"].nunique()),
-        visit3_rows_used=int((wide["instance"] == 3).sum()),
-        excluded=int(len(excluded)),
-    )
-    return WideLatents(table=wide, excluded=excluded, seeds=order, visits=visits, counts=counts)
-
-
-def from_wide_table(table: pd.DataFrame, seeds=None) -> WideLatents:
-    """Wrap an existing ``S{seed}_Z{k}`` table (e.g. the paper's public form) as :class:`WideLatents`.
-
-    ``eid`` is required; ``instance`` is added as missing if absent. Nothing is excluded.
-    """
-    if "eid" not in table.columns:
-        raise CardiolatentError("wide latents table lacks an 'eid' column")
-    cols = seed_columns(table, seeds)
-    t = table.copy()
-    if "instance" not in t.columns:
-        t["instance"] = pd.array([pd.NA] * len(t), dtype="Int64")
-    keep = ["eid", "instance"] + [c for s in cols for _, c in cols[s]]
-    excluded = pd.DataFrame({"eid": pd.Series(dtype=np.int64), "instance": pd.Series(dtype=np.int64),
-                             "reason": pd.Series(dtype=object), "seeds": pd.Series(dtype=object)})
-    return WideLatents(table=t[keep].reset_index(drop=True), excluded=excluded, seeds=tuple(cols),
-                       visits="given", counts={"rows": int(len(t)), "participants": int(t["eid"].nunique()),
-                                               "excluded": 0})
-
-
-# --------------------------------------------------------------------------------------------
 # cross-seed matching and consensus
 # --------------------------------------------------------------------------------------------
 
@@ -340,8 +150,9 @@ class _Blocks:
 
 
 def _blocks(wide, seeds) -> _Blocks:
-    table = _table(wide)
-    cols = seed_columns(wide, seeds)
+    wide = _as_latents(wide)
+    table = wide.table
+    cols = wide.seed_columns(seeds)
     if len(cols) < 2:
         raise CardiolatentError("at least two seeds are needed for the cross-seed step")
     allcols = [c for s in cols for _, c in cols[s]]
@@ -445,7 +256,7 @@ def multivariate_r2(y: np.ndarray, x: np.ndarray, *, standardised: bool = False)
 
 def consensus_table(wide, result: ConsensusResult) -> pd.DataFrame:
     """``eid, instance`` and the selected ``S{seed}_Z{k}`` columns (all rows of the wide table)."""
-    table = _table(wide)
+    table = _as_latents(wide).table
     return pd.concat([_ids(table), table[result.selected].reset_index(drop=True)], axis=1)
 
 
@@ -468,7 +279,8 @@ def ensemble(wide, reference: int | None = None, seeds=None, *, standardize: boo
     """
     from scipy.optimize import linear_sum_assignment
 
-    table = _table(wide)
+    wide = _as_latents(wide)
+    table = wide.table
     blk = _blocks(wide, seeds)
     cols, n, ok = blk.cols, blk.n, blk.ok
     order = list(cols)
@@ -542,9 +354,9 @@ def ensemble(wide, reference: int | None = None, seeds=None, *, standardize: boo
 # --------------------------------------------------------------------------------------------
 
 
-def summary(wide: WideLatents, cons: ConsensusResult | None = None, ens: EnsembleResult | None = None) -> dict:
+def summary(wide: Latents, cons: ConsensusResult | None = None, ens: EnsembleResult | None = None) -> dict:
     """Counts and headline numbers as a JSON-serialisable dict."""
-    cols = seed_columns(wide)
+    cols = wide.seed_columns()
     out: dict = {
         "visits": wide.visits,
         "seeds": [int(s) for s in wide.seeds],
@@ -552,8 +364,9 @@ def summary(wide: WideLatents, cons: ConsensusResult | None = None, ens: Ensembl
         "n_columns": int(sum(len(v) for v in cols.values())),
         **{k: int(v) for k, v in wide.counts.items()},
     }
-    if len(wide.excluded):
-        out["excluded_by_reason"] = {str(k): int(v) for k, v in wide.excluded["reason"].value_counts().items()}
+    excluded = participants_excluded(wide)
+    if len(excluded):
+        out["excluded_by_reason"] = {str(k): int(v) for k, v in excluded["reason"].value_counts().items()}
     if cons is not None:
         out["consensus"] = {
             "threshold": cons.threshold,
@@ -579,3 +392,101 @@ def summary(wide: WideLatents, cons: ConsensusResult | None = None, ens: Ensembl
 
 def _finite(v: float):
     return None if v is None or not np.isfinite(v) else float(v)
+
+
+def participants_excluded(wide: Latents) -> pd.DataFrame:
+    """Participant-visits left out of the cross-seed step (a seed missing, missing values).
+
+    A repeat visit not used (``repeat_visit_not_used``) is not listed: that participant is in,
+    at visit 2 (counted as ``visit3_rows_not_used`` in the summary).
+    """
+    ex = wide.excluded
+    return ex[ex["reason"] != "repeat_visit_not_used"].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the cross-seed step as one result
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CrossSeedSummary(Summary):
+    """Counts and headline numbers of :func:`cross_seed` (``summary.json``)."""
+
+    visits: str = "prefer2"
+    seeds: list = dc_field(default_factory=list)
+    latents_per_seed: dict = dc_field(default_factory=dict)
+    n_columns: int = 0
+    visit3_rows_not_used: int = 0
+    rows: int = 0
+    participants: int = 0
+    visit3_rows_used: int = 0
+    excluded: int = 0
+    excluded_by_reason: dict = dc_field(default_factory=dict)
+    consensus: dict = dc_field(default_factory=dict)
+    ensemble: dict = dc_field(default_factory=dict)
+    latents: str = ""
+
+
+@dataclass
+class CrossSeedResult(Result):
+    """The consensus latents and the aligned ensemble of several seeds (one output folder).
+
+    ``table``: ``eid, instance`` and the consensus columns (``consensus_wide.parquet``);
+    ``excluded``: participant-visits lacking a seed; ``ensemble_wide``, ``matching``, ``pairs``,
+    ``r2_per_column``, ``agreement``: the other tables (see :class:`ConsensusResult`,
+    :class:`EnsembleResult`).
+    """
+
+    ensemble_wide: pd.DataFrame = None
+    matching: pd.DataFrame = None
+    pairs: pd.DataFrame = None
+    r2_per_column: pd.DataFrame = None
+    agreement: pd.DataFrame = None
+
+    kind: ClassVar[str] = "ensemble"
+    layout: ClassVar[str] = "folder"
+    table_name: ClassVar[str] = "consensus_wide.parquet"
+    summary_type: ClassVar[type] = CrossSeedSummary
+    _EXTRAS: ClassVar[dict] = {"ensemble_wide.parquet": "ensemble_wide", "matching.tsv": "matching",
+                               "consensus_pairs.tsv": "pairs", "consensus_r2.tsv": "r2_per_column",
+                               "agreement.tsv": "agreement"}
+
+    def extra_tables(self) -> dict[str, pd.DataFrame]:
+        return {name: getattr(self, attr) for name, attr in self._EXTRAS.items()}
+
+    @classmethod
+    def _from_saved(cls, table, excluded, summary, extras):
+        kw = {attr: extras.get(name) for name, attr in cls._EXTRAS.items()}
+        return cls(table=table, excluded=excluded, summary=CrossSeedSummary.from_dict(summary), **kw)
+
+    def summary_lines(self) -> list[str]:
+        s = self.summary
+        c, e = s.consensus, s.ensemble
+        r2 = c.get("r2_all_on_selected")
+        return [f"{s.rows:,} rows x {len(s.seeds)} seeds ({', '.join(map(str, s.seeds))}); "
+                f"{s.excluded:,} excluded",
+                f"consensus: {c.get('n_selected')} of {s.n_columns} latents (|r| > {c.get('threshold')}), "
+                f"R^2 of all on them = {'n/a' if r2 is None else f'{r2:.3f}'}; "
+                f"ensemble: {e.get('n_columns')} columns aligned to seed {e.get('reference')}"]
+
+
+def cross_seed(latents, *, threshold: float = 0.8, reference: int | None = None, seeds=None,
+               standardize: bool = False, visits: str = "prefer2") -> CrossSeedResult:
+    """The whole cross-seed step: the paper's consensus selection and a Hungarian-aligned ensemble.
+
+    ``latents``: a :class:`~cardiolatent.latents.Latents`, a file or a DataFrame (long or wide).
+    """
+    wide = latents if isinstance(latents, Latents) else read_latents(latents, visits=visits, seeds=seeds)
+    if wide.n_rows == 0:
+        raise CardiolatentError(f"{wide.source}: no participant has latents for every seed "
+                                f"({len(participants_excluded(wide))} excluded)")
+    order = tuple(wide.seed_columns(seeds))
+    cons = consensus(wide, threshold=threshold, seeds=order)
+    ensr = ensemble(wide, reference=reference, seeds=order, standardize=standardize)
+    summ = summary(wide, cons, ensr)
+    summ["latents"] = wide.source
+    return CrossSeedResult(table=consensus_table(wide, cons), excluded=participants_excluded(wide),
+                           summary=CrossSeedSummary.from_dict(summ), ensemble_wide=ensr.table,
+                           matching=ensr.matching, pairs=cons.pairs, r2_per_column=cons.r2_per_column,
+                           agreement=ensr.agreement)
