@@ -1,1 +1,42 @@
-"""Vectorised statistics: ICC, M_eff, OLS/logistic scans, multiple testing, Cox."""
+"""Vectorised statistics: ICC, M_eff, OLS/logistic scans, multiple testing, Cox, survival curves.
+
+The numerical cores take numpy arrays (or DataFrames) and return tidy DataFrames; they know
+nothing of UK Biobank. Everything listed in ``__all__`` can be imported from here::
+
+    from cardiolatent.stats import ols_scan, logistic_scan, cox_scan, icc, kaplan_meier
+
+Modules: ``ols`` (OLS scan), ``logistic`` (logistic scan), ``cox`` (package: Cox scan, single fit,
+concordance, robust variance, PH test), ``survival`` (quantile groups, group hazard ratios,
+Kaplan-Meier, Nelson-Aalen), ``multitest`` (Bonferroni, Benjamini-Hochberg, M_eff threshold,
+Westfall-Young max-T), ``icc`` (Shrout-Fleiss ICCs), ``meff`` (effective number of tests),
+``transforms`` (z-scores, inverse normal transform); ``_inputs`` holds the shared input coercion.
+
+``icc`` is the :mod:`cardiolatent.stats.icc` module made callable: ``icc(x)`` computes the ICC
+table of an ``(n subjects, k raters)`` or ``(n, k, m variables)`` array (same as ``icc.icc(x)``
+and :func:`icc_table`), and ``icc.normalise_forms`` etc. stay reachable.
+"""
+
+from cardiolatent.stats import icc
+from cardiolatent.stats.cox import CoxFit, cox_fit, cox_scan, harrell_c
+from cardiolatent.stats.icc import icc_table
+from cardiolatent.stats.logistic import logistic_scan
+from cardiolatent.stats.meff import MeffResult, effective_tests, meff
+from cardiolatent.stats.multitest import (benjamini_hochberg, bonferroni, maxT_permutations, meff_threshold,
+                                          westfall_young_maxT)
+from cardiolatent.stats.ols import ols_scan
+from cardiolatent.stats.survival import group_hazard_ratios, kaplan_meier, nelson_aalen, quantile_groups
+from cardiolatent.stats.transforms import inverse_normal, standardise
+
+__all__ = [
+    # association scans
+    "ols_scan", "logistic_scan",
+    # survival
+    "cox_scan", "cox_fit", "CoxFit", "harrell_c", "quantile_groups", "group_hazard_ratios",
+    "kaplan_meier", "nelson_aalen",
+    # reproducibility
+    "icc", "icc_table", "effective_tests", "meff", "MeffResult",
+    # multiple testing
+    "bonferroni", "benjamini_hochberg", "meff_threshold", "maxT_permutations", "westfall_young_maxT",
+    # transforms
+    "standardise", "inverse_normal",
+]

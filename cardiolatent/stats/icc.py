@@ -32,6 +32,10 @@ of a variable is left out of that variable only; ``n`` is reported per variable.
 computed with masked sums over all variables at once (subjects are processed in blocks to bound
 memory), never a Python loop over variables.
 
+Calling: :func:`icc` (alias :func:`icc_table`) gives the tidy table. The module itself is callable
+too, so ``from cardiolatent.stats import icc; icc(x)`` works as well as the older
+``from cardiolatent.stats import icc; icc.icc(x)`` (both return the same table).
+
 Degenerate variables never raise: fewer than two complete subjects, or all values equal, give NaN
 with a ``reason``; a form whose ratio is 0/0 (e.g. no between-subject and no residual variance)
 gives NaN with reason ``undefined``.
@@ -39,12 +43,18 @@ gives NaN with reason ``undefined``.
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import f as fdist
 
 from cardiolatent.errors import CardiolatentError
+
+__all__ = ["icc", "icc_table", "mean_squares", "icc_from_mean_squares", "normalise_forms", "reasons",
+           "MeanSquares", "FORMS", "DESCRIPTIONS"]
 
 #: the six Shrout-Fleiss forms, in the order reported
 FORMS: tuple[str, ...] = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
@@ -206,8 +216,6 @@ def icc_from_mean_squares(ms: MeanSquares, forms=FORMS, alpha: float = 0.05) -> 
 
     Rows with ``n < 2`` or constant values are NaN (see :func:`reasons`).
     """
-    from scipy.stats import f as fdist
-
     if not 0 < alpha < 1:
         raise CardiolatentError(f"alpha must be between 0 and 1, not {alpha}")
     forms = normalise_forms(forms)
@@ -321,3 +329,18 @@ def icc(x, variables=None, forms=FORMS, alpha: float = 0.05, *, chunk_bytes: int
         "k": np.int64(ms.k),
         "reason": why,
     })
+
+
+#: the table function under a name that cannot be confused with this module
+icc_table = icc
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`icc` (``cardiolatent.stats.icc(x)`` is ``icc.icc(x)``)."""
+
+    def __call__(self, x, variables=None, forms=FORMS, alpha: float = 0.05, *,
+                 chunk_bytes: int = CHUNK_BYTES) -> pd.DataFrame:
+        return icc(x, variables, forms, alpha, chunk_bytes=chunk_bytes)
+
+
+sys.modules[__name__].__class__ = _CallableModule
