@@ -112,3 +112,15 @@ def test_westfall_young_with_given_permutations():
 def test_transforms():
     np.testing.assert_allclose(standardise(np.array([1.0, 2.0, 3.0])), [-1.0, 0.0, 1.0])
     assert inverse_normal(np.array([1.0, 2.0, 3.0]))[1] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_icc_and_meff_are_still_modules():
+    import types
+
+    import cardiolatent.stats.icc as icc_module
+    import cardiolatent.stats.meff as meff_module
+    from cardiolatent.stats import icc as a, meff as b
+
+    assert a is icc_module and b is meff_module
+    assert isinstance(a, types.ModuleType) and isinstance(b, types.ModuleType)
+    assert b.meff(corr=np.eye(2)) == b(corr=np.eye(2)) == 2.0

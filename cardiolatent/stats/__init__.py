@@ -11,16 +11,19 @@ Kaplan-Meier, Nelson-Aalen), ``multitest`` (Bonferroni, Benjamini-Hochberg, M_ef
 Westfall-Young max-T), ``icc`` (Shrout-Fleiss ICCs), ``meff`` (effective number of tests),
 ``transforms`` (z-scores, inverse normal transform); ``_inputs`` holds the shared input coercion.
 
-``icc`` is the :mod:`cardiolatent.stats.icc` module made callable: ``icc(x)`` computes the ICC
-table of an ``(n subjects, k raters)`` or ``(n, k, m variables)`` array (same as ``icc.icc(x)``
-and :func:`icc_table`), and ``icc.normalise_forms`` etc. stay reachable.
+``icc`` and ``meff`` are the :mod:`cardiolatent.stats.icc` and :mod:`cardiolatent.stats.meff`
+modules made callable (existing code imports them as modules, so a function of the same name
+cannot replace them): ``icc(x)`` computes the ICC table of an ``(n subjects, k raters)`` or
+``(n, k, m variables)`` array (same as ``icc.icc(x)`` and :func:`icc_table`); ``meff(x)`` (or
+``meff(corr=r)``) is the effective number of tests, ``meff.meff(x)``. ``icc.normalise_forms``,
+``meff.effective_tests`` etc. stay reachable.
 """
 
-from cardiolatent.stats import icc
+from cardiolatent.stats import icc, meff
 from cardiolatent.stats.cox import CoxFit, cox_fit, cox_scan, harrell_c
 from cardiolatent.stats.icc import icc_table
 from cardiolatent.stats.logistic import logistic_scan
-from cardiolatent.stats.meff import MeffResult, effective_tests, meff
+from cardiolatent.stats.meff import MeffResult, effective_tests
 from cardiolatent.stats.multitest import (benjamini_hochberg, bonferroni, maxT_permutations, meff_threshold,
                                           westfall_young_maxT)
 from cardiolatent.stats.ols import ols_scan

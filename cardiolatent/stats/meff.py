@@ -22,15 +22,22 @@ pair of columns, the rows where both are observed (more data, but the matrix may
 negative eigenvalues; Li & Ji take absolute values, Nyholt's variance uses them as they are).
 Constant columns (and columns with fewer than 3 observations) have no correlation: they are
 dropped and listed in :attr:`MeffResult.dropped`.
+
+The module itself is callable as :func:`meff`: ``from cardiolatent.stats import meff; meff(x)``
+is ``meff.meff(x)`` (and ``meff.effective_tests`` etc. stay reachable).
 """
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from cardiolatent.errors import CardiolatentError
+
+__all__ = ["meff", "effective_tests", "MeffResult", "li_ji", "nyholt", "correlation", "METHODS"]
 
 METHODS = ("li_ji", "nyholt")
 _SNAP = 1e-9
@@ -187,3 +194,13 @@ def meff(x=None, *, corr=None, method: str = "li_ji", missing: str = "complete")
         raise CardiolatentError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     res = effective_tests(x, corr=corr, missing=missing)
     return res.li_ji if method == "li_ji" else res.nyholt
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`meff` (``cardiolatent.stats.meff(x)`` is ``meff.meff(x)``)."""
+
+    def __call__(self, x=None, *, corr=None, method: str = "li_ji", missing: str = "complete") -> float:
+        return meff(x, corr=corr, method=method, missing=missing)
+
+
+sys.modules[__name__].__class__ = _CallableModule

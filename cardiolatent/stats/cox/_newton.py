@@ -41,80 +41,109 @@ def newton(des: RiskSets, cov: Covariates, Zs: np.ndarray, *, max_iter: int, tol
     ``_SKIP_STEP``).
     """
     n, m = Zs.shape
-    p = 1 + cov.c
     Zs2 = Zs * Zs
     work = WorkBuffers(n)
-    beta = np.zeros((m, p))
-    ll, g, I = evaluate(des, cov, Zs, beta, Zs2=Zs2, work=work)
-    status = np.array(["ok"] * m, dtype=object)
-    iters = np.zeros(m, np.int64)
-    converged = np.zeros(m, bool)
-    done = np.zeros(m, bool)
-    last = np.zeros(m, bool)  # the step being taken is the final (decrement < tol) one
-    halvings = np.zeros(m, np.int64)
-    step = np.zeros((m, p))
-    need_step = np.ones(m, bool)
-    first = np.ones(m, bool)
+    s = _NewtonState(m, 1 + cov.c)
+    s.ll, s.g, s.I = evaluate(des, cov, Zs, s.beta, Zs2=Zs2, work=work)
     while True:
-        act = np.flatnonzero(~done & need_step)
-        if len(act):
-            st, _, ok = solve(I[act], g[act])
-            bad = act[~ok]
-            status[bad] = np.where(first[bad], "singular", "separation")
-            done[bad] = True
-            good = act[ok]
-            st = st[ok]
-            step[good] = st
-            dec = np.einsum("ap,ap->a", g[good], st) / 2
-            last[good] = dec < tol
-            need_step[good] = False
-            halvings[good] = 0
-            tiny = last[good] & (np.abs(st).max(1) <= _SKIP_STEP)
-            fin = good[tiny]  # converged: apply the (tiny) final step without re-evaluating
-            beta[fin] += step[fin]
-            ll[fin] += dec[tiny]
-            converged[fin] = True
-            done[fin] = True
-        prop = np.flatnonzero(~done & ~need_step)
-        over = prop[iters[prop] >= max_iter]
-        status[over] = "no_convergence"
-        done[over] = True
-        prop = prop[iters[prop] < max_iter]
-        if len(prop) == 0:
+        _new_steps(s, tol)
+        if not _try_steps(s, des, cov, Zs, Zs2, work, max_iter):
             break
-        nb = beta[prop] + step[prop]
-        if len(prop) == m:
-            ll_n, g_n, I_n = evaluate(des, cov, Zs, nb, Zs2=Zs2, work=work)
-        else:
-            ll_n, g_n, I_n = evaluate(des, cov, Zs[:, prop], nb, Zs2=Zs2[:, prop], work=work)
-        iters[prop] += 1
-        first[prop] = False
-        slack = 1e-10 * np.maximum(1.0, np.abs(ll[prop]))
-        acc = np.isfinite(ll_n) & (ll_n >= ll[prop] - slack)
-        A = prop[acc]
-        beta[A], ll[A], g[A], I[A] = nb[acc], ll_n[acc], g_n[acc], I_n[acc]
-        fin = A[last[A]]
-        converged[fin] = True
-        done[fin] = True
-        need_step[A[~last[A]]] = True
-        R = prop[~acc]  # halve the step
-        step[R] /= 2
-        last[R] = False
-        halvings[R] += 1
-        stuck = R[halvings[R] > 40]
-        status[stuck] = "no_convergence"
-        done[stuck] = True
-    st, V, ok = solve(I, g)
-    # R's check for infinite coefficients: the pending Newton step is not negligible at "convergence"
-    est = np.isin(status, ("ok", "no_convergence"))
-    big = np.abs(st) > np.sqrt(tol) * np.maximum(1.0, np.abs(beta))
-    sep_z = est & converged & big[:, 0]
-    sep_c = est & converged & ~big[:, 0] & big[:, 1:].any(1)
-    status[sep_z] = "separation"
-    status[sep_c] = "covariate_separation"
-    V[~ok] = np.nan
-    return FitOut(beta, V, ll, status, iters, converged, big & (est & converged)[:, None])
+    return _finish(s, tol)
 
+
+class _NewtonState:
+    """Per-model arrays of a batched Newton run (m models, p parameters)."""
+
+    def __init__(self, m: int, p: int):
+        self.m = m
+        self.beta = np.zeros((m, p))
+        self.ll = self.g = self.I = None
+        self.status = np.array(["ok"] * m, dtype=object)
+        self.iters = np.zeros(m, np.int64)
+        self.converged = np.zeros(m, bool)
+        self.done = np.zeros(m, bool)
+        self.last = np.zeros(m, bool)  # the step being taken is the final (decrement < tol) one
+        self.halvings = np.zeros(m, np.int64)
+        self.step = np.zeros((m, p))
+        self.need_step = np.ones(m, bool)
+        self.first = np.ones(m, bool)
+
+
+def _new_steps(s: _NewtonState, tol: float) -> None:
+    """Newton steps for the models that need one; a singular information ends a model
+    (``singular`` at the start, ``separation`` later); a final step below ``_SKIP_STEP`` is
+    applied without re-evaluating."""
+    act = np.flatnonzero(~s.done & s.need_step)
+    if not len(act):
+        return
+    st, _, ok = solve(s.I[act], s.g[act])
+    bad = act[~ok]
+    s.status[bad] = np.where(s.first[bad], "singular", "separation")
+    s.done[bad] = True
+    good = act[ok]
+    st = st[ok]
+    s.step[good] = st
+    dec = np.einsum("ap,ap->a", s.g[good], st) / 2
+    s.last[good] = dec < tol
+    s.need_step[good] = False
+    s.halvings[good] = 0
+    tiny = s.last[good] & (np.abs(st).max(1) <= _SKIP_STEP)
+    fin = good[tiny]  # converged: apply the (tiny) final step without re-evaluating
+    s.beta[fin] += s.step[fin]
+    s.ll[fin] += dec[tiny]
+    s.converged[fin] = True
+    s.done[fin] = True
+
+
+def _try_steps(s: _NewtonState, des, cov, Zs, Zs2, work, max_iter: int) -> bool:
+    """Evaluate the proposed points; accept those that do not decrease the log likelihood,
+    halve the others' steps. Returns False when no model had a step to try."""
+    prop = np.flatnonzero(~s.done & ~s.need_step)
+    over = prop[s.iters[prop] >= max_iter]
+    s.status[over] = "no_convergence"
+    s.done[over] = True
+    prop = prop[s.iters[prop] < max_iter]
+    if len(prop) == 0:
+        return False
+    nb = s.beta[prop] + s.step[prop]
+    if len(prop) == s.m:
+        ll_n, g_n, I_n = evaluate(des, cov, Zs, nb, Zs2=Zs2, work=work)
+    else:
+        ll_n, g_n, I_n = evaluate(des, cov, Zs[:, prop], nb, Zs2=Zs2[:, prop], work=work)
+    s.iters[prop] += 1
+    s.first[prop] = False
+    slack = 1e-10 * np.maximum(1.0, np.abs(s.ll[prop]))
+    acc = np.isfinite(ll_n) & (ll_n >= s.ll[prop] - slack)
+    A = prop[acc]
+    s.beta[A], s.ll[A], s.g[A], s.I[A] = nb[acc], ll_n[acc], g_n[acc], I_n[acc]
+    fin = A[s.last[A]]
+    s.converged[fin] = True
+    s.done[fin] = True
+    s.need_step[A[~s.last[A]]] = True
+    R = prop[~acc]  # halve the step
+    s.step[R] /= 2
+    s.last[R] = False
+    s.halvings[R] += 1
+    stuck = R[s.halvings[R] > 40]
+    s.status[stuck] = "no_convergence"
+    s.done[stuck] = True
+    return True
+
+
+def _finish(s: _NewtonState, tol: float) -> FitOut:
+    """Variance at the last point, and R's check for infinite coefficients: the pending Newton
+    step is not negligible at "convergence" (``separation`` for the latent, else
+    ``covariate_separation``)."""
+    st, V, ok = solve(s.I, s.g)
+    est = np.isin(s.status, ("ok", "no_convergence"))
+    big = np.abs(st) > np.sqrt(tol) * np.maximum(1.0, np.abs(s.beta))
+    sep_z = est & s.converged & big[:, 0]
+    sep_c = est & s.converged & ~big[:, 0] & big[:, 1:].any(1)
+    s.status[sep_z] = "separation"
+    s.status[sep_c] = "covariate_separation"
+    V[~ok] = np.nan
+    return FitOut(s.beta, V, s.ll, s.status, s.iters, s.converged, big & (est & s.converged)[:, None])
 
 
 def null_loglik(des: RiskSets, cov: Covariates, *, max_iter: int, tol: float) -> float:

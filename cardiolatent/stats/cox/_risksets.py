@@ -76,7 +76,7 @@ class RiskSets:
         self.seg_group = rg[self.bounds]  # rows of a segment share their last event group
 
     # risk-set sums --------------------------------------------------------------------------
-    def _from_segments(self, SS: np.ndarray) -> np.ndarray:
+    def from_segments(self, SS: np.ndarray) -> np.ndarray:
         """(S, ...) segment sums -> (K, ...) risk-set sums (segments from the group's start to the
         end of its stratum), by reverse cumulative sums."""
         rc = np.cumsum(SS[::-1], axis=0)  # rc[i] = sum of the last i + 1 segments
