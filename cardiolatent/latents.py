@@ -247,7 +247,7 @@ def _check_ids(df: pd.DataFrame, cols: Sequence[str], label: str) -> pd.DataFram
             raise CardiolatentError(f"{label}: column {c!r} must hold whole numbers; found {bad!r}")
         df[c] = num.astype(np.int64)
     if "instance" in cols:
-        bad = sorted(set(df["instance"].unique()) - {2, 3})
+        bad = sorted(int(i) for i in set(df["instance"].unique()) - {2, 3})
         if bad:
             raise CardiolatentError(f"{label} has instance(s) {bad}; imaging instances are 2 and 3")
     return df

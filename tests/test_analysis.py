@@ -10,14 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardiolatent.analysis.design import (
-    design_matrix,
-    expand_names,
-    fields_needed,
-    load_latents,
-    participant_variables,
-)
+from cardiolatent.analysis.design import design_matrix, expand_names, fields_needed, participant_variables
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.latents import read_latents
 
 SEEDS = (1701, 42)
 
@@ -51,8 +46,8 @@ def _visit_rows(truth: pd.DataFrame) -> pd.DataFrame:
     return truth[keep].sort_values(["eid", "instance"]).reset_index(drop=True)
 
 
-def test_load_latents_prefers_visit2_and_counts_repeats(data):
-    L = load_latents(data["path"])
+def test_read_latents_prefers_visit2_and_counts_repeats(data):
+    L = read_latents(data["path"])
     ref = _visit_rows(data["truth"])
     assert list(L.table["eid"]) == list(ref["eid"])
     assert list(L.table["instance"]) == list(ref["instance"])
@@ -60,20 +55,20 @@ def test_load_latents_prefers_visit2_and_counts_repeats(data):
     n_rep = int((data["truth"]["instance"] == 3).sum() - (ref["instance"] == 3).sum())
     assert (L.excluded["reason"] == "repeat_visit_not_used").sum() == n_rep
     assert len(L.table) + len(L.excluded) == data["truth"][["eid", "instance"]].drop_duplicates().shape[0]
-    sub = load_latents(data["path"], columns="S1701_Z[01]")
+    sub = read_latents(data["path"], columns="S1701_Z[01]")
     assert sub.columns == ["S1701_Z0", "S1701_Z1"]
     with pytest.raises(CardiolatentError, match="matches"):
-        load_latents(data["path"], columns="nope")
+        read_latents(data["path"], columns="nope")
 
 
 def test_wide_latents_duplicate_eids_is_an_error(data):
     wide = pd.DataFrame({"eid": [1, 1, 2], "Z0": [0.1, 0.2, 0.3]})
     with pytest.raises(CardiolatentError, match="eid 1"):
-        load_latents(wide)
+        read_latents(wide)
 
 
 def test_variables_match_truth_at_each_rows_visit(data):
-    L = load_latents(data["path"])
+    L = read_latents(data["path"])
     V = participant_variables(data["main"], L.keys, ["age", "bsa", "centre", "imaging_year", "AF", "height"])
     ref = _visit_rows(data["truth"])
     np.testing.assert_allclose(V.table["age"].to_numpy(), ref["age"].to_numpy(float), rtol=0, atol=1e-12)
@@ -118,7 +113,7 @@ def test_assoc_matches_statsmodels_with_categorical_covariates(data, tmp_path):
     t = res.table
     assert set(t["trait"]) == {"bmi", "height"} and len(t) == 2 * 6
     ref = _visit_rows(data["truth"])
-    lat = load_latents(data["path"]).table
+    lat = read_latents(data["path"]).table
     df = ref.merge(lat, on=["eid", "instance"])
     z = lambda s: (s - s.mean()) / s.std(ddof=1)  # noqa: E731
     for col in ("S1701_Z0", "S42_Z2"):
@@ -168,7 +163,7 @@ def test_cox_matches_lifelines_on_truth_outcomes(data):
     assert c["n_used"] + sum(c["excluded"].values()) == c["n_rows"]
     # independent: truth outcome table (instance-2 follow-up) for participants whose row is visit 2
     ref = _visit_rows(data["truth"])
-    lat = load_latents(data["path"]).table
+    lat = read_latents(data["path"]).table
     out = pd.read_csv(data["cohort"].truth / "outcomes.tsv", sep="\t")
     af = out[out["outcome"] == "AF"][["eid", "time_years", "event", "prevalent"]]
     d = ref.merge(lat, on=["eid", "instance"]).merge(af, on="eid")
@@ -208,7 +203,7 @@ def test_cox_command_contract_and_tertile_curves(data, tmp_path):
     from cardiolatent.analysis.survival import survival_data
     from cardiolatent.stats.survival import quantile_groups
 
-    L = load_latents(data["path"])
+    L = read_latents(data["path"])
     S = survival_data(data["main"], L.keys, "AF")
     V = participant_variables(data["main"], L.keys, ["age", "sex"])
     use = pd.isna(S.reason) & V.table[["age", "sex"]].notna().all(axis=1).to_numpy()
@@ -237,3 +232,60 @@ def test_commands_default_to_the_demo_latents_of_the_synthetic_cohort(small_coho
     assert sorted(lat["seed"].unique()) == sorted((1701, 1993, 42, 1994, 2023))
     n_visits = len(list(small_cohort.bulk.glob("*.zip")))
     assert lat[["eid", "instance"]].drop_duplicates().shape[0] == n_visits
+
+
+def _maxT_reference(Y, traits: dict, perms) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force single-step max-T (Freedman-Lane on the trait, one family).
+
+    ``traits``: name -> (x, C) with each trait's own covariate matrix; rows with a missing value
+    are left out of that trait's models, and a replicate's global permutation acts on the rows
+    kept in the order it lists them (the scheme stats/multitest.py documents). Returns (|t_obs|
+    per (trait, latent) in that order, replicate maxima).
+    """
+    def t_of(y, x, C):
+        A = np.column_stack([np.ones(len(y)), x, C])
+        beta, *_ = np.linalg.lstsq(A, y, rcond=None)
+        resid = y - A @ beta
+        dof = len(y) - A.shape[1]
+        cov = np.linalg.inv(A.T @ A) * (resid ** 2).sum(0) / dof
+        return beta[1] / np.sqrt(np.diag(cov)[1]) if y.ndim == 1 else None
+
+    tobs, null = [], np.zeros(len(perms))
+    for x, C in traits.values():
+        R = np.flatnonzero(np.isfinite(x) & np.isfinite(C).all(axis=1))
+        pos = np.full(len(x), -1)
+        pos[R] = np.arange(len(R))
+        x, C, Yr = x[R], C[R], Y[R]
+        A0 = np.column_stack([np.ones(len(x)), C])
+        xr = x - A0 @ np.linalg.lstsq(A0, x, rcond=None)[0]
+        tobs += [abs(t_of(Yr[:, i], x, C)) for i in range(Y.shape[1])]
+        for b, pi in enumerate(perms):
+            xp = xr[pos[pi[pos[pi] >= 0]]]
+            tb = max(abs(t_of(Yr[:, i], xp, C)) for i in range(Y.shape[1]))
+            null[b] = max(null[b], tb)
+    return np.array(tobs), null
+
+
+def test_maxT_uses_each_traits_own_model(data):
+    """A trait that is also a covariate (age) gets a max-T P value from its own model (without
+    itself among the covariates), and every P value comes from the whole family's maxima."""
+    from cardiolatent.analysis.association import association_scan
+    from cardiolatent.stats.multitest import maxT_permutations
+
+    res = association_scan(data["path"], data["main"], "age,bmi", "age,sex", permutations=30, seed=3,
+                           latent_columns="S1701_Z.*")
+    t = res.table
+    assert t["p_maxT"].notna().all() and len(t) == 6
+    # independent reference from the truth table (visit 2, else 3), complete cases
+    ref = _visit_rows(data["truth"])
+    assert list(ref["eid"]) == list(read_latents(data["path"]).keys["eid"])
+    L = read_latents(data["path"], columns="S1701_Z.*").as_float64()
+    assert ref[["age", "sex"]].notna().all().all() and ref["bmi"].isna().any()  # missing BMI: induced perms
+    Y = L
+    age, bmi, sex = (ref[c].to_numpy(float) for c in ("age", "bmi", "sex"))
+    traits = {"age": (age, sex[:, None]), "bmi": (bmi, np.column_stack([age, sex]))}
+    tobs, null = _maxT_reference(Y, traits, maxT_permutations(len(Y), 30, seed=3))
+    np.testing.assert_allclose(np.abs(t["t"].to_numpy()), tobs, rtol=1e-8)
+    expect = (1 + (null[None, :] >= tobs[:, None] - 1e-9).sum(1)) / 31
+    np.testing.assert_allclose(t["p_maxT"].to_numpy(), expect, rtol=0, atol=1e-12)
+    assert res.summary.permutations == 30
