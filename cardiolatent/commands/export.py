@@ -22,7 +22,7 @@ DESCRIPTION = (
 def add_arguments(p) -> None:
     from cardiolatent.commands._common import add_latents_argument, add_ukb_argument
     from cardiolatent.exports.phenotypes import TRANSFORMS
-    from cardiolatent.exports.writers import FORMATS
+    from cardiolatent.exports.formats import FORMATS
 
     add_latents_argument(p)
     add_ukb_argument(p)
@@ -73,34 +73,61 @@ def add_arguments(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def run(args) -> int:
+def _parameters(args, ukb) -> dict:
+    """The command line as recorded in the manifest."""
     import sys
 
+    params = {k: (str(v) if v is not None and not isinstance(v, (int, float, bool, str)) else v)
+              for k, v in vars(args).items() if k not in ("func", "command") and not k.startswith("_")}
+    params["ukb_file"] = str(ukb) if args.ukb else f"built-in synthetic cohort ({ukb})"
+    params["argv"] = sys.argv[1:]
+    return params
+
+
+def _qc_hint(args) -> str | None:
+    """A hint when the encoder's QC table lies beside the latents but was not used."""
+    if args.imaging_qc is not None:
+        return None
+    from pathlib import Path
+
+    from cardiolatent.encode.run import qc_path_for
+
+    try:
+        beside = qc_path_for(Path(args.latents))
+    except Exception:  # noqa: BLE001 - an unusual file name: no hint
+        return None
+    if beside is not None and beside.exists():
+        return (f"  hint: {beside} (the encoder's QC table) was not used; pass --imaging-qc {beside} to "
+                "exclude visits whose images failed")
+    return None
+
+
+def run(args) -> int:
     from cardiolatent.analysis.design import expand_names, fields_needed
     from cardiolatent.commands._common import latents_path, registry_from_args, ukb_path
+    from cardiolatent.errors import CardiolatentError
+    from cardiolatent.exports.formats import get_format
     from cardiolatent.exports.phenotypes import SampleQC, prepare_export
-    from cardiolatent.exports.writers import FORMATS, export_files
+    from cardiolatent.exports.result import export_result
     from cardiolatent.ukb.outcomes import load_definitions
     from cardiolatent.ukb.read import read_main
 
-    say = (lambda *a: None) if args.quiet else print
-    spec = FORMATS[args.format]
+    spec = get_format(args.format)
     # fail fast on options the format cannot take
-    from cardiolatent.errors import CardiolatentError
-
     if args.t2e and not spec.t2e:
         raise CardiolatentError(f"--t2e writes REGENIE time-to-event pairs; {spec.tool} has no survival model "
                                 "(use --format regenie)")
     if args.categorical == "raw" and not spec.raw_categorical:
         raise CardiolatentError(f"--categorical raw is for REGENIE (--catCovarList) and BOLT-LMM (--covarCol); "
                                 f"{spec.tool} reads codes as numbers: use the default dummies")
+    if args.pcs < 0:
+        raise CardiolatentError(f"--pcs must be 0 or more (got {args.pcs})")
     reg = registry_from_args(args)
     defs = load_definitions(args.definitions) if args.definitions else load_definitions()
     names = expand_names([args.covariates, args.binary_traits or "", args.t2e or ""])
-    fields = fields_needed(names, reg, defs)
     latents_path(args)  # the default latents decide the default --ukb
     ukb = ukb_path(args)
-    main = read_main(ukb, fields, registry=reg, missing_ok=True)
+    main = read_main(ukb, fields_needed(names, reg, defs), registry=reg, missing_ok=True)
     qc = SampleQC(samples=args.samples, withdrawals=args.withdrawals, imaging_qc=args.imaging_qc,
                   white_british=args.white_british, sex_mismatch=args.sex_mismatch, king=args.king,
                   kinship_threshold=args.kinship_threshold, remove_related=args.remove_related)
@@ -109,31 +136,11 @@ def run(args) -> int:
                             min_level_count=args.min_level_count, binary_traits=args.binary_traits,
                             t2e=args.t2e, t2e_max_years=(args.t2e_max_years or None), definitions=defs,
                             registry=reg, qc=qc)
-    params = {k: (str(v) if v is not None and not isinstance(v, (int, float, bool, str)) else v)
-              for k, v in vars(args).items() if k not in ("func", "command")}
-    params["ukb_file"] = str(ukb) if args.ukb else f"built-in synthetic cohort ({ukb})"
-    params["argv"] = sys.argv[1:]
-    W = export_files(tables, args.format, args.out, params)
-
-    say(f"{tables.n_input:,} participants in the latents table; {tables.n:,} written for {spec.tool}")
-    for c in tables.counts:
-        if c["applied"] or c["excluded"]:
-            say(f"  {c['reason']:<24} -{c['excluded']:>7,}  -> {c['remaining']:,}")
-    say(f"  {tables.pheno.shape[1]} phenotype(s) ({tables.info['transform']}), "
-        f"{tables.covar.shape[1]} covariate column(s)")
-    for note in tables.notes + W.notes:
-        say(f"  note: {note}")
-    if args.imaging_qc is None:
-        from pathlib import Path
-
-        from cardiolatent.encode.run import qc_path_for
-
-        try:
-            beside = qc_path_for(Path(args.latents))
-        except Exception:  # noqa: BLE001 - an unusual file name: no hint
-            beside = None
-        if beside is not None and beside.exists():
-            say(f"  hint: {beside} (the encoder's QC table) was not used; pass --imaging-qc {beside} to "
-                "exclude visits whose images failed")
-    say(f"wrote {', '.join(p.name for p in W.files.values())} to {W.out_dir}")
+    result = export_result(tables, args.format, _parameters(args, ukb))
+    result.save(args.out)
+    if not args.quiet:
+        result.print_summary()
+        hint = _qc_hint(args)
+        if hint:
+            print(hint)
     return 0

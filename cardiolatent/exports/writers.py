@@ -1,6 +1,6 @@
 """Format-specific phenotype/covariate files for REGENIE, PLINK 2, PLINK 1.9 and BOLT-LMM.
 
-What each tool reads (``shared/reference/formats.md``), and what is written here:
+What each tool reads is declared by its module in :mod:`cardiolatent.exports.formats`:
 
 ============  ==============  =======  ==========  =============================================
 format        header          missing  binary      notes
@@ -17,16 +17,19 @@ format        header          missing  binary      notes
 
 Every file: tab-separated, LF line endings, one header line, the same number of fields on every
 line, numbers written without loss (integers as integers, other floats as Python ``repr``: the
-shortest text that reads back to the same double), written atomically. Besides the phenotype
-files (``pheno.txt``, ``pheno_binary.txt``, ``pheno_t2e.txt``) and ``covar.txt``: ``keep.txt``
-(the written samples, no header, for ``--keep``), ``excluded.tsv`` (every participant not
-written, with the reason), the run script (:mod:`cardiolatent.exports.scripts`) and
-``manifest.json``.
+shortest text that reads back to the same double). Besides the phenotype files (``pheno.txt``,
+``pheno_binary.txt``, ``pheno_t2e.txt``) and ``covar.txt``: ``keep.txt`` (the written samples, no
+header, for ``--keep``), ``excluded.tsv`` (every participant not written, with the reason), the run
+script and ``manifest.json``.
+
+:func:`plan_files` takes every decision (header, missing code, flags, notes) without writing;
+:func:`write_planned` writes the data files into a folder. Saving a whole export as a unit is
+:meth:`cardiolatent.exports.result.ExportResult.save`; :func:`export_files` and
+:func:`write_export` are the older entry points, kept working.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -39,8 +42,9 @@ import numpy as np
 import pandas as pd
 
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.exports.phenotypes import safe_name
-from cardiolatent.io_utils import atomic_path, write_text_atomic
+from cardiolatent.exports.formats import FORMATS, FormatSpec, get_format
+from cardiolatent.exports.naming import safe_name
+from cardiolatent.io_utils import atomic_path
 
 __all__ = [
     "FormatSpec",
@@ -48,42 +52,13 @@ __all__ = [
     "WrittenFiles",
     "format_values",
     "write_table",
+    "plan_files",
+    "write_planned",
     "write_export",
+    "export_files",
+    "manifest",
     "package_versions",
 ]
-
-
-@dataclass(frozen=True)
-class FormatSpec:
-    """How one tool reads phenotype/covariate files.
-
-    ``missing``: token written for a missing value. ``control``/``case``: binary trait codes.
-    ``minus9_missing``: the tool reads the number -9 as missing. ``raw_categorical``: the tool
-    takes categorical covariates as labels (REGENIE ``--catCovarList``, BOLT ``--covarCol``).
-    ``t2e``: time-to-event pairs supported (REGENIE ``--t2e``).
-    """
-
-    name: str
-    tool: str
-    hash_header: bool
-    missing: str
-    control: str
-    case: str
-    minus9_missing: bool
-    raw_categorical: bool
-    t2e: bool
-    script: str
-
-
-FORMATS: dict[str, FormatSpec] = {
-    "regenie": FormatSpec("regenie", "REGENIE", False, "NA", "0", "1", False, True, True, "run_regenie.sh"),
-    "plink2": FormatSpec("plink2", "PLINK 2", True, "NA", "1", "2", True, False, False, "run_plink2.sh"),
-    "plink1": FormatSpec("plink1", "PLINK 1.9", False, "-9", "1", "2", True, False, False, "run_plink1.sh"),
-    "bolt": FormatSpec("bolt", "BOLT-LMM", False, "NA", "0", "1", True, True, False, "run_bolt.sh"),
-}
-
-#: missing codes tried for PLINK 1.9 when a real value equals the previous one
-_PLINK1_MISSING = ("-9", "-99999", "-999999999")
 
 #: rows formatted and written at a time
 _CHUNK_ROWS = 4096
@@ -91,12 +66,14 @@ _CHUNK_ROWS = 4096
 
 @dataclass
 class WrittenFiles:
-    """What :func:`write_export` wrote and the flags the tool needs for it.
+    """The files of one export for one format and the flags the tool needs for them.
 
     ``files``: role (``pheno``, ``binary``, ``t2e``, ``covar``, ``keep``, ``excluded``,
-    ``script``, ``manifest``) -> path. ``id_columns``: the id header (``["#FID", "IID"]`` ...).
+    ``script``, ``manifest``) -> path (a bare file name until written into ``out_dir``).
+    ``id_columns``: the id header (``["#FID", "IID"]`` ...). ``missing``: the missing token.
     ``extra_flags``: flags every tool call needs for these files (e.g. ``--missing-phenotype``).
     ``categorical``: raw-coded categorical covariate columns; ``max_levels``: most levels among them.
+    ``frames``: role -> the table written for it (binary codes and categorical labels applied).
     """
 
     fmt: str
@@ -108,6 +85,13 @@ class WrittenFiles:
     categorical: list[str] = field(default_factory=list)
     max_levels: int = 0
     notes: list[str] = field(default_factory=list)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    id_values: list = field(default_factory=list, repr=False)
+
+    def placed(self, folder: Path) -> None:
+        """Point ``files`` at ``folder``."""
+        self.out_dir = Path(folder)
+        self.files = {role: self.out_dir / Path(p).name for role, p in self.files.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,87 +141,47 @@ def write_table(path: Path, header: Sequence[str], columns: Sequence[np.ndarray]
                 fh.write("\n")
 
 
-def _numeric_equal(frame: pd.DataFrame, value: float, skip: Sequence[str] = ()) -> list[tuple[str, int]]:
-    """(column, row) of numeric cells exactly equal to ``value`` (first per column)."""
-    hits = []
-    for c in frame.columns:
-        if c in skip:
-            continue
-        x = pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64)
-        w = np.flatnonzero(x == value)
-        if len(w):
-            hits.append((c, int(w[0])))
-    return hits
-
-
 # --------------------------------------------------------------------------------------------
-# the files of one export
+# the files of one export: decisions, then writing
 # --------------------------------------------------------------------------------------------
 
 
-def write_export(tables, fmt: str, out_dir: str | os.PathLike) -> WrittenFiles:
-    """Write the data files of :class:`~cardiolatent.exports.phenotypes.ExportTables` for ``fmt``.
-
-    Files: ``pheno.txt`` (latents; always), ``pheno_binary.txt`` (binary traits, if any),
-    ``pheno_t2e.txt`` (REGENIE time/event pairs, if any), ``covar.txt`` (if any covariate),
-    ``keep.txt`` and ``excluded.tsv``. Scripts and the manifest: :func:`export_files`.
-    """
-    if fmt not in FORMATS:
-        raise CardiolatentError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-    spec = FORMATS[fmt]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    W = WrittenFiles(fmt, out)
+def _id_columns(tables, spec, W: WrittenFiles) -> None:
+    """The id header and values: ``#IID`` alone for a .psam without FID where the tool allows it."""
     ids = tables.ids
     sl = tables.info.get("sample_list") or {}
-    iid_only = fmt == "plink2" and sl.get("kind") == "psam" and not sl.get("has_fid", True)
-    if iid_only:
+    if spec.iid_only_psam and sl.get("kind") == "psam" and not sl.get("has_fid", True):
         W.id_columns = ["#IID"]
-        id_cols = [ids["IID"].astype(str).to_numpy(object)]
+        W.id_values = [ids["IID"].astype(str).to_numpy(object)]
         W.notes.append("the .psam has no FID column: files are written with an #IID header (PLINK 2 matches IIDs)")
     else:
         W.id_columns = (["#FID", "IID"] if spec.hash_header else ["FID", "IID"])
-        id_cols = [ids["FID"].astype(str).to_numpy(object), ids["IID"].astype(str).to_numpy(object)]
-    if tables.t2e.shape[1] and not spec.t2e:
-        raise CardiolatentError(f"time-to-event pairs (--t2e) are a REGENIE feature; {spec.tool} has no "
-                                "survival model: use --format regenie or drop --t2e")
-    if tables.categorical and not spec.raw_categorical:
-        raise CardiolatentError(f"raw categorical codes (--categorical raw) are read as numbers by {spec.tool}: "
-                                "use the default dummy coding, or --format regenie / bolt")
+        W.id_values = [ids["FID"].astype(str).to_numpy(object), ids["IID"].astype(str).to_numpy(object)]
 
+
+def _check_options(tables, spec) -> None:
+    if tables.t2e.shape[1] and not spec.t2e:
+        raise CardiolatentError(f"time-to-event pairs (t2e) are a REGENIE feature; {spec.tool} has no "
+                                "survival model: export for regenie or drop the t2e outcomes")
+    if tables.categorical and not spec.raw_categorical:
+        raise CardiolatentError(f"raw categorical codes (categorical='raw') are read as numbers by {spec.tool}: "
+                                "use the default dummy coding, or export for regenie / bolt")
+
+
+def plan_files(tables, fmt: str) -> WrittenFiles:
+    """Every decision for the files of ``tables`` in format ``fmt``, without writing anything."""
+    spec = get_format(fmt)
+    W = WrittenFiles(fmt, Path("."))
+    _id_columns(tables, spec, W)
+    _check_options(tables, spec)
     covar = tables.covar.copy()
     binary = tables.binary.copy()
-    # binary codes
-    for c in binary.columns:
+    for c in binary.columns:  # the tool's binary codes
         x = binary[c].to_numpy(np.float64)
         binary[c] = np.where(np.isnan(x), None, np.where(x == 1, spec.case, spec.control)).astype(object)
-    missing = spec.missing
-    numeric_frames = [tables.pheno, tables.t2e, covar.drop(columns=tables.categorical)]
-    if fmt == "plink1":
-        for code in _PLINK1_MISSING:
-            if not any(_numeric_equal(f, float(code)) for f in numeric_frames):
-                missing = code
-                break
-        else:
-            raise CardiolatentError("values equal every PLINK 1.9 missing code tried "
-                                    f"({', '.join(_PLINK1_MISSING)}): use --format plink2")
-        if missing != "-9":
-            W.extra_flags += ["--missing-phenotype", missing]
-            W.notes.append(f"a written value equals -9, which PLINK 1.9 reads as missing: missing values are "
-                           f"written as {missing} and the script passes --missing-phenotype {missing}")
-    elif fmt == "plink2":
-        hits = [h for f in numeric_frames for h in _numeric_equal(f, -9.0)]
-        if hits:
-            W.extra_flags.append("--no-input-missing-phenotype")
-            W.notes.append(f"column {hits[0][0]} has the value -9, which PLINK 2 reads as missing by default: "
-                           "the script passes --no-input-missing-phenotype (only NA is missing)")
-    elif fmt == "bolt":
-        hits = [h for f in numeric_frames for h in _numeric_equal(f, -9.0)]
-        if hits:
-            c, r = hits[0]
-            raise CardiolatentError(f"column {c} is -9 for eid {int(ids['eid'].iloc[r])}; BOLT-LMM reads -9 as "
-                                    "missing and has no option to change that: transform or drop that column")
-    W.missing = missing
+    W.missing = spec.missing
+    if spec.missing_rule is not None:
+        spec.missing_rule(W, [tables.pheno, tables.t2e, covar.drop(columns=tables.categorical)], tables.ids)
     for c in tables.categorical:
         labels = covar[c].astype(object)
         if spec.minus9_missing and (labels == "-9").any():
@@ -245,28 +189,46 @@ def write_export(tables, fmt: str, out_dir: str | os.PathLike) -> WrittenFiles:
             W.notes.append(f"covariate {c}: level -9 written as 'm9' ({spec.tool} reads -9 as missing)")
         W.max_levels = max(W.max_levels, int(covar[c].nunique()))
     W.categorical = list(tables.categorical)
+    for role, name, frame in (("pheno", "pheno.txt", tables.pheno), ("binary", "pheno_binary.txt", binary),
+                              ("t2e", "pheno_t2e.txt", tables.t2e), ("covar", "covar.txt", covar)):
+        if role == "pheno" or frame.shape[1]:
+            W.frames[role] = frame
+            W.files[role] = Path(name)
+    W.files["keep"] = Path("keep.txt")
+    W.files["excluded"] = Path("excluded.tsv")
+    W.files["script"] = Path(spec.script)
+    W.files["manifest"] = Path("manifest.json")
+    return W
 
-    def write(role: str, name: str, frame: pd.DataFrame) -> None:
-        cols = [format_values(frame[c].to_numpy(), missing) for c in frame.columns]
-        header = W.id_columns + [str(c) for c in frame.columns]
-        write_table(out / name, header, id_cols + cols)
-        W.files[role] = out / name
 
-    write("pheno", "pheno.txt", tables.pheno)
-    if binary.shape[1]:
-        write("binary", "pheno_binary.txt", binary)
-    if tables.t2e.shape[1]:
-        write("t2e", "pheno_t2e.txt", tables.t2e)
-    if covar.shape[1]:
-        write("covar", "covar.txt", covar)
-    write_table(out / "keep.txt", [], id_cols, write_header=False)
-    W.files["keep"] = out / "keep.txt"
-    ex = tables.excluded.copy()
+def excluded_sorted(excluded: pd.DataFrame) -> pd.DataFrame:
+    """``excluded.tsv`` as written: instance as nullable integer, sorted by reason then eid."""
+    ex = excluded.copy()
     ex["instance"] = ex["instance"].astype("Int64")
+    return ex.sort_values(["reason", "eid"], kind="stable")
+
+
+def write_planned(tables, W: WrittenFiles, folder: str | os.PathLike) -> None:
+    """Write the data files of plan ``W`` (phenotypes, covariates, keep, excluded) into ``folder``."""
     from cardiolatent.io_utils import write_table_atomic
 
-    write_table_atomic(ex.sort_values(["reason", "eid"], kind="stable"), out / "excluded.tsv", index=False)
-    W.files["excluded"] = out / "excluded.tsv"
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for role, frame in W.frames.items():
+        cols = [format_values(frame[c].to_numpy(), W.missing) for c in frame.columns]
+        write_table(out / W.files[role].name, W.id_columns + [str(c) for c in frame.columns], W.id_values + cols)
+    write_table(out / "keep.txt", [], W.id_values, write_header=False)
+    write_table_atomic(excluded_sorted(tables.excluded), out / "excluded.tsv", index=False)
+
+
+def write_export(tables, fmt: str, out_dir: str | os.PathLike) -> WrittenFiles:
+    """Write the data files of :class:`~cardiolatent.exports.phenotypes.ExportTables` for ``fmt``
+    into ``out_dir`` (no script, no manifest; the whole export as a unit: :func:`export_files`)."""
+    W = plan_files(tables, fmt)
+    write_planned(tables, W, out_dir)
+    W.placed(Path(out_dir))
+    for role in ("script", "manifest"):
+        W.files.pop(role)
     return W
 
 
@@ -317,7 +279,7 @@ def manifest(tables, written: WrittenFiles, parameters: dict) -> dict:
                        "min_level_count": tables.info["min_level_count"]},
         "kinship": tables.info.get("kinship", {}),
         "sample_list": tables.info.get("sample_list"),
-        "files": {k: p.name for k, p in written.files.items()},
+        "files": {k: Path(p).name for k, p in written.files.items()},
         "file_format": {"id_columns": written.id_columns, "missing": written.missing, "separator": "tab",
                         "line_ending": "LF", "binary_coding": {"control": spec.control, "case": spec.case},
                         "extra_flags": written.extra_flags},
@@ -328,32 +290,10 @@ def manifest(tables, written: WrittenFiles, parameters: dict) -> dict:
 
 
 def export_files(tables, fmt: str, out_dir: str | os.PathLike, parameters: dict | None = None) -> WrittenFiles:
-    """Write data files, the run script and ``manifest.json`` for ``fmt`` into ``out_dir``."""
-    from cardiolatent.exports.scripts import render_script
+    """Write data files, the run script and ``manifest.json`` for ``fmt`` into ``out_dir`` as a unit
+    (:meth:`cardiolatent.exports.result.ExportResult.save`); returns the written files."""
+    from cardiolatent.exports.result import export_result
 
-    W = write_export(tables, fmt, out_dir)
-    spec = FORMATS[fmt]
-    script = W.out_dir / spec.script
-    write_text_atomic(script, render_script(tables, W))
-    os.chmod(script, 0o755 & ~_umask())
-    W.files["script"] = script
-    W.files["manifest"] = W.out_dir / "manifest.json"
-    doc = manifest(tables, W, parameters or {})
-    write_text_atomic(W.files["manifest"], json.dumps(doc, indent=2, default=_json_default) + "\n")
-    return W
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
+    res = export_result(tables, fmt, parameters)
+    res.save(out_dir)
+    return res.written

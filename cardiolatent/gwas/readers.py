@@ -1,6 +1,9 @@
-"""Streamed readers of GWAS summary statistics: REGENIE, PLINK 2 ``--glm`` and BOLT-LMM.
+"""Streamed readers of GWAS summary statistics: REGENIE, PLINK 2 ``--glm``, PLINK 1.9 and BOLT-LMM.
 
-Supported files (the format is detected from the header line, not the name):
+Supported files (the format is detected from the header line, not the name). Which header names
+give which column, the file endings and how a file is recognised are declared by each tool's module
+in :mod:`cardiolatent.exports.formats` (the one registry of tool formats; :data:`FORMATS` here is
+its column maps):
 
 - REGENIE step 2: ``<prefix>_<pheno>.regenie`` (``.gz``): ``CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ
   [INFO] N TEST BETA SE CHISQ LOG10P EXTRA``, space separated. REGENIE reports ``LOG10P`` (that is
@@ -8,7 +11,11 @@ Supported files (the format is detected from the header line, not the name):
 - PLINK 2: ``<prefix>.<pheno>.glm.linear`` / ``.glm.logistic`` / ``.glm.logistic.hybrid`` /
   ``.glm.firth`` (optionally ``.gz`` / ``.zst``): ``#CHROM POS ID REF ALT [A1] ... TEST OBS_CT
   BETA|OR SE|LOG(OR)_SE ... P|LOG10_P ERRCODE``, tab separated. Effect allele A1 (ALT without an
-  A1 column); ``OR`` becomes ``beta = log(OR)``.
+  A1 column); ``OR`` becomes ``beta = log(OR)``. Without an ``A1_FREQ`` column, the run's
+  ``<prefix>.afreq`` beside the file (``--freq``, which ``run_plink2.sh`` asks for) gives ``eaf``
+  (matched by chromosome, ID, REF and ALT; oriented to A1) and with ``OBS_CT`` the minor allele count.
+- PLINK 1.9: ``<prefix>.<pheno>.assoc.linear`` / ``.assoc.logistic``: ``CHR SNP BP A1 TEST NMISS
+  BETA|OR STAT P`` (whitespace aligned); SE is ``beta / STAT``; no frequency column.
 - BOLT-LMM ``--statsFile``: ``SNP CHR BP GENPOS ALLELE1 ALLELE0 A1FREQ F_MISS BETA SE
   P_BOLT_LMM_INF [P_BOLT_LMM]``; ``P_BOLT_LMM`` is used when present.
 
@@ -37,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.exports.formats import result_formats
 
 __all__ = [
     "FORMATS",
@@ -51,25 +59,9 @@ __all__ = [
     "read_result",
 ]
 
-#: canonical column -> header names tried, per format (first match wins)
-FORMATS: dict[str, dict[str, tuple[str, ...]]] = {
-    "regenie": {
-        "chrom": ("CHROM",), "pos": ("GENPOS",), "id": ("ID",), "effect_allele": ("ALLELE1",),
-        "other_allele": ("ALLELE0",), "eaf": ("A1FREQ",), "info": ("INFO",), "n": ("N",),
-        "test": ("TEST",), "beta": ("BETA",), "se": ("SE",), "mlog10p": ("LOG10P",),
-    },
-    "plink2": {
-        "chrom": ("#CHROM", "CHROM"), "pos": ("POS",), "id": ("ID",), "ref": ("REF",),
-        "alt": ("ALT", "ALT1"), "a1": ("A1",), "eaf": ("A1_FREQ",), "info": ("MACH_R2",),
-        "n": ("OBS_CT",), "test": ("TEST",), "beta": ("BETA",), "or": ("OR",),
-        "se": ("SE", "LOG(OR)_SE"), "p": ("P",), "mlog10p": ("LOG10_P", "NEG_LOG10_P"),
-    },
-    "bolt": {
-        "chrom": ("CHR",), "pos": ("BP",), "id": ("SNP",), "effect_allele": ("ALLELE1",),
-        "other_allele": ("ALLELE0",), "eaf": ("A1FREQ",), "info": ("INFO",), "beta": ("BETA",),
-        "se": ("SE",), "p": ("P_BOLT_LMM", "P_BOLT_LMM_INF"),
-    },
-}
+#: canonical column -> header names tried, per format (first match wins); from the format registry
+#: :data:`cardiolatent.exports.formats.FORMATS` (each tool's module declares its result columns)
+FORMATS: dict[str, dict[str, tuple[str, ...]]] = {name: dict(rc.columns) for name, rc in result_formats().items()}
 _REQUIRED = ("chrom", "pos", "id")
 #: columns of :meth:`Chunk.details` / :func:`read_result`
 DETAIL_COLUMNS = ("chrom", "pos", "id", "effect_allele", "other_allele", "eaf", "info", "n", "beta", "se",
@@ -77,11 +69,7 @@ DETAIL_COLUMNS = ("chrom", "pos", "id", "effect_allele", "other_allele", "eaf", 
 _NULLS = ["NA", "NaN", "nan", ".", "", "NAN", "na", "-nan"]
 
 #: file-name endings, per format (compressed variants are added)
-_SUFFIXES = {
-    "regenie": (".regenie",),
-    "plink2": (".glm.linear", ".glm.logistic.hybrid", ".glm.logistic", ".glm.firth"),
-    "bolt": (".stats", ".bolt", ".bolt.stats"),
-}
+_SUFFIXES = {name: rc.suffixes for name, rc in result_formats().items()}
 _COMPRESSION = {".gz": "gzip", ".bgz": "gzip", ".zst": "zstd"}
 # pyarrow's streaming CSV reader keeps ~40 blocks in flight: 2 MB blocks cap that at ~80 MB
 _USE_THREADS = True
@@ -198,7 +186,8 @@ class ResultFile:
     the columns present; ``delimiter``: ``"\\t"``, ``" "`` or ``","`` (None: runs of whitespace,
     read with pandas); ``compression``: ``gzip`` / ``zstd`` / None; ``skip_rows``: lines before the
     header (``##`` comments); ``latent``: the phenotype name (from the file name, see
-    :func:`discover_results`).
+    :func:`discover_results`); ``freq``: the run's allele-frequency file (PLINK 2 ``--freq``), read
+    for ``eaf`` when the file has no frequency column.
     """
 
     path: Path
@@ -210,6 +199,7 @@ class ResultFile:
     skip_rows: int = 0
     latent: str | None = None
     size: int = 0
+    freq: "FreqSidecar | None" = None
 
 
 def _compression_of(path: Path) -> str | None:
@@ -276,16 +266,13 @@ def open_result(path: str | os.PathLike, format: str | None = None) -> ResultFil
     have = set(names)
 
     if format is None:
-        if "GENPOS" in have and ("LOG10P" in have or any(n.startswith("LOG10P.") for n in names)):
+        if "GENPOS" in have and any(n.startswith("LOG10P.") for n in names):
             format = "regenie"
-        elif ("#CHROM" in have or "CHROM" in have) and "POS" in have and \
-                ({"P", "LOG10_P", "NEG_LOG10_P"} & have):
-            format = "plink2"
-        elif "SNP" in have and "BP" in have and ({"P_BOLT_LMM", "P_BOLT_LMM_INF"} & have):
-            format = "bolt"
         else:
+            format = next((name for name, rc in result_formats().items() if rc.recognises(names)), None)
+        if format is None:
             raise CardiolatentError(
-                f"{path}: not a REGENIE, PLINK 2 --glm or BOLT-LMM results file (header: "
+                f"{path}: not a {_tool_list()} results file (header: "
                 f"{' '.join(names[:16])}{' ...' if len(names) > 16 else ''}); expected e.g. REGENIE "
                 "'CHROM GENPOS ID ... LOG10P' or PLINK 2 '#CHROM POS ID ... P'")
     elif format not in FORMATS:
@@ -315,8 +302,20 @@ def open_result(path: str | os.PathLike, format: str | None = None) -> ResultFil
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise CardiolatentError(f"{path}: repeated column names {dup}")
-    return ResultFile(path=path, format=format, columns=cols, header=names, delimiter=delim,
-                      compression=comp, skip_rows=skip, size=path.stat().st_size)
+    rf = ResultFile(path=path, format=format, columns=cols, header=names, delimiter=delim,
+                    compression=comp, skip_rows=skip, size=path.stat().st_size)
+    if "eaf" not in cols:
+        side = _freq_sidecar_path(rf)
+        if side is not None:
+            rf.freq = FreqSidecar(side)
+    return rf
+
+
+def _tool_list() -> str:
+    from cardiolatent.exports.formats import FORMATS as TOOLS
+
+    names = [TOOLS[n].tool for n in result_formats()]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,22 +337,126 @@ def _strip_suffix(name: str, fmt: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
-def _latent_of(rf: ResultFile) -> str:
+def _prefixes(rf: ResultFile) -> tuple[str, list[str], str | None]:
+    """(file stem, its pieces, separator): ``quant.Z0`` -> ``["quant", "Z0"]``."""
     stem = _strip_suffix(rf.path.name, rf.format)
-    sep = {"regenie": "_", "plink2": ".", "bolt": None}[rf.format]
+    sep = result_formats()[rf.format].name_sep
+    return stem, (stem.split(sep) if sep else [stem]), sep
+
+
+def _latent_of(rf: ResultFile) -> str:
+    stem, pieces, sep = _prefixes(rf)
     if sep is None:
         return stem
     # the tool's log file names the --out prefix: <prefix>.log next to the results
-    pieces = stem.split(sep)
     for k in range(len(pieces) - 1, 0, -1):
         prefix = sep.join(pieces[:k])
         if (rf.path.parent / f"{prefix}.log").exists():
             return sep.join(pieces[k:])
     if len(pieces) == 1:
         return stem
-    if rf.format == "plink2":
+    if result_formats()[rf.format].last_piece:
         return pieces[-1]  # <prefix>.<pheno>: phenotype names rarely contain dots
     return sep.join(pieces[1:])  # <prefix>_<pheno>: prefix up to the first underscore
+
+
+def _freq_sidecar_path(rf: ResultFile) -> Path | None:
+    """The run's allele-frequency file beside ``rf`` (``<prefix>.afreq`` for ``<prefix>.<pheno>.glm.*``)."""
+    endings = result_formats()[rf.format].freq_sidecars
+    if not endings:
+        return None
+    _, pieces, sep = _prefixes(rf)
+    for k in range(len(pieces) - 1, 0, -1):
+        prefix = (sep or "").join(pieces[:k])
+        for end in endings:
+            for comp in ("", ".zst", ".gz"):
+                cand = rf.path.parent / f"{prefix}{end}{comp}"
+                if cand.is_file():
+                    return cand
+    return None
+
+
+class FreqSidecar:
+    """Allele frequencies of one run (PLINK 2 ``--freq``: ``#CHROM ID REF ALT ... ALT_FREQS OBS_CT``).
+
+    Held as sorted 64-bit hashes of (chromosome, id, REF, ALT) with the ALT frequency (16 bytes per
+    variant); :meth:`eaf` looks up the rows of a results block and orients the frequency to the
+    effect allele (A1). Variants whose key is not unique (no ID and the same alleles on one
+    chromosome) get no frequency.
+    """
+
+    def __init__(self, path: Path):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        self.path = Path(path)
+        head = _head_lines(self.path, _compression_of(self.path), 1 << 14)
+        names = head[0].split("\t") if head else []
+        need = ["#CHROM", "ID", "REF", "ALT", "ALT_FREQS"]
+        if any(n not in names for n in need):
+            raise CardiolatentError(f"{self.path}: not a PLINK 2 --freq file (needs columns {' '.join(need)})")
+        raw = pa.OSFile(str(self.path))
+        comp = _compression_of(self.path)
+        stream = pa.CompressedInputStream(raw, comp) if comp else raw
+        try:
+            t = pcsv.read_csv(stream, parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False),
+                              convert_options=pcsv.ConvertOptions(include_columns=need,
+                                                                  column_types={n: pa.string() for n in need}))
+        except pa.ArrowInvalid as exc:
+            raise CardiolatentError(f"{self.path}: cannot parse as a PLINK 2 --freq file: {exc}") from exc
+        finally:
+            raw.close()
+        key = _variant_hash(*(t.column(n) for n in need[:4]))
+        f = pd.to_numeric(pd.Series(t.column("ALT_FREQS").to_numpy(zero_copy_only=False)), errors="coerce")
+        order = np.argsort(key, kind="stable")
+        self.keys = key[order]
+        self.freq = f.to_numpy(np.float64)[order]
+        dup = np.zeros(self.keys.size, bool)
+        if self.keys.size > 1:
+            same = self.keys[1:] == self.keys[:-1]
+            dup[1:] |= same
+            dup[:-1] |= same
+        self.freq[dup] = np.nan
+        self.n = int(self.keys.size)
+
+    def eaf(self, table, idx: np.ndarray, cols: dict[str, str]) -> np.ndarray:
+        """Effect-allele frequency of rows ``idx`` of arrow ``table`` (a results block): the ALT
+        frequency where A1 is ALT (or there is no A1 column), one minus it where A1 is REF."""
+        import pyarrow as pa
+
+        if len(idx) == 0:
+            return np.zeros(0)
+        take = pa.array(np.asarray(idx, dtype=np.int64))
+
+        def col(canon):
+            a = table.column(cols[canon]).take(take)
+            return a.cast(a.type.value_type) if pa.types.is_dictionary(a.type) else a
+
+        ref, alt = col("ref"), col("alt")
+        key = _variant_hash(col("chrom"), col("id"), ref, alt)
+        pos = np.searchsorted(self.keys, key)
+        pos = np.minimum(pos, max(self.n - 1, 0))
+        hit = (self.keys[pos] == key) if self.n else np.zeros(len(key), bool)
+        f = np.where(hit, self.freq[pos] if self.n else np.nan, np.nan)
+        if "a1" in cols:
+            a1 = np.asarray(col("a1").to_numpy(zero_copy_only=False), dtype=object)
+            r = np.asarray(ref.to_numpy(zero_copy_only=False), dtype=object)
+            a = np.asarray(alt.to_numpy(zero_copy_only=False), dtype=object)
+            f = np.where(a1 == a, f, np.where(a1 == r, 1.0 - f, np.nan))
+        return f.astype(np.float64)
+
+
+def _variant_hash(chrom, ids, ref, alt) -> np.ndarray:
+    """uint64 hash of (chromosome, id, REF, ALT) per row (arrow or numpy string columns)."""
+    def arr(a):
+        if hasattr(a, "to_numpy"):
+            if hasattr(a, "combine_chunks"):
+                a = a.combine_chunks()
+            return np.asarray(a.to_numpy(zero_copy_only=False), dtype=object)
+        return np.asarray(a, dtype=object)
+
+    df = pd.DataFrame({"c": arr(chrom), "i": arr(ids), "r": arr(ref), "a": arr(alt)})
+    return pd.util.hash_pandas_object(df, index=False).to_numpy(np.uint64)
 
 
 def _expand(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, bool]]:
@@ -371,8 +474,8 @@ def _expand(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, bool]]:
                 if any(low.endswith(s_) for sufs in _SUFFIXES.values() for s_ in sufs):
                     found.append(f)
             if not found:
-                raise CardiolatentError(f"no GWAS results files (*.regenie[.gz], *.glm.linear, "
-                                        f"*.glm.logistic[.hybrid], *.glm.firth, *.stats) in folder {p}")
+                shown = ", ".join(f"*{x}" for sufs in _SUFFIXES.values() for x in sufs)
+                raise CardiolatentError(f"no GWAS results files ({shown}) in folder {p}")
             out.extend((f, True) for f in found)
         elif any(ch in s for ch in "*?["):
             hits = sorted(Path(h) for h in glob.glob(s, recursive=True) if Path(h).is_file())
@@ -413,10 +516,10 @@ def discover_results(inputs: Sequence[str | os.PathLike], *, name_regex: str | N
         try:
             rx = re.compile(name_regex)
         except re.error as exc:
-            raise CardiolatentError(f"--name-regex {name_regex!r} is not a valid regular expression: {exc}") from exc
+            raise CardiolatentError(f"name_regex {name_regex!r} is not a valid regular expression: {exc}") from exc
     files = []
     for p, scanned in paths:
-        known = _SUFFIXES["regenie"] + _SUFFIXES["plink2"]
+        known = tuple(x for rc in result_formats().values() if not rc.generic_suffix for x in rc.suffixes)
         generic = not any(_strip_compression(p.name.lower()).endswith(x) for x in known)
         try:
             rf = open_result(p, format=format)
@@ -429,7 +532,7 @@ def discover_results(inputs: Sequence[str | os.PathLike], *, name_regex: str | N
         if rx is not None:
             m = rx.search(p.name)
             if not m:
-                raise CardiolatentError(f"--name-regex {name_regex!r} does not match the file name {p.name}")
+                raise CardiolatentError(f"name_regex {name_regex!r} does not match the file name {p.name}")
             rf.latent = m.group("latent") if "latent" in rx.groupindex else (
                 m.group(1) if rx.groups else m.group(0))
         else:
@@ -505,7 +608,7 @@ class Chunk:
         if missing_id.any():  # PLINK 2 writes '.' for variants without an ID: use chrom:pos
             ids[missing_id] = [f"{c}:{p}" for c, p in zip(labels[missing_id], self.pos[sel][missing_id])]
         out = pd.DataFrame({"chrom": labels, "pos": self.pos[sel], "id": ids})
-        if self._rf.format == "plink2":
+        if result_formats()[self._rf.format].alleles_from_ref_alt:
             ref, alt, a1 = col("ref"), col("alt"), col("a1")
             ea = a1 if a1 is not None else alt
             if ea is None:
@@ -514,22 +617,26 @@ class Chunk:
                 oa = np.where(a1 == ref, alt, ref)
             else:
                 oa = ref
-            out["effect_allele"] = ea if ea is not None else None
-            out["other_allele"] = oa if oa is not None else None
-            beta = num("beta")
-            if "beta" not in cols and "or" in cols:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    beta = np.log(num("or"))
         else:
             ea, oa = col("effect_allele"), col("other_allele")
-            out["effect_allele"] = ea if ea is not None else None
-            out["other_allele"] = oa if oa is not None else None
-            beta = num("beta")
-        out["eaf"] = num("eaf")
+        out["effect_allele"] = ea if ea is not None else None
+        out["other_allele"] = oa if oa is not None else None
+        beta = num("beta")
+        if "beta" not in cols and "or" in cols:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                beta = np.log(num("or"))
+        se = num("se")
+        if "se" not in cols and "stat" in cols:  # PLINK 1.9: STAT = beta / SE (t or z)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                se = beta / num("stat")
+        if "eaf" in cols or self._rf.freq is None:
+            out["eaf"] = num("eaf")
+        else:
+            out["eaf"] = self._rf.freq.eaf(t, self._idx[sel], cols)
         out["info"] = num("info")
         out["n"] = num("n")
         out["beta"] = beta
-        out["se"] = num("se")
+        out["se"] = se
         out["mlog10p"] = self.mlog10p[sel]
         return out
 
@@ -542,7 +649,7 @@ def _column_types(rf: ResultFile) -> dict:
     for canon in ("effect_allele", "other_allele", "ref", "alt", "a1"):
         if canon in c:
             types[c[canon]] = pa.string()
-    for canon in ("eaf", "info", "n", "beta", "se", "or", "mlog10p"):
+    for canon in ("eaf", "info", "n", "beta", "se", "or", "stat", "mlog10p"):
         if canon in c:
             types[c[canon]] = pa.float64()
     if "p" in c:
@@ -628,8 +735,8 @@ def iter_chunks(rf: ResultFile, *, chunk_bytes: int = 2 << 20, test: str | None 
         ``chunk_bytes // 80`` rows.
     test : keep rows whose TEST column equals this (REGENIE / PLINK 2 write one row per test:
         ``ADD``, covariates, ``DOM``...); None keeps all. Files without TEST are not filtered.
-    min_mac : drop variants with minor allele count ``2 N min(f, 1 - f)`` below this (needs the
-        frequency and N / OBS_CT columns).
+    min_mac : drop variants with minor allele count ``2 N min(f, 1 - f)`` below this (needs N /
+        OBS_CT and a frequency: a column, or the run's ``.afreq`` beside PLINK 2 results).
     min_info : drop variants with INFO (REGENIE) / MACH_R2 (PLINK 2) below this.
     on_progress : called with the number of compressed bytes consumed so far.
 
@@ -640,11 +747,14 @@ def iter_chunks(rf: ResultFile, *, chunk_bytes: int = 2 << 20, test: str | None 
         TEST filter matching no row of a non-empty file (the message lists the tests seen).
     """
     c = rf.columns
-    for canon, opt, val in (("eaf", "--min-mac", min_mac), ("n", "--min-mac", min_mac),
-                            ("info", "--min-info", min_info)):
-        if val is not None and canon not in c:
-            raise CardiolatentError(f"{rf.path}: {opt} needs the column {' or '.join(FORMATS[rf.format][canon])}, "
-                                    "which this file lacks")
+    for canon, opt, val in (("eaf", "min_mac", min_mac), ("n", "min_mac", min_mac),
+                            ("info", "min_info", min_info)):
+        if val is None or canon in c or (canon == "eaf" and rf.freq is not None):
+            continue
+        side = result_formats()[rf.format].freq_sidecars
+        extra = f" (or a {' / '.join(side)} file of the run beside it)" if canon == "eaf" and side else ""
+        raise CardiolatentError(f"{rf.path}: {opt} needs the column {' or '.join(FORMATS[rf.format][canon])}"
+                                f"{extra}, which this file lacks")
     tell = [0]
     if rf.delimiter is None:
         batches = _batches_pandas(rf, max(1, chunk_bytes // 80), tell)
@@ -683,7 +793,10 @@ def iter_chunks(rf: ResultFile, *, chunk_bytes: int = 2 << 20, test: str | None 
             info = np.asarray(batch.column(c["info"]).to_numpy(zero_copy_only=False), dtype=np.float64)
             mask &= ~(info < min_info)
         if min_mac is not None:
-            f = np.asarray(batch.column(c["eaf"]).to_numpy(zero_copy_only=False), dtype=np.float64)
+            if "eaf" in c:
+                f = np.asarray(batch.column(c["eaf"]).to_numpy(zero_copy_only=False), dtype=np.float64)
+            else:
+                f = rf.freq.eaf(batch, np.arange(n), c)
             nn = np.asarray(batch.column(c["n"]).to_numpy(zero_copy_only=False), dtype=np.float64)
             mask &= ~(2.0 * nn * np.minimum(f, 1.0 - f) < min_mac)
         n_filtered = int(n - mask.sum())
@@ -697,7 +810,7 @@ def iter_chunks(rf: ResultFile, *, chunk_bytes: int = 2 << 20, test: str | None 
                     _table=batch, _idx=idx, _rf=rf)
     if test is not None and "test" in c and rows_total and not test_hit:
         raise CardiolatentError(f"{rf.path}: no row has TEST = {test}; tests in the file: "
-                                f"{', '.join(sorted(map(str, seen_tests))[:10])} (choose one with --test)")
+                                f"{', '.join(sorted(map(str, seen_tests))[:10])} (choose one with the test parameter)")
 
 
 def read_result(path_or_rf, *, chunk_bytes: int = 2 << 20, test: str | None = "ADD",
