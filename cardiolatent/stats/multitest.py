@@ -94,7 +94,7 @@ def meff_threshold(alpha: float, m_eff: float, n_families: int = 1) -> float:
     if not 0 < alpha < 1:
         raise CardiolatentError(f"alpha must be in (0, 1), got {alpha}")
     if not m_eff > 0:
-        raise CardiolatentError(f"M_eff must be positive, got {m_eff}")
+        raise CardiolatentError(f"m_eff (the effective number of tests) must be positive, got {m_eff}")
     if n_families < 1:
         raise CardiolatentError(f"n_families must be at least 1, got {n_families}")
     return float(alpha) / (n_families * float(m_eff))
