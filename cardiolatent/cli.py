@@ -5,6 +5,11 @@ Each command lives in its own module under ``cardiolatent/commands/`` and expose
 - ``HELP``: one line shown by ``cardiolatent --help``;
 - ``add_arguments(parser)``: its options (with defaults and units in the help texts);
 - ``run(args) -> int``: the work, returning the exit status.
+
+Start-up cost: only the command that runs has its options built, and a command module imports
+nothing heavy at module level or in ``add_arguments`` (pandas, numpy and torch are imported by
+``run`` and the library it calls), so ``cardiolatent --help`` and every ``--help`` stay fast.
+The one lazy import of torch is documented in :mod:`cardiolatent.model` (``model/__init__.py``).
 """
 
 from __future__ import annotations
@@ -34,15 +39,16 @@ COMMANDS: dict[str, str] = {
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, except where there is none (None) or a flag's False."""
+    """Shows each option's default, except where there is none (None) or the option is a flag."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False:
+        if action.default is None or isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
             return action.help
         return super()._get_help_string(action)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command listed; options are added for ``only`` (default: all)."""
     parser = argparse.ArgumentParser(
         prog="cardiolatent",
         description="Deep-learned cardiac MRI phenotypes (3D DiffAE latents) for UK Biobank "
@@ -59,13 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
             description=getattr(mod, "DESCRIPTION", mod.HELP),
             formatter_class=_HelpFormatter,
         )
-        mod.add_arguments(p)
+        if only is None or only == name:
+            mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is one), else None."""
+    for tok in argv:
+        if tok in COMMANDS:
+            return tok
+        if not tok.startswith("-"):
+            return None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command_in(argv) or "")
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

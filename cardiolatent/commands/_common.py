@@ -1,8 +1,24 @@
-"""Options and helpers shared by several commands (data inputs, output paths)."""
+"""Options and helpers shared by several commands: one spelling and one default for each.
+
+Vocabulary (old spellings keep working as hidden aliases):
+
+- ``--standardise`` (z-score; hidden alias ``--standardize``), ``--no-standardise``;
+- ``--outcomes`` names outcomes from the definitions file (hidden alias ``--outcome``);
+- ``--max-followup YEARS``: 10 (the paper) everywhere; 0 = up to the administrative date;
+- ``--workers N``: processes for image work; default every core of the machine;
+- ``--latents``, ``--ukb``, ``--visits prefer2|both``, ``--latent-columns``, ``--out``, ``--quiet``.
+
+Nothing here imports pandas, numpy or torch at module level: ``--help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 from pathlib import Path
+
+#: the paper's follow-up cap (years after the imaging visit)
+MAX_FOLLOWUP_YEARS = 10.0
 
 
 def add_ukb_argument(p) -> None:
@@ -62,11 +78,53 @@ def write_output(df, out: str | None, *, index: bool = False) -> None:
     print(f"wrote {len(df):,} rows to {out}")
 
 
-def add_latents_argument(p) -> None:
-    p.add_argument("--latents", default=None,
+def add_latents_argument(p, *, with_ukb: bool = True, required: bool = False) -> None:
+    default = ("" if required else "; default: the built-in synthetic cohort encoded by the five demo models"
+               + (" (then --ukb defaults to that cohort's main data)" if with_ukb else ""))
+    p.add_argument("--latents", default=None, required=required,
                    help="latents table (.parquet/.tsv/.csv): long encoder output (eid, instance, seed, Z0..) "
-                        "or wide (eid, [instance,] latent columns); default: the built-in synthetic cohort "
-                        "encoded by the five demo models (then --ukb defaults to that cohort's main data)")
+                        "or wide (eid, [instance,] latent columns; without instance every row is visit 2)"
+                        + default)
+
+
+def add_standardise_argument(p, help: str) -> None:
+    """``--standardise`` (and the hidden old spelling ``--standardize``)."""
+    p.add_argument("--standardise", dest="standardise", action="store_true", help=help)
+    p.add_argument("--standardize", dest="standardise", action="store_true", help=argparse.SUPPRESS)
+
+
+def add_max_followup_argument(p) -> None:
+    p.add_argument("--max-followup", type=float, default=MAX_FOLLOWUP_YEARS,
+                   help="years of follow-up after the imaging visit (the paper: 10); 0 = up to the "
+                        "administrative date")
+
+
+def max_followup(args) -> float | None:
+    """The ``--max-followup`` cap in years, None for no cap (0); negative values are refused."""
+    from cardiolatent.errors import CardiolatentError
+
+    v = args.max_followup
+    if v is None or v == 0:
+        return None
+    if not v > 0:
+        raise CardiolatentError(f"--max-followup must be a positive number of years (or 0 for no cap), not {v}")
+    return float(v)
+
+
+def add_workers_argument(p, what: str) -> None:
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"processes {what} (default: every core of this machine, {os.cpu_count() or 1})")
+
+
+def workers(args) -> int:
+    """``--workers``, or every core when not given; fewer than 1 is refused."""
+    from cardiolatent.errors import CardiolatentError
+
+    if args.workers is None:
+        return os.cpu_count() or 1
+    if args.workers < 1:
+        raise CardiolatentError(f"--workers must be at least 1, not {args.workers}")
+    return int(args.workers)
 
 
 def latents_path(args) -> str:

@@ -19,6 +19,8 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
+    import argparse
+
     from cardiolatent.commands._common import add_analysis_arguments
 
     add_analysis_arguments(p)
@@ -30,6 +32,7 @@ def add_arguments(p) -> None:
                    help="latent: OLS latent ~ trait + covariates; outcome: logistic disease ~ latent + covariates")
     p.add_argument("--no-standardise", dest="standardise", action="store_false",
                    help="keep latents and continuous traits in their units (default: z-scored, the paper)")
+    p.add_argument("--no-standardize", dest="standardise", action="store_false", help=argparse.SUPPRESS)
     p.add_argument("--inverse-normal", action="store_true",
                    help="rank-based inverse normal transform of latents and continuous traits first")
     p.add_argument("--min-cases", type=int, default=200, help="binary traits with fewer cases are not tested")

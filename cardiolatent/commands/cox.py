@@ -16,19 +16,21 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from cardiolatent.commands._common import add_analysis_arguments
+    import argparse
+
+    from cardiolatent.commands._common import add_analysis_arguments, add_max_followup_argument
 
     add_analysis_arguments(p)
-    p.add_argument("--outcome", "--outcomes", dest="outcomes", default="AF,MI",
+    p.add_argument("--outcomes", dest="outcomes", default="AF,MI",
                    help="comma-separated outcome names from the definitions file")
+    p.add_argument("--outcome", dest="outcomes", help=argparse.SUPPRESS)
     p.add_argument("--covariates", default="age,sex", help="comma-separated covariate names and/or presets")
     p.add_argument("--out", default=None, help="output table (.tsv, .csv or .parquet); default: print")
     p.add_argument("--strata", default=None, help="variable giving separate baseline hazards (e.g. sex)")
     p.add_argument("--robust", action="store_true", help="robust (sandwich) standard errors")
     p.add_argument("--ph-test", action="store_true",
                    help="proportional-hazards check: scaled Schoenfeld residual test of each latent (rank time)")
-    p.add_argument("--max-followup", type=float, default=10.0,
-                   help="years of follow-up after the imaging visit (the paper: 10); 0 = up to the admin date")
+    add_max_followup_argument(p)
     p.add_argument("--groups", default=None,
                    help="a latent column (or 'score' with --score) for the tertile analysis and curves")
     p.add_argument("--score", default=None, help="table with eid (and optionally instance) and a 'score' column")
@@ -38,7 +40,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from cardiolatent.analysis.design import expand_names
     from cardiolatent.analysis.survival import cox_latents
-    from cardiolatent.commands._common import analysis_inputs, write_output
+    from cardiolatent.commands._common import analysis_inputs, max_followup, write_output
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.io_utils import read_table
 
@@ -52,7 +54,7 @@ def run(args) -> int:
         if "eid" not in groups.columns or "score" not in groups.columns:
             raise CardiolatentError(f"{args.score} needs columns 'eid' and 'score'")
     main, defs = analysis_inputs(args, names)
-    follow = args.max_followup if args.max_followup and args.max_followup > 0 else None
+    follow = max_followup(args)
     res = cox_latents(args.latents, main, outcomes, args.covariates, strata=args.strata, robust=args.robust,
                       ph_test=args.ph_test, max_followup_years=follow, definitions=defs, visits=args.visits,
                       latent_columns=args.latent_columns, groups=groups, quantiles=args.quantiles)

@@ -19,9 +19,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--latents", required=True,
-                   help="latents table (.parquet, .tsv or .csv): long (eid, instance, seed, Z0..) "
-                        "or wide (eid, [instance,] S{seed}_Z{k})")
+    from cardiolatent.commands._common import add_latents_argument, add_standardise_argument
+
+    add_latents_argument(p, with_ukb=False, required=True)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--threshold", type=float, default=0.8,
                    help="consensus: keep a latent pair when |Pearson r| exceeds this")
@@ -32,8 +32,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=None,
                    help="seeds to use, in order (default: those present, in the paper's order "
                         "1701 1993 42 1994 2023)")
-    p.add_argument("--standardize", action="store_true",
-                   help="ensemble: average z-scored latents instead of raw values")
+    add_standardise_argument(p, "ensemble: average z-scored latents instead of raw values")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -41,7 +40,7 @@ def run(args) -> int:
     from cardiolatent.encode.ensemble import cross_seed
 
     res = cross_seed(args.latents, threshold=args.threshold, reference=args.reference, seeds=args.seeds,
-                     standardize=args.standardize, visits=args.visits)
+                     standardize=args.standardise, visits=args.visits)
     res.save(args.out)
     if not args.quiet:
         res.print_summary()

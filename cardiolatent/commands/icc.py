@@ -23,9 +23,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from cardiolatent.commands._common import add_latents_argument
+    from cardiolatent.commands._common import add_latents_argument, add_standardise_argument
 
-    add_latents_argument(p)
+    add_latents_argument(p, with_ukb=False)
     p.add_argument("--between", required=True, choices=["visits", "seeds"],
                    help="raters: the two imaging visits, or the seeds' models")
     p.add_argument("--out", required=True, help="output table (.tsv, .csv or .parquet)")
@@ -47,9 +47,8 @@ def add_arguments(p) -> None:
     p.add_argument("--matching", choices=["best", "hungarian"], default="best",
                    help="--between seeds: best-|r| partner per seed (the paper's) or the one-to-one "
                         "Hungarian assignment")
-    p.add_argument("--standardize", action="store_true",
-                   help="--between seeds: z-score every latent column first (seeds' latent scales "
-                        "and offsets are arbitrary)")
+    add_standardise_argument(p, "--between seeds: z-score every latent column first (seeds' latent scales "
+                                "and offsets are arbitrary)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -77,7 +76,7 @@ def run(args) -> int:
     else:
         res = rep.icc_between_seeds(lat, threshold=args.threshold, reference=args.reference, seeds=args.seeds,
                                     forms=forms, alpha=args.alpha, matching=args.matching,
-                                    standardize=args.standardize, report_form=report_form)
+                                    standardize=args.standardise, report_form=report_form)
     paths = res.save(args.out)
     if not args.quiet:
         res.print_summary()

@@ -14,7 +14,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from cardiolatent.commands._common import add_ukb_argument
+    from cardiolatent.commands._common import add_max_followup_argument, add_ukb_argument
 
     add_ukb_argument(p)
     p.add_argument("--outcomes", default="AF,MI,HF,HTN,T2D", help="comma-separated outcome names")
@@ -22,7 +22,7 @@ def add_arguments(p) -> None:
                    help="TOML file of outcome definitions overriding/extending the packaged one")
     p.add_argument("--instance", type=int, default=2, help="imaging instance whose visit date starts follow-up")
     p.add_argument("--admin-date", default="2023-10-31", help="administrative end of follow-up (YYYY-MM-DD)")
-    p.add_argument("--max-followup", type=float, default=None, help="maximum follow-up in years")
+    add_max_followup_argument(p)
     p.add_argument("--case-window", default="-5,1",
                    help="cross-sectional case window in years relative to the imaging year (lo,hi)")
     p.add_argument("--wide", action="store_true", help="one row per participant (AF_event, AF_time_years, ...)")
@@ -45,7 +45,7 @@ def outcome_fields(defs, names) -> list[int]:
 
 
 def run(args) -> int:
-    from cardiolatent.commands._common import registry_from_args, ukb_path, write_output
+    from cardiolatent.commands._common import max_followup, registry_from_args, ukb_path, write_output
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.ukb.outcomes import load_definitions, outcome_table, wide_outcomes
     from cardiolatent.ukb.read import read_main
@@ -62,7 +62,7 @@ def run(args) -> int:
     main = read_main(ukb_path(args), fields=outcome_fields(defs, names), registry=registry_from_args(args),
                      required=[53], missing_ok=True)
     res = outcome_table(main, names, instance=args.instance, admin_date=args.admin_date,
-                        max_followup_years=args.max_followup, case_window=(lo, hi), definitions=defs)
+                        max_followup_years=max_followup(args), case_window=(lo, hi), definitions=defs)
     table = wide_outcomes(res).reset_index() if args.wide else res.table
     write_output(table, args.out)
     t = res.table
