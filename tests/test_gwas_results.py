@@ -198,8 +198,11 @@ def test_reader_errors_name_file_and_column(tmp_path):
     with pytest.raises(CardiolatentError, match="TEST = DOM.*ADD"):
         R.read_result(f, test="DOM")
     g = write_plink2(d, tmp_path / "p.y.glm.linear")
-    with pytest.raises(CardiolatentError, match=r"p\.y\.glm\.linear: --min-info needs the column MACH_R2"):
+    # library errors name the parameter (min_info); the command says --min-info
+    with pytest.raises(CardiolatentError, match=r"p\.y\.glm\.linear: min_info needs the column MACH_R2"):
         list(R.iter_chunks(R.open_result(g), min_info=0.3))
+    with pytest.raises(CardiolatentError, match=r"p\.y\.glm\.linear: --min-info needs the column MACH_R2"):
+        cmd.run(parse(["--results", str(g), "--out", str(tmp_path / "o"), "--min-info", "0.3", "--quiet"]))
     lines = g.read_text().split("\n")
     lines[3] = "\t".join(lines[3].split("\t")[:-2] + ["notanumber", "."])
     (tmp_path / "bad.y.glm.linear").write_text("\n".join(lines))

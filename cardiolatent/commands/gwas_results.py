@@ -6,7 +6,8 @@ HELP = ("GWAS results back in: lambda GC, lead variants (distance or PLINK 1.9 L
         "Manhattan/QQ data")
 DESCRIPTION = (
     "Read the GWAS results of many latents (REGENIE .regenie/.regenie.gz, PLINK 2 .glm.linear/.glm.logistic"
-    "[.hybrid]/.glm.firth, BOLT-LMM .stats; the format is detected from the header) in streamed chunks with "
+    "[.hybrid]/.glm.firth with the run's .afreq, PLINK 1.9 .assoc.linear/.assoc.logistic, BOLT-LMM .stats; the "
+    "format is detected from the header) in streamed chunks with "
     "only the needed columns, so files of ~10 million rows each take little memory. The latent name comes "
     "from the file name (REGENIE <prefix>_<pheno>.regenie, PLINK 2 <prefix>.<pheno>.glm.linear; the prefix "
     "is found from the tool's <prefix>.log beside the files; or --name-regex); files with the same latent "
@@ -27,7 +28,9 @@ def add_arguments(p) -> None:
                    help="results files, globs or folders (searched recursively for *.regenie[.gz], *.glm.linear, "
                         "*.glm.logistic[.hybrid], *.glm.firth, *.stats)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--format", choices=["auto", "regenie", "plink2", "bolt"], default="auto",
+    from cardiolatent.exports.formats import result_formats
+
+    p.add_argument("--format", choices=["auto", *result_formats()], default="auto",
                    help="results format (auto: detected from each file's header)")
     p.add_argument("--name-regex", default=None,
                    help="regular expression on the file name giving the latent name (named group 'latent' or the "
@@ -56,8 +59,9 @@ def add_arguments(p) -> None:
     p.add_argument("--plink1", default=None, help="PLINK 1.9 executable (default plink1.9 or plink on PATH)")
     p.add_argument("--threads", type=int, default=1, help="threads for PLINK 1.9")
     p.add_argument("--min-mac", type=float, default=None,
-                   help="drop variants with minor allele count 2*N*min(f,1-f) below this (needs frequency and N "
-                        "columns; the paper filtered MAC >= 100 in REGENIE)")
+                   help="drop variants with minor allele count 2*N*min(f,1-f) below this (needs N and a frequency: "
+                        "a column, or for PLINK 2 the run's .afreq that run_plink2.sh asks for; the paper "
+                        "filtered MAC >= 100 in REGENIE)")
     p.add_argument("--min-info", type=float, default=None,
                    help="drop variants with INFO (REGENIE) / MACH_R2 (PLINK 2) below this (the paper: 0.3)")
     p.add_argument("--manhattan-p", type=float, default=1e-3,
@@ -73,166 +77,55 @@ def add_arguments(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def _threshold(args) -> tuple[float, str]:
-    """The P threshold and a sentence saying where it came from."""
-    import json
-    from pathlib import Path
+#: library parameter -> command-line flag, for messages
+_FLAGS = {"p_threshold": "--p-threshold", "meff": "--meff", "min_mac": "--min-mac", "min_info": "--min-info",
+          "name_regex": "--name-regex", "manhattan_p": "--manhattan-p", "clump_p2": "--clump-p2",
+          "manhattan_background": "--manhattan-background", "qq_n_points": "--qq-points", "chunk_mb": "--chunk-mb",
+          "table_format": "--table-format", "test": "--test", "plink": "--plink1"}
+
+
+def _as_flags(exc):
+    """The library's error with parameter names replaced by this command's flags."""
+    import re
 
     from cardiolatent.errors import CardiolatentError
-    from cardiolatent.gwas.summary import PAPER_P
 
-    raw = str(args.p_threshold).strip().lower()
-    if raw == "paper":
-        base, how = PAPER_P, "the paper's 2.3e-9 (5e-8 / ~22 effective latents)"
-        if args.meff is not None:
-            raise CardiolatentError("--p-threshold paper already divides 5e-8 by the paper's M_eff; drop --meff "
-                                    "or give --p-threshold 5e-8")
-    else:
-        try:
-            base = float(raw)
-        except ValueError:
-            raise CardiolatentError(f"--p-threshold must be a number or 'paper', not {args.p_threshold!r}") from None
-        how = f"P < {base:g}"
-    if not 0 < base < 1:
-        raise CardiolatentError(f"--p-threshold must be between 0 and 1, not {base}")
-    if args.meff is None:
-        return base, how
-    src = str(args.meff)
+    msg = re.sub(r"(?<![\w.-])(" + "|".join(map(re.escape, _FLAGS)) + r")(?![\w.])",
+                 lambda m: _FLAGS[m.group(1)], str(exc))
+    msg = msg.replace("='paper'", " paper").replace("plink=", "--plink1")
+    return CardiolatentError(msg)
+
+
+def _threshold(args) -> tuple[float, str]:
+    """The P threshold and a sentence saying where it came from."""
+    from cardiolatent.errors import CardiolatentError
+    from cardiolatent.gwas.thresholds import genome_wide_threshold
+
     try:
-        meff = float(src)
-        where = ""
-    except ValueError:
-        path = Path(src)
-        if not path.exists():
-            raise CardiolatentError(f"--meff: not a number and no such file: {src}") from None
-        try:
-            js = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise CardiolatentError(f"--meff {src}: not a JSON file ({exc})") from exc
-        node = js.get("meff", js)
-        node = node.get("all", node) if isinstance(node, dict) else node
-        meff = node.get("li_ji") if isinstance(node, dict) else node
-        if not isinstance(meff, (int, float)):
-            raise CardiolatentError(f"--meff {src}: no M_eff found (expected meff.all.li_ji, as written by "
-                                    "'cardiolatent icc')")
-        meff = float(meff)
-        where = f" (Li & Ji, from {src})"
-    if not meff >= 1:
-        raise CardiolatentError(f"--meff must be at least 1, not {meff}")
-    return base / meff, f"{base:g} / M_eff {meff:.4g}{where} = {base / meff:.3g}"
-
-
-def _jsonable(x):
-    import math
-
-    import numpy as np
-
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        x = float(x)
-        return x if math.isfinite(x) else None
-    return x
+        return genome_wide_threshold(args.p_threshold, args.meff)
+    except CardiolatentError as exc:
+        raise _as_flags(exc) from exc
 
 
 def run(args) -> int:
-    import json
-    from pathlib import Path
-
-    import numpy as np
-    from tqdm.auto import tqdm
-
-    from cardiolatent import __version__
     from cardiolatent.errors import CardiolatentError
-    from cardiolatent.gwas.readers import discover_results
-    from cardiolatent.gwas.summary import summarise_results
-    from cardiolatent.io_utils import write_table_atomic, write_text_atomic
+    from cardiolatent.gwas.summary import gwas_results
 
     quiet = getattr(args, "quiet", False)
-    say = (lambda *a: None) if quiet else print
-    threshold, how = _threshold(args)
-    for opt in ("manhattan_background", "qq_points"):
-        if getattr(args, opt) < 0:
-            raise CardiolatentError(f"--{opt.replace('_', '-')} must be >= 0")
-    if args.chunk_mb <= 0:
-        raise CardiolatentError("--chunk-mb must be positive")
-    skipped: list = []
-    files = discover_results(args.results, name_regex=args.name_regex,
-                             format=None if args.format == "auto" else args.format, skipped=skipped)
-    for f in skipped:
-        say(f"note: skipped {f} (not a REGENIE, PLINK 2 or BOLT-LMM results file)")
-    if not files:
-        raise CardiolatentError(f"no GWAS results files in {' '.join(map(str, args.results))}")
-    latents = list(dict.fromkeys(f.latent for f in files))
-    method = (f"LD clumping with PLINK 1.9 against {args.ld_ref}" if args.ld_ref
-              else f"distance clumping +-{args.window_kb:g} kb")
-    say(f"{len(files)} results file(s), {len(latents)} latent(s); lead variants at {how}; {method}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    bar = tqdm(total=sum(f.size for f in files), unit="B", unit_scale=True, desc="reading results",
-               disable=quiet, leave=False)
+    _threshold(args)  # errors in the command's words before any file is read
     try:
-        res = summarise_results(
-            files, p_threshold=threshold, window_kb=args.window_kb, merge_kb=args.merge_kb,
-            merge_method=args.merge, ld_ref=args.ld_ref, clump_p2=args.clump_p2, clump_r2=args.clump_r2,
-            clump_kb=args.clump_kb, ld_match=args.ld_match, plink=args.plink1, plink_threads=args.threads,
+        res = gwas_results(
+            args.results, format=None if args.format == "auto" else args.format, name_regex=args.name_regex,
+            p_threshold=args.p_threshold, meff=args.meff, table_format=args.table_format, chunk_mb=args.chunk_mb,
+            show_progress=not quiet, window_kb=args.window_kb, merge_kb=args.merge_kb, merge_method=args.merge,
+            ld_ref=args.ld_ref, clump_p2=args.clump_p2, clump_r2=args.clump_r2, clump_kb=args.clump_kb,
+            ld_match=args.ld_match, plink=args.plink1, plink_threads=args.threads,
             test=None if str(args.test).lower() == "all" else args.test, min_mac=args.min_mac,
             min_info=args.min_info, manhattan_p=args.manhattan_p, manhattan_background=args.manhattan_background,
-            qq_n_points=args.qq_points, chunk_bytes=int(args.chunk_mb * (1 << 20)),
-            progress=bar.update, on_latent=lambda name: bar.set_postfix_str(name, refresh=False))
-    finally:
-        bar.close()
-
-    ext = ".parquet" if args.table_format == "parquet" else ".tsv"
-    write_table_atomic(res.per_latent, out / "lambda.tsv", index=False)
-    # 12 significant digits: P = 10^-mlog10p would otherwise print as 1.7879100000000064e-17
-    write_table_atomic(res.leads, out / "leads.tsv", index=False, float_format="%.12g")
-    write_table_atomic(res.loci, out / "loci.tsv", index=False, float_format="%.12g")
-    write_table_atomic(res.manhattan, out / f"manhattan{ext}", index=False)
-    write_table_atomic(res.qq, out / f"qq{ext}", index=False)
-
-    lam = res.per_latent["lambda_gc"].to_numpy(dtype=np.float64)
-    lam = lam[np.isfinite(lam)]
-    summary = {
-        "cardiolatent_version": __version__,
-        "inputs": [{"path": str(f.path), "latent": f.latent, "format": f.format} for f in files],
-        "skipped": [str(f) for f in skipped],
-        "threshold": {"p": threshold, "mlog10p": float(-np.log10(threshold)), "how": how},
-        **res.info,
-        "counts": {
-            "latents": int(len(res.per_latent)),
-            "latents_with_leads": int((res.per_latent["n_leads"] > 0).sum()),
-            "leads": int(len(res.leads)),
-            "loci": int(len(res.loci)),
-            "manhattan_rows": int(len(res.manhattan)),
-            "qq_rows": int(len(res.qq)),
-        },
-        "lambda_gc": {"median": float(np.median(lam)) if lam.size else None,
-                      "min": float(lam.min()) if lam.size else None,
-                      "max": float(lam.max()) if lam.size else None},
-        "chromosomes": res.chromosomes.drop(columns="code").to_dict(orient="records"),
-        "outputs": ["lambda.tsv", "leads.tsv", "loci.tsv", f"manhattan{ext}", f"qq{ext}", "summary.json"],
-    }
-    write_text_atomic(out / "summary.json", json.dumps(_jsonable(summary), indent=2) + "\n")
-
-    if lam.size:
-        say(f"lambda GC over {lam.size} latent(s): median {np.median(lam):.3f} (range {lam.min():.3f}-{lam.max():.3f})")
-    say(f"{len(res.leads)} lead variant(s) in {summary['counts']['latents_with_leads']} latent(s); "
-        f"{len(res.loci)} locus/loci across latents")
-    if len(res.loci):
-        show = res.loci.sort_values("lead_mlog10p", ascending=False).head(10)
-        for r in show.itertuples():
-            say(f"  {r.locus}: chr{r.chrom}:{r.start:,}-{r.end:,} lead {r.lead_id} ({r.lead_latent}, "
-                f"-log10 P {r.lead_mlog10p:.1f}); {r.n_latents} latent(s): {r.latents[:80]}")
-    for note in res.info.get("notes", [])[:20]:
-        say(f"note: {note}")
-    bad = res.per_latent[res.per_latent["status"] != "ok"]
-    for r in bad.itertuples():
-        say(f"note: latent {r.latent}: {r.status}")
-    say(f"wrote lambda.tsv, leads.tsv, loci.tsv, manhattan{ext}, qq{ext} and summary.json to {out}")
+            qq_n_points=args.qq_points)
+    except CardiolatentError as exc:
+        raise _as_flags(exc) from exc
+    res.save(args.out)
+    if not quiet:
+        res.print_summary()
     return 0

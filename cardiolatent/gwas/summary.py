@@ -1,54 +1,55 @@
-"""Summaries of GWAS results for many latents: lambda GC, lead variants, loci, Manhattan / QQ data.
+"""Summaries of GWAS results for many latents, streamed: the ``gwas-results`` result.
 
-Everything works on ``-log10 P`` (``mlog10p``); ``P < t`` is ``mlog10p > -log10 t``.
+Everything works on ``-log10 P`` (``mlog10p``); ``P < t`` is ``mlog10p > -log10 t``. The pieces
+live in modules named for what they hold:
 
-- Genomic inflation: ``lambda_GC = median(chi2) / 0.4549364`` with ``chi2`` the 1-df chi-square of
-  each P value. ``chi2`` is a decreasing function of P, so the median chi2 is the chi2 of the
-  median P (the mean of the two middle ones for an even count): computed exactly from the stored
-  ``-log10 P`` of every variant (float32, 4 bytes per variant), through
-  ``chi2 = z^2, z = -ndtri_exp(ln(P / 2))``, which has no underflow.
-- Lead variants, per latent, by distance clumping (:func:`distance_clump`: the strongest variant
-  with ``P < threshold`` is a lead, every such variant within +-``window_kb`` of it joins its
-  clump, repeat) or by LD clumping with PLINK 1.9 ``--clump`` against an LD reference
-  (:func:`ld_clump`; the paper: ``--clump-p1 5e-8 --clump-p2 1e-4 --clump-kb 250 --clump-r2 0.5``).
-- Loci across latents (:func:`merge_loci`): leads of all latents within +-``window_kb`` of the
-  strongest remaining lead form one locus (``method="greedy"``, default), or leads chained by gaps
-  of at most ``window_kb`` (``method="linkage"``).
-- Manhattan data: all variants with ``P < 1e-3`` and a deterministic subsample of the rest (the
-  ``background`` variants with the smallest hash of chromosome and position: the same variants
-  are kept whatever the chunking, and largely the same across latents), with cumulative genome
-  positions. QQ data per latent: all points with observed ``P < 1e-3`` plus log-spaced ranks,
-  with the pointwise 95% band of the uniform order statistics.
+- :mod:`cardiolatent.gwas.inflation`: lambda GC (exact, from every variant's P) and QQ points;
+- :mod:`cardiolatent.gwas.clump`: lead variants by distance or PLINK 1.9 LD clumping;
+- :mod:`cardiolatent.gwas.loci`: leads of all latents merged into loci;
+- :mod:`cardiolatent.gwas.plotdata`: thinned Manhattan and QQ tables; :mod:`cardiolatent.gwas.coords`:
+  chromosome keys and offsets;
+- :mod:`cardiolatent.gwas.thresholds`: the genome-wide threshold (``paper``, M_eff from ``icc``).
 
-:func:`summarise_results` streams a list of :class:`~cardiolatent.gwas.readers.ResultFile` latent
-by latent and keeps, per latent, only the float32 ``-log10 P`` array (freed after the latent),
-the variants above the clumping / Manhattan floor, and the Manhattan subsample.
+This module streams a list of :class:`~cardiolatent.gwas.readers.ResultFile` latent by latent
+(:func:`summarise_results`), keeping per latent only the float32 ``-log10 P`` array (freed after
+the latent), the variants above the clumping / Manhattan floor and the Manhattan subsample, and
+returns :class:`GwasSummary`, a :class:`~cardiolatent.results.Result` whose ``.save(out)`` writes
+the output folder as a unit. :func:`gwas_results` is the whole command: discovery, threshold,
+summary.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaincinv, ndtri_exp
 
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.gwas.readers import ResultFile, chrom_codes, chrom_label, iter_chunks
+from cardiolatent.gwas.clump import LDReference, distance_clump, ld_clump
+from cardiolatent.gwas.coords import chrom_offsets
+from cardiolatent.gwas.inflation import CHI2_MEDIAN_1DF, chi2_from_mlog10p, lambda_gc, qq_points
+from cardiolatent.gwas.loci import merge_loci
+from cardiolatent.gwas.plotdata import manhattan_table, qq_table, thin_hash
+from cardiolatent.gwas.readers import ResultFile, iter_chunks
+from cardiolatent.gwas.thresholds import PAPER_P, genome_wide_threshold
+from cardiolatent.results import Result, Summary, empty_excluded, jsonable
 
 __all__ = [
     "CHI2_MEDIAN_1DF",
     "PAPER_P",
     "GwasSummary",
+    "GwasResultsSummary",
+    "LDReference",
     "chi2_from_mlog10p",
     "chrom_offsets",
     "distance_clump",
+    "gwas_results",
     "lambda_gc",
     "ld_clump",
     "merge_loci",
@@ -56,427 +57,6 @@ __all__ = [
     "summarise_results",
     "thin_hash",
 ]
-
-#: median of the 1-df chi-square distribution, scipy.stats.chi2.ppf(0.5, 1)
-CHI2_MEDIAN_1DF = 0.45493642311957283
-#: the paper's genome-wide threshold (5e-8 / ~22 effective latents)
-PAPER_P = 2.3e-9
-_LN10 = float(np.log(10.0))
-_LN2 = float(np.log(2.0))
-_POS_BITS = 40  # genome key = chrom code << 40 | pos
-
-
-# ---------------------------------------------------------------------------------------------
-# inflation
-# ---------------------------------------------------------------------------------------------
-def chi2_from_mlog10p(mlog10p) -> np.ndarray:
-    """1-df chi-square statistic of two-sided P values given as ``-log10 P`` (any size, no underflow).
-
-    ``chi2 = z^2`` with ``z = Phi^-1(1 - P/2) = -ndtri_exp(ln P - ln 2)``; equals
-    ``scipy.stats.chi2.isf(P, 1)`` where P is representable. Shape in = shape out.
-    """
-    m = np.asarray(mlog10p, dtype=np.float64)
-    z = -ndtri_exp(-m * _LN10 - _LN2)
-    return z * z
-
-
-def lambda_gc(mlog10p, *, presorted: bool = False) -> float:
-    """Genomic inflation ``median(chi2) / 0.4549364`` of the P values ``10^-mlog10p`` ((k,) array;
-    NaN ignored). Exact: the median is taken on ``-log10 P`` and transformed (for an even count the
-    two middle chi2 values are averaged, as ``np.median`` of the chi2 values would). With
-    ``presorted`` the array is ascending without NaN and is read in place. NaN if empty."""
-    m = np.asarray(mlog10p)
-    if not presorted and np.isnan(m).any():
-        m = m[~np.isnan(m)]
-    k = m.size
-    if k == 0:
-        return float("nan")
-    mids = [(k - 1) // 2, k // 2]
-    mid = m[mids] if presorted else np.partition(m, mids)[mids]
-    return float(chi2_from_mlog10p(mid.astype(np.float64)).mean() / CHI2_MEDIAN_1DF)
-
-
-def qq_points(mlog10p, *, keep_above: float = 3.0, n_points: int = 1000, level: float = 0.95,
-              presorted: bool = False) -> pd.DataFrame:
-    """Thinned QQ-plot data of one latent.
-
-    Parameters
-    ----------
-    mlog10p : (k,) ``-log10 P`` of every variant (NaN dropped); with ``presorted`` already sorted
-        in ascending order without NaN (no copy is made).
-    keep_above : every point with observed ``-log10 P`` above this is kept (3 = P < 1e-3).
-    n_points : the other points: ranks on a log-spaced grid from 1 to k (about this many).
-    level : coverage of the pointwise band.
-
-    Returns
-    -------
-    DataFrame with ``rank`` (1 = smallest P), ``expected = -log10(rank / (k + 1))`` (the mean of
-    the rank-th uniform order statistic), ``observed``, ``ci_low`` and ``ci_high`` (the
-    ``(1 -+ level) / 2`` quantiles of Beta(rank, k - rank + 1), as ``-log10``), all in ``-log10 P``.
-    """
-    asc = np.asarray(mlog10p)
-    if not presorted:
-        asc = np.sort(asc[~np.isnan(asc)])
-    k = asc.size
-    if k == 0:
-        return pd.DataFrame(columns=["rank", "expected", "observed", "ci_low", "ci_high"])
-    n_top = int(k - np.searchsorted(asc, keep_above, side="right"))  # observed > keep_above
-    grid = np.unique(np.round(np.geomspace(1, k, max(2, int(n_points)))).astype(np.int64))
-    ranks = np.union1d(np.arange(1, n_top + 1, dtype=np.int64), grid)
-    a = ranks.astype(np.float64)
-    b = k - a + 1.0
-    alpha = (1.0 - level) / 2.0
-    return pd.DataFrame({
-        "rank": ranks,
-        "expected": -np.log10(a / (k + 1.0)),
-        "observed": asc[k - ranks].astype(np.float64),
-        "ci_low": -np.log10(betaincinv(a, b, 1.0 - alpha)),
-        "ci_high": -np.log10(betaincinv(a, b, alpha)),
-    })
-
-
-# ---------------------------------------------------------------------------------------------
-# thinning and genome coordinates
-# ---------------------------------------------------------------------------------------------
-def thin_hash(chrom_code, pos) -> np.ndarray:
-    """Deterministic pseudo-uniform numbers in [0, 1) from (chromosome code, position) (splitmix64).
-
-    ``chrom_code`` and ``pos``: (k,) integer arrays; returns (k,) float64. Used to pick the same
-    Manhattan background variants whatever the file chunking or order."""
-    x = (np.asarray(chrom_code, dtype=np.uint64) << np.uint64(_POS_BITS)) | np.asarray(pos, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = x + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
-
-
-def chrom_offsets(max_pos: dict[int, int]) -> pd.DataFrame:
-    """Cumulative genome offsets: ``max_pos`` maps chromosome code -> largest position seen.
-
-    Returns a DataFrame (one row per chromosome, in code order) with ``code``, ``chrom`` (label),
-    ``offset`` (bp added to positions), ``length`` (largest position) and ``center`` (offset +
-    length / 2, for axis ticks)."""
-    codes = sorted(int(c) for c in max_pos)
-    lengths = np.asarray([int(max_pos[c]) for c in codes], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if codes else np.zeros(0, np.int64)
-    return pd.DataFrame({"code": np.asarray(codes, dtype=np.int64),
-                         "chrom": chrom_label(np.asarray(codes)) if codes else np.array([], dtype=object),
-                         "offset": offsets, "length": lengths, "center": offsets + lengths // 2})
-
-
-def _codes_of(chrom: pd.Series) -> np.ndarray:
-    if pd.api.types.is_integer_dtype(chrom.dtype):
-        return chrom.to_numpy(dtype=np.int16)
-    return chrom_codes(chrom.astype(str))
-
-
-def _keys(codes: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    return (np.asarray(codes, dtype=np.int64) << _POS_BITS) + np.asarray(pos, dtype=np.int64)
-
-
-# ---------------------------------------------------------------------------------------------
-# clumping
-# ---------------------------------------------------------------------------------------------
-def distance_clump(variants: pd.DataFrame, min_mlog10p: float, window_kb: float = 250.0) -> pd.DataFrame:
-    """Lead variants by distance clumping.
-
-    Parameters
-    ----------
-    variants : one latent's variants with ``chrom`` (labels or integer codes), ``pos`` (bp) and
-        ``mlog10p``; other columns are carried along.
-    min_mlog10p : only variants with ``mlog10p > min_mlog10p`` (P below the threshold) take part.
-    window_kb : a lead absorbs every remaining significant variant within +-``window_kb`` kb
-        (inclusive) on its chromosome.
-
-    Returns
-    -------
-    The lead rows (strongest first is the selection order; returned sorted by chromosome and
-    position) with added ``n_clumped`` (significant variants in the clump, the lead included),
-    ``clump_start`` and ``clump_end`` (bp range of the clump's variants). Ties in ``mlog10p`` are
-    broken by chromosome and position, so the result is deterministic.
-    """
-    d = variants[variants["mlog10p"].to_numpy(dtype=np.float64) > min_mlog10p]
-    cols = list(variants.columns) + ["n_clumped", "clump_start", "clump_end"]
-    if d.empty:
-        return pd.DataFrame(columns=cols)
-    codes = _codes_of(d["chrom"])
-    pos = d["pos"].to_numpy(dtype=np.int64)
-    key = _keys(codes, pos)
-    order = np.argsort(key, kind="stable")
-    key_s, pos_s = key[order], pos[order]
-    m_s = d["mlog10p"].to_numpy(dtype=np.float64)[order]
-    w = int(round(window_kb * 1000))
-    priority = np.lexsort((pos_s, codes[order], -m_s))
-    alive = np.ones(key_s.size, dtype=bool)
-    lead_i, n_cl, start, end = [], [], [], []
-    for i in priority:
-        if not alive[i]:
-            continue
-        lo = np.searchsorted(key_s, key_s[i] - w, side="left")
-        hi = np.searchsorted(key_s, key_s[i] + w, side="right")
-        members = lo + np.flatnonzero(alive[lo:hi])
-        alive[lo:hi] = False
-        lead_i.append(order[i])
-        n_cl.append(members.size)
-        start.append(int(pos_s[members].min()))
-        end.append(int(pos_s[members].max()))
-    out = d.iloc[lead_i].copy()
-    out["n_clumped"] = np.asarray(n_cl, dtype=np.int64)
-    out["clump_start"] = np.asarray(start, dtype=np.int64)
-    out["clump_end"] = np.asarray(end, dtype=np.int64)
-    k = _keys(_codes_of(out["chrom"]), out["pos"].to_numpy(dtype=np.int64))
-    return out.iloc[np.argsort(k, kind="stable")].reset_index(drop=True)
-
-
-class LDReference:
-    """A PLINK 1 fileset used as LD reference: its .bim read once (pyarrow) for id / position matching."""
-
-    def __init__(self, bfile: str | os.PathLike):
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-
-        self.prefix = Path(bfile)
-        name = self.prefix.name
-        for ext in (".bed", ".bim", ".fam"):
-            if name.endswith(ext):
-                self.prefix = self.prefix.with_name(name[: -len(ext)])
-        for ext in (".bed", ".bim", ".fam"):
-            f = self.prefix.with_name(self.prefix.name + ext)
-            if not f.exists():
-                raise CardiolatentError(f"LD reference {self.prefix}: {f.name} not found (give the PLINK 1 "
-                                        "fileset prefix, without .bed/.bim/.fam)")
-        bim = self.prefix.with_name(self.prefix.name + ".bim")
-        try:
-            t = pcsv.read_csv(bim, read_options=pcsv.ReadOptions(column_names=["chrom", "id", "cm", "pos", "a1", "a2"]),
-                              parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False),
-                              convert_options=pcsv.ConvertOptions(
-                                  include_columns=["chrom", "id", "pos", "a1", "a2"],
-                                  column_types={"chrom": pa.dictionary(pa.int32(), pa.string()), "id": pa.string(),
-                                                "pos": pa.int64(), "a1": pa.string(), "a2": pa.string()}))
-        except pa.ArrowInvalid:  # space-separated .bim
-            df = pd.read_csv(bim, sep=r"\s+", header=None, names=["chrom", "id", "cm", "pos", "a1", "a2"],
-                             dtype={"chrom": str, "id": str, "pos": np.int64, "a1": str, "a2": str})
-            t = pa.Table.from_pandas(df.drop(columns="cm"), preserve_index=False)
-        chrom = t.column("chrom").combine_chunks()
-        if pa.types.is_dictionary(chrom.type):
-            lut = chrom_codes(chrom.dictionary.to_pylist())
-            self.codes = lut[chrom.indices.to_numpy(zero_copy_only=False)]
-        else:
-            self.codes = chrom_codes(chrom.to_pylist())
-        self.pos = t.column("pos").to_numpy()
-        self.ids = t.column("id").combine_chunks()
-        self.a1 = t.column("a1").combine_chunks()
-        self.a2 = t.column("a2").combine_chunks()
-        self._key_order = None
-
-    def match(self, df: pd.DataFrame, by: str = "id") -> np.ndarray:
-        """Reference ids for the rows of ``df`` (``id``, ``chrom``, ``pos``, alleles); None where absent.
-
-        ``by="id"``: the same id; ``by="position"``: the same chromosome and position, preferring
-        a reference variant with the same two alleles (in either order)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        if df.empty:
-            return np.array([], dtype=object)
-        if by == "id":
-            ids = pa.array(df["id"].astype(str).tolist(), type=pa.string())
-            found = pc.is_in(ids, value_set=self.ids).to_numpy(zero_copy_only=False)
-            return np.where(found, df["id"].astype(str).to_numpy(dtype=object), None)
-        if by != "position":
-            raise CardiolatentError(f"--ld-match must be id or position, not {by!r}")
-        if self._key_order is None:
-            self._key = _keys(self.codes, self.pos)
-            self._key_order = np.argsort(self._key, kind="stable")
-            self._key_sorted = self._key[self._key_order]
-        q = _keys(_codes_of(df["chrom"]), df["pos"].to_numpy(dtype=np.int64))
-        lo = np.searchsorted(self._key_sorted, q, side="left")
-        hi = np.searchsorted(self._key_sorted, q, side="right")
-        out = np.full(len(df), None, dtype=object)
-        ea = df["effect_allele"].astype(str).str.upper().to_numpy() if "effect_allele" in df else None
-        oa = df["other_allele"].astype(str).str.upper().to_numpy() if "other_allele" in df else None
-        for j in np.flatnonzero(hi > lo):
-            cand = self._key_order[lo[j]:hi[j]]
-            pick = cand[0]
-            if cand.size > 1 and ea is not None and oa is not None:
-                for c in cand:
-                    pair = {str(self.a1[int(c)]).upper(), str(self.a2[int(c)]).upper()}
-                    if pair == {ea[j], oa[j]}:
-                        pick = c
-                        break
-            out[j] = self.ids[int(pick)].as_py()
-        return out
-
-
-def _plink_p_text(m: np.ndarray) -> list[str]:
-    """P values for PLINK 1.9 from ``-log10 P``, order-preserving even below the double range:
-    ``-log10 P`` above 280 is compressed monotonically into (280, 300)."""
-    m = np.asarray(m, dtype=np.float64)
-    mm = np.where(m > 280.0, 280.0 + 20.0 * (1.0 - np.exp(-(m - 280.0) / 200.0)), m)
-    mm = np.where(np.isinf(m), 300.0, mm)
-    return [repr(float(10.0 ** -x)) for x in mm]
-
-
-def ld_clump(variants: pd.DataFrame, ref: LDReference | str | os.PathLike, *, p1: float = 5e-8,
-             p2: float = 1e-4, r2: float = 0.5, kb: float = 250.0, plink: str | None = None,
-             match: str = "id", threads: int = 1, memory_mb: int = 2000,
-             workdir: str | os.PathLike | None = None) -> tuple[pd.DataFrame, dict]:
-    """Lead variants by PLINK 1.9 LD clumping (``--clump``) against an LD reference fileset.
-
-    Parameters
-    ----------
-    variants : one latent's variants with ``id``, ``chrom``, ``pos``, ``mlog10p`` (and alleles for
-        ``match="position"``); at least every variant with ``P < p2`` must be present.
-    ref : PLINK 1 fileset prefix (or an :class:`LDReference`).
-    p1, p2, r2, kb : ``--clump-p1 --clump-p2 --clump-r2 --clump-kb``.
-    plink : PLINK 1.9 executable (default: ``plink1.9`` or ``plink`` on PATH).
-    match : how variants are found in the reference: ``id`` or ``position`` (chromosome and
-        position, alleles breaking ties).
-
-    Returns
-    -------
-    (leads, info): leads are the index variants' rows (sorted by chromosome, position) with
-    ``n_clumped`` (1 + PLINK's TOTAL), ``clump_start`` / ``clump_end`` (bp range of the index and
-    its clumped ``P < p2`` variants) and ``ref_id``; info counts ``n_candidates`` (P < p2),
-    ``n_index_candidates`` (P < p1) and ``n_index_missing_from_ref`` (P < p1 but not in the
-    reference: PLINK cannot use them).
-    """
-    if not isinstance(ref, LDReference):
-        ref = LDReference(ref)
-    exe = plink or shutil.which("plink1.9") or shutil.which("plink")
-    if exe is None:
-        raise CardiolatentError("LD clumping needs PLINK 1.9 ('plink1.9' or 'plink' on PATH, or --plink1 PATH)")
-    cols = list(variants.columns) + ["n_clumped", "clump_start", "clump_end", "ref_id"]
-    m_all = variants["mlog10p"].to_numpy(dtype=np.float64)
-    cand = variants[m_all > -np.log10(p2)].copy()
-    info = {"n_candidates": int(len(cand)), "n_index_candidates": int((m_all > -np.log10(p1)).sum()),
-            "n_index_missing_from_ref": 0}
-    if not (cand["mlog10p"].to_numpy(dtype=np.float64) > -np.log10(p1)).any():
-        return pd.DataFrame(columns=cols), info
-    cand["ref_id"] = ref.match(cand, by=match)
-    idx_cand = cand["mlog10p"].to_numpy(dtype=np.float64) > -np.log10(p1)
-    info["n_index_missing_from_ref"] = int((idx_cand & cand["ref_id"].isna().to_numpy()).sum())
-    cand = cand[cand["ref_id"].notna()]
-    cand = cand.sort_values("mlog10p", ascending=False, kind="stable").drop_duplicates("ref_id")
-    if not (cand["mlog10p"].to_numpy(dtype=np.float64) > -np.log10(p1)).any():
-        return pd.DataFrame(columns=cols), info
-    with tempfile.TemporaryDirectory(prefix="clump_", dir=workdir) as tmp:
-        tmp = Path(tmp)
-        assoc = tmp / "assoc.txt"
-        pd.DataFrame({"SNP": cand["ref_id"].to_numpy(), "P": _plink_p_text(cand["mlog10p"].to_numpy())}).to_csv(
-            assoc, sep="\t", index=False, lineterminator="\n")
-        (tmp / "extract.txt").write_text("\n".join(cand["ref_id"].astype(str)) + "\n")
-        # thresholds on the same (compressed below 1e-280) scale as the P column
-        p1_txt, p2_txt = _plink_p_text(-np.log10([p1, p2]))
-        cmd = [exe, "--bfile", str(ref.prefix), "--extract", str(tmp / "extract.txt"), "--clump", str(assoc),
-               "--clump-p1", p1_txt, "--clump-p2", p2_txt, "--clump-r2", repr(float(r2)),
-               "--clump-kb", repr(float(kb)), "--clump-snp-field", "SNP", "--clump-field", "P",
-               "--allow-extra-chr", "--allow-no-sex", "--threads", str(int(threads)),
-               "--memory", str(int(memory_mb)), "--out", str(tmp / "clump")]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            log = (tmp / "clump.log").read_text() if (tmp / "clump.log").exists() else res.stdout + res.stderr
-            raise CardiolatentError(f"PLINK 1.9 --clump failed (exit {res.returncode}) with LD reference "
-                                    f"{ref.prefix}:\n{log[-1500:]}")
-        out = tmp / "clump.clumped"
-        if not out.exists() or out.stat().st_size == 0:
-            return pd.DataFrame(columns=cols), info
-        cl = pd.read_csv(out, sep=r"\s+", dtype={"SNP": str, "SP2": str})
-    cl = cl.dropna(subset=["SNP"])
-    by_ref = cand.set_index("ref_id", drop=False)
-    pos_of = by_ref["pos"]
-    snps, n_cl, start, end = [], [], [], []
-    for snp, total, sp2 in zip(cl["SNP"], cl["TOTAL"], cl["SP2"].fillna("NONE")):
-        if snp not in by_ref.index:
-            continue
-        members = [] if sp2 == "NONE" else [x.rsplit("(", 1)[0] for x in str(sp2).split(",") if x]
-        allpos = np.concatenate([[int(pos_of[snp])],
-                                 pos_of.reindex([x for x in members if x in pos_of.index]).to_numpy(dtype=np.int64)])
-        snps.append(snp)
-        n_cl.append(int(total) + 1)
-        start.append(int(allpos.min()))
-        end.append(int(allpos.max()))
-    if not snps:
-        return pd.DataFrame(columns=cols), info
-    leads = by_ref.loc[snps].reset_index(drop=True)
-    leads["n_clumped"] = np.asarray(n_cl, dtype=np.int64)
-    leads["clump_start"] = np.asarray(start, dtype=np.int64)
-    leads["clump_end"] = np.asarray(end, dtype=np.int64)
-    k = _keys(_codes_of(leads["chrom"]), leads["pos"].to_numpy(dtype=np.int64))
-    leads = leads.iloc[np.argsort(k, kind="stable")].reset_index(drop=True)
-    return leads[[c for c in cols if c in leads.columns]], info
-
-
-def merge_loci(leads: pd.DataFrame, window_kb: float = 250.0,
-               method: str = "greedy") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Merge lead variants of all latents into loci.
-
-    Parameters
-    ----------
-    leads : rows with ``latent``, ``chrom``, ``pos``, ``mlog10p`` (and ``id``).
-    window_kb : ``greedy``: the strongest unassigned lead takes every unassigned lead within
-        +-``window_kb`` (inclusive); ``linkage``: leads on a chromosome are chained while
-        consecutive ones are at most ``window_kb`` apart.
-
-    Returns
-    -------
-    (leads, loci): the leads with a ``locus`` column (``L1``, ``L2``, ... in genome order), and one
-    row per locus: ``locus, chrom, start, end`` (range of its leads), ``lead_id, lead_pos,
-    lead_latent, lead_mlog10p`` (its strongest lead), ``n_latents``, ``n_leads`` and ``latents``
-    (comma-separated, strongest first).
-    """
-    loci_cols = ["locus", "chrom", "start", "end", "lead_id", "lead_pos", "lead_latent", "lead_mlog10p",
-                 "n_latents", "n_leads", "latents"]
-    if leads.empty:
-        out = leads.copy()
-        out["locus"] = pd.Series(dtype=object)
-        return out, pd.DataFrame(columns=loci_cols)
-    if method not in ("greedy", "linkage"):
-        raise CardiolatentError(f"locus merging method must be greedy or linkage, not {method!r}")
-    codes = _codes_of(leads["chrom"])
-    pos = leads["pos"].to_numpy(dtype=np.int64)
-    key = _keys(codes, pos)
-    m = leads["mlog10p"].to_numpy(dtype=np.float64)
-    w = int(round(window_kb * 1000))
-    order = np.argsort(key, kind="stable")
-    key_s = key[order]
-    group = np.full(key.size, -1, dtype=np.int64)
-    if method == "greedy":
-        alive = np.ones(key.size, dtype=bool)
-        g = 0
-        for i in np.lexsort((pos[order], codes[order], -m[order])):
-            if not alive[i]:
-                continue
-            lo = np.searchsorted(key_s, key_s[i] - w, side="left")
-            hi = np.searchsorted(key_s, key_s[i] + w, side="right")
-            sel = lo + np.flatnonzero(alive[lo:hi])
-            group[order[sel]] = g
-            alive[lo:hi] = False
-            g += 1
-    else:
-        c_s = codes[order]
-        brk = np.concatenate([[True], (np.diff(key_s) > w) | (c_s[1:] != c_s[:-1])])
-        group[order] = np.cumsum(brk) - 1
-    out = leads.copy()
-    out["_g"] = group
-    out["_code"] = codes
-    rows = []
-    for g, d in out.groupby("_g", sort=False):
-        d = d.sort_values(["mlog10p", "_code", "pos"], ascending=[False, True, True], kind="stable")
-        top = d.iloc[0]
-        lat_order = d.drop_duplicates("latent")["latent"].astype(str).tolist()
-        rows.append({"_g": g, "_code": int(top["_code"]), "chrom": top["chrom"], "start": int(d["pos"].min()),
-                     "end": int(d["pos"].max()), "lead_id": top.get("id"), "lead_pos": int(top["pos"]),
-                     "lead_latent": top["latent"], "lead_mlog10p": float(top["mlog10p"]),
-                     "n_latents": len(lat_order), "n_leads": int(len(d)), "latents": ",".join(lat_order)})
-    loci = pd.DataFrame(rows).sort_values(["_code", "start", "lead_pos"], kind="stable").reset_index(drop=True)
-    loci["locus"] = [f"L{i + 1}" for i in range(len(loci))]
-    name = dict(zip(loci["_g"], loci["locus"]))
-    out["locus"] = out["_g"].map(name)
-    out = out.drop(columns=["_g", "_code"])
-    return out, loci[loci_cols]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,29 +129,255 @@ class _Accumulator:
         return pd.concat(self.top_parts, ignore_index=True)
 
 
-@dataclass
-class GwasSummary:
-    """Result of :func:`summarise_results`.
-
-    ``per_latent``: one row per latent (``latent, format, n_files, n_rows, n_variants,
-    n_missing_p, n_filtered, lambda_gc, median_chi2, max_mlog10p, n_significant, n_leads,
-    status``); ``leads``: lead variants of all latents with their ``locus``; ``loci``: see
-    :func:`merge_loci`; ``manhattan``: ``latent, chrom, pos, cum_pos, mlog10p``; ``qq``: ``latent``
-    + :func:`qq_points` columns; ``chromosomes``: :func:`chrom_offsets`; ``info``: counts,
-    thresholds and notes for summary.json.
-    """
-
-    per_latent: pd.DataFrame
-    leads: pd.DataFrame
-    loci: pd.DataFrame
-    manhattan: pd.DataFrame
-    qq: pd.DataFrame
-    chromosomes: pd.DataFrame
-    info: dict
-
 
 LEAD_COLUMNS = ["latent", "locus", "chrom", "pos", "id", "effect_allele", "other_allele", "eaf", "info", "n",
                 "beta", "se", "mlog10p", "p", "n_clumped", "clump_start", "clump_end", "method"]
+PER_LATENT_COLUMNS = ["latent", "format", "n_files", "n_rows", "n_variants", "n_missing_p", "n_filtered",
+                      "lambda_gc", "median_chi2", "max_mlog10p", "n_significant", "n_leads", "status"]
+
+
+@dataclasses.dataclass
+class GwasResultsSummary(Summary):
+    """What ``summary.json`` of ``gwas-results`` holds (besides the version, class and file list)."""
+
+    inputs: list = field(default_factory=list)       # path, latent, format of every results file
+    skipped: list = field(default_factory=list)      # files found in a folder scan that were not results
+    threshold: dict = field(default_factory=dict)    # p, mlog10p, how
+    n_latents: int = 0
+    n_files: int = 0
+    p_threshold: float = 5e-8
+    clumping: dict = field(default_factory=dict)     # method and its settings (per latent for LD clumping)
+    loci: dict = field(default_factory=dict)         # merge_kb, method
+    manhattan: dict = field(default_factory=dict)    # p_all_kept, background_per_latent
+    qq: dict = field(default_factory=dict)           # n_log_spaced_points, band, expected
+    filters: dict = field(default_factory=dict)      # test, min_mac, min_info
+    notes: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)       # latents, latents_with_leads, leads, loci, rows
+    lambda_gc: dict = field(default_factory=dict)    # median, min, max over latents
+    chromosomes: list = field(default_factory=list)  # chrom, offset, length, center (bp)
+    outputs: list = field(default_factory=list)      # file names written
+
+
+@dataclass
+class GwasSummary(Result):
+    """Result of :func:`summarise_results` / :func:`gwas_results`.
+
+    ``table`` (also ``per_latent``; ``lambda.tsv``): one row per latent (``latent, format, n_files,
+    n_rows, n_variants, n_missing_p, n_filtered, lambda_gc, median_chi2, max_mlog10p, n_significant,
+    n_leads, status``); ``leads``: lead variants of all latents with their ``locus``; ``loci``: see
+    :func:`merge_loci`; ``manhattan``: ``latent, chrom, pos, cum_pos, mlog10p``; ``qq``: ``latent``
+    + :func:`qq_points` columns; ``chromosomes``: :func:`chrom_offsets`; ``summary``:
+    :class:`GwasResultsSummary` (``info`` gives its analysis part as a dict). ``excluded`` is empty
+    (no participant is involved). ``table_format``: ``parquet`` or ``tsv`` for the Manhattan and QQ
+    tables when saved.
+    """
+
+    leads: pd.DataFrame = None
+    loci: pd.DataFrame = None
+    manhattan: pd.DataFrame = None
+    qq: pd.DataFrame = None
+    chromosomes: pd.DataFrame = None
+    table_format: str = "parquet"
+    folder: Path | None = None
+
+    kind: ClassVar[str] = "gwas-results"
+    layout: ClassVar[str] = "folder"
+    table_name: ClassVar[str] = "lambda.tsv"
+    summary_type: ClassVar[type] = GwasResultsSummary
+
+    @property
+    def per_latent(self) -> pd.DataFrame:
+        return self.table
+
+    @property
+    def info(self) -> dict:
+        """The analysis part of the summary (thresholds, clumping, filters, notes) as a dict."""
+        keys = ("n_latents", "n_files", "p_threshold", "clumping", "loci", "manhattan", "qq", "filters", "notes")
+        return {k: getattr(self.summary, k) for k in keys}
+
+    def _ext(self) -> str:
+        if self.table_format not in ("parquet", "tsv"):
+            raise CardiolatentError(f"table_format must be parquet or tsv, not {self.table_format!r}")
+        return ".parquet" if self.table_format == "parquet" else ".tsv"
+
+    def extra_tables(self) -> dict[str, pd.DataFrame]:
+        ext = self._ext()
+        return {"leads.tsv": self.leads, "loci.tsv": self.loci, f"manhattan{ext}": self.manhattan,
+                f"qq{ext}": self.qq}
+
+    def files(self, out: str | os.PathLike) -> dict[str, Path]:
+        out = Path(out)
+        return {"table": out / self.table_name, **{n: out / n for n in self.extra_tables()},
+                "summary": out / "summary.json"}
+
+    def save(self, out: str | os.PathLike) -> dict[str, Path]:
+        """Write ``lambda.tsv``, ``leads.tsv``, ``loci.tsv``, ``manhattan.*``, ``qq.*`` and ``summary.json``
+        into the folder ``out`` as a unit (a temporary sibling swapped in when complete)."""
+        from cardiolatent.io_utils import atomic_dir, write_table_atomic, write_text_atomic
+
+        out = Path(out)
+        paths = self.files(out)
+        self.summary.outputs = [p.name for p in paths.values()]
+        rec = self.summary_record(paths)
+        with atomic_dir(out) as tmp:
+            write_table_atomic(self.table, tmp / self.table_name, index=False)
+            # 12 significant digits: P = 10^-mlog10p would otherwise print as 1.7879100000000064e-17
+            for name, df in self.extra_tables().items():
+                kw = {"float_format": "%.12g"} if name in ("leads.tsv", "loci.tsv") else {}
+                write_table_atomic(df, tmp / name, index=False, **kw)
+            write_text_atomic(tmp / "summary.json", json.dumps(rec, indent=2) + "\n")
+        self.folder = out
+        return paths
+
+    @classmethod
+    def load(cls, out: str | os.PathLike) -> "GwasSummary":
+        """Read a saved ``gwas-results`` folder back."""
+        from cardiolatent.io_utils import read_table
+
+        out = Path(out)
+        path = out / "summary.json"
+        if not path.exists():
+            raise CardiolatentError(f"{out} is not a saved gwas-results folder (no summary.json)")
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise CardiolatentError(f"{path} is not valid JSON: {exc}") from exc
+        summary = GwasResultsSummary.from_dict(rec)
+        fmt = "tsv" if (out / "manhattan.tsv").exists() and not (out / "manhattan.parquet").exists() else "parquet"
+        ext = ".parquet" if fmt == "parquet" else ".tsv"
+        tables = {n: read_table(out / n, what=f"gwas-results table {n}", **({} if n.endswith(".parquet") else
+                                                                              {"dtype": {"chrom": str}}))
+                  for n in ("lambda.tsv", "leads.tsv", "loci.tsv", f"manhattan{ext}", f"qq{ext}")}
+        chroms = pd.DataFrame(summary.chromosomes)
+        return cls(table=tables["lambda.tsv"], excluded=empty_excluded(), summary=summary,
+                   leads=tables["leads.tsv"], loci=tables["loci.tsv"], manhattan=tables[f"manhattan{ext}"],
+                   qq=tables[f"qq{ext}"], chromosomes=chroms, table_format=fmt, folder=out)
+
+    def summary_lines(self) -> list[str]:
+        """What ``cardiolatent gwas-results`` prints."""
+        s = self.summary
+        cl = s.clumping or {}
+        method = (f"LD clumping with PLINK 1.9 against {cl.get('ld_reference')}" if cl.get("method") == "ld"
+                  else f"distance clumping +-{cl.get('window_kb', 250.0):g} kb")
+        lines = [f"{s.n_files} results file(s), {s.n_latents} latent(s); lead variants at "
+                 f"{s.threshold.get('how')}; {method}"]
+        lines += [f"note: skipped {f} (not a GWAS results file of a known tool)" for f in s.skipped]
+        lam = self.table["lambda_gc"].to_numpy(dtype=np.float64)
+        lam = lam[np.isfinite(lam)]
+        if lam.size:
+            lines.append(f"lambda GC over {lam.size} latent(s): median {np.median(lam):.3f} "
+                         f"(range {lam.min():.3f}-{lam.max():.3f})")
+        lines.append(f"{len(self.leads)} lead variant(s) in {s.counts.get('latents_with_leads', 0)} latent(s); "
+                     f"{len(self.loci)} locus/loci across latents")
+        if len(self.loci):
+            for r in self.loci.sort_values("lead_mlog10p", ascending=False).head(10).itertuples():
+                lines.append(f"  {r.locus}: chr{r.chrom}:{r.start:,}-{r.end:,} lead {r.lead_id} ({r.lead_latent}, "
+                             f"-log10 P {r.lead_mlog10p:.1f}); {r.n_latents} latent(s): {r.latents[:80]}")
+        lines += [f"note: {note}" for note in s.notes[:20]]
+        for r in self.table[self.table["status"] != "ok"].itertuples():
+            lines.append(f"note: latent {r.latent}: {r.status}")
+        if self.folder is not None:
+            lines.append(f"wrote {', '.join(s.outputs)} to {self.folder}")
+        return lines
+
+
+def _check_settings(p_threshold, ld_ref, clump_p2, manhattan_p) -> None:
+    if not 0 < p_threshold < 1:
+        raise CardiolatentError(f"the P threshold must be between 0 and 1, not {p_threshold}")
+    if ld_ref is not None and not 0 < p_threshold <= clump_p2 < 1:
+        raise CardiolatentError(f"clump_p2 ({clump_p2}) must be at least the P threshold ({p_threshold}) and below 1")
+    if not 0 < manhattan_p < 1:
+        raise CardiolatentError(f"manhattan_p must be between 0 and 1, not {manhattan_p}")
+
+
+def _stream_latent(acc: _Accumulator, rfs: list[ResultFile], *, chunk_bytes, test, min_mac, min_info,
+                   progress) -> bool:
+    """Read every file of one latent into ``acc``; True when several files cover the same chromosome."""
+    seen_chroms: set[int] = set()
+    overlap = False
+    for rf in rfs:
+        file_chroms: set[int] = set()
+        last = [0]
+
+        def _prog(b, last=last):
+            if progress is not None:
+                progress(b - last[0])
+            last[0] = b
+
+        for ch in iter_chunks(rf, chunk_bytes=chunk_bytes, test=test, min_mac=min_mac, min_info=min_info,
+                              on_progress=_prog):
+            acc.add(ch)
+            file_chroms.update(np.unique(ch.chrom).tolist())
+        if progress is not None and rf.size > last[0]:
+            progress(rf.size - last[0])
+        overlap = overlap or bool(file_chroms & seen_chroms)
+        seen_chroms |= file_chroms
+    return overlap
+
+
+def _inflation_and_qq(acc: _Accumulator, latent: str, t_sig: float, man_floor: float, qq_n_points: int) -> dict:
+    """lambda GC, the QQ table, the strongest P and the count of significant variants of one latent
+    (its ``-log10 P`` array is sorted in place and then released)."""
+    asc = acc.all_mlog10p()  # float32, 4 bytes per variant
+    acc.m_parts = []
+    asc.sort()  # in place
+    n = int(asc.size)
+    out = {"n": n, "lambda_gc": lambda_gc(asc, presorted=True) if n else float("nan"),
+           "status": "ok" if n else ("no rows" if acc.n_rows == 0 else "no P values"), "qq": None,
+           "max_mlog10p": float(asc[-1]) if n else float("nan"),
+           "n_significant": int(n - np.searchsorted(asc, np.float32(t_sig), side="right")) if n else 0}
+    if n:
+        qq = qq_points(asc, keep_above=man_floor, n_points=qq_n_points, presorted=True)
+        qq.insert(0, "latent", latent)
+        out["qq"] = qq
+    return out
+
+
+def _leads_of(top: pd.DataFrame, latent: str, *, ref, t_sig, p_threshold, window_kb, clump_p2, clump_r2, kb_ld,
+              plink, ld_match, plink_threads, notes: list[str], ld_info: dict) -> pd.DataFrame:
+    """Lead variants of one latent (distance clumping, or PLINK 1.9 LD clumping against ``ref``)."""
+    if ref is None:
+        ld = distance_clump(top.drop(columns="_code"), t_sig, window_kb)
+        if len(ld):
+            ld["method"] = "distance"
+    else:
+        ld, inf = ld_clump(top.drop(columns="_code"), ref, p1=p_threshold, p2=clump_p2, r2=clump_r2, kb=kb_ld,
+                           plink=plink, match=ld_match, threads=plink_threads)
+        ld_info[latent] = inf
+        if inf["n_index_missing_from_ref"]:
+            notes.append(f"latent {latent}: {inf['n_index_missing_from_ref']} variant(s) with P < "
+                         f"{p_threshold:g} are not in the LD reference (matched by {ld_match}) and cannot "
+                         "be lead variants")
+        if len(ld):
+            ld["method"] = "ld"
+            ld = ld.drop(columns="ref_id")
+    if len(ld):
+        ld.insert(0, "latent", latent)
+    return ld
+
+
+def _manhattan_part(acc: _Accumulator, top: pd.DataFrame, latent: str, man_floor: float) -> tuple:
+    """Manhattan rows of one latent: everything above the floor + the hashed background subsample."""
+    acc._shrink()
+    tm = top["mlog10p"].to_numpy(dtype=np.float64) > man_floor if len(top) else np.zeros(0, bool)
+    return (latent,
+            np.concatenate([top["_code"].to_numpy(dtype=np.int16)[tm], acc.bg_c.astype(np.int16)]),
+            np.concatenate([top["pos"].to_numpy(dtype=np.int64)[tm], acc.bg_p.astype(np.int64)]),
+            np.concatenate([top["mlog10p"].to_numpy(dtype=np.float32)[tm], acc.bg_m]))
+
+
+def _leads_and_loci(leads_parts: list, merge_kb: float, merge_method: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All leads with their locus, and the loci (with ``lead_p``)."""
+    leads = pd.concat(leads_parts, ignore_index=True) if leads_parts else pd.DataFrame(columns=LEAD_COLUMNS)
+    leads, loci = merge_loci(leads, window_kb=merge_kb, method=merge_method)
+    with np.errstate(over="ignore"):
+        leads["p"] = np.power(10.0, -leads["mlog10p"].to_numpy(dtype=np.float64)) if len(leads) else []
+    leads = leads[[c for c in LEAD_COLUMNS if c in leads.columns]]
+    if len(loci):
+        with np.errstate(over="ignore"):
+            loci.insert(loci.columns.get_loc("lead_mlog10p") + 1, "lead_p",
+                        np.power(10.0, -loci["lead_mlog10p"].to_numpy(dtype=np.float64)))
+    return leads.reset_index(drop=True), loci
 
 
 def summarise_results(
@@ -617,12 +423,7 @@ def summarise_results(
     progress : called with the number of (compressed) bytes newly consumed.
     on_latent : called with each latent's name as it starts.
     """
-    if not 0 < p_threshold < 1:
-        raise CardiolatentError(f"the P threshold must be between 0 and 1, not {p_threshold}")
-    if ld_ref is not None and not 0 < p_threshold <= clump_p2 < 1:
-        raise CardiolatentError(f"--clump-p2 ({clump_p2}) must be at least the P threshold ({p_threshold}) and below 1")
-    if not 0 < manhattan_p < 1:
-        raise CardiolatentError(f"--manhattan-p must be between 0 and 1, not {manhattan_p}")
+    _check_settings(p_threshold, ld_ref, clump_p2, manhattan_p)
     t_sig = float(-np.log10(p_threshold))
     man_floor = float(-np.log10(manhattan_p))
     keep_floor = min(man_floor, t_sig, float(-np.log10(clump_p2)) if ld_ref is not None else np.inf)
@@ -640,125 +441,114 @@ def summarise_results(
         if on_latent is not None:
             on_latent(latent)
         acc = _Accumulator(latent, keep_floor, man_floor, int(manhattan_background))
-        seen_chroms: set[int] = set()
-        overlap = False
-        for rf in rfs:
-            file_chroms: set[int] = set()
-            last = [0]
-
-            def _prog(b, last=last):
-                if progress is not None:
-                    progress(b - last[0])
-                last[0] = b
-
-            for ch in iter_chunks(rf, chunk_bytes=chunk_bytes, test=test, min_mac=min_mac, min_info=min_info,
-                                  on_progress=_prog):
-                acc.add(ch)
-                file_chroms.update(np.unique(ch.chrom).tolist())
-            if progress is not None and rf.size > last[0]:
-                progress(rf.size - last[0])
-            overlap = overlap or bool(file_chroms & seen_chroms)
-            seen_chroms |= file_chroms
-        if overlap:
+        if _stream_latent(acc, rfs, chunk_bytes=chunk_bytes, test=test, min_mac=min_mac, min_info=min_info,
+                          progress=progress):
             notes.append(f"latent {latent}: several files cover the same chromosome(s); variants in more than one "
                          "file are counted more than once")
         for c, mp in acc.max_pos.items():
             max_pos[c] = max(max_pos.get(c, -1), mp)
-
-        asc = acc.all_mlog10p()  # float32, 4 bytes per variant
-        acc.m_parts = []
-        asc.sort()  # in place
-        n = int(asc.size)
-        lam = lambda_gc(asc, presorted=True) if n else float("nan")
-        status = "ok" if n else ("no rows" if acc.n_rows == 0 else "no P values")
-        if n:
-            qq = qq_points(asc, keep_above=man_floor, n_points=qq_n_points, presorted=True)
-            qq.insert(0, "latent", latent)
-            qq_parts.append(qq)
-        max_m = float(asc[-1]) if n else float("nan")
-        n_sig = int(n - np.searchsorted(asc, np.float32(t_sig), side="right")) if n else 0
-        del asc
-
+        st = _inflation_and_qq(acc, latent, t_sig, man_floor, qq_n_points)
+        if st["qq"] is not None:
+            qq_parts.append(st["qq"])
         top = acc.top()
-        if ref is None:
-            ld = distance_clump(top.drop(columns="_code"), t_sig, window_kb)
-            if len(ld):
-                ld["method"] = "distance"
-        else:
-            ld, inf = ld_clump(top.drop(columns="_code"), ref, p1=p_threshold, p2=clump_p2, r2=clump_r2, kb=kb_ld,
-                               plink=plink, match=ld_match, threads=plink_threads)
-            ld_info[latent] = inf
-            if inf["n_index_missing_from_ref"]:
-                notes.append(f"latent {latent}: {inf['n_index_missing_from_ref']} variant(s) with P < "
-                             f"{p_threshold:g} are not in the LD reference (matched by {ld_match}) and cannot "
-                             "be lead variants")
-            if len(ld):
-                ld["method"] = "ld"
-                ld = ld.drop(columns="ref_id")
+        ld = _leads_of(top, latent, ref=ref, t_sig=t_sig, p_threshold=p_threshold, window_kb=window_kb,
+                       clump_p2=clump_p2, clump_r2=clump_r2, kb_ld=kb_ld, plink=plink, ld_match=ld_match,
+                       plink_threads=plink_threads, notes=notes, ld_info=ld_info)
         if len(ld):
-            ld.insert(0, "latent", latent)
             leads_parts.append(ld)
+        lam = st["lambda_gc"]
         per.append({"latent": latent, "format": rfs[0].format, "n_files": len(rfs), "n_rows": acc.n_rows,
-                    "n_variants": n, "n_missing_p": acc.n_missing_p, "n_filtered": acc.n_filtered,
-                    "lambda_gc": lam, "median_chi2": lam * CHI2_MEDIAN_1DF, "max_mlog10p": max_m,
-                    "n_significant": n_sig, "n_leads": int(len(ld)), "status": status})
-
-        # Manhattan rows: everything above the floor + the hashed background subsample
-        acc._shrink()
-        tm = top["mlog10p"].to_numpy(dtype=np.float64) > man_floor if len(top) else np.zeros(0, bool)
-        man_parts.append((latent,
-                          np.concatenate([top["_code"].to_numpy(dtype=np.int16)[tm], acc.bg_c.astype(np.int16)]),
-                          np.concatenate([top["pos"].to_numpy(dtype=np.int64)[tm], acc.bg_p.astype(np.int64)]),
-                          np.concatenate([top["mlog10p"].to_numpy(dtype=np.float32)[tm], acc.bg_m])))
+                    "n_variants": st["n"], "n_missing_p": acc.n_missing_p, "n_filtered": acc.n_filtered,
+                    "lambda_gc": lam, "median_chi2": lam * CHI2_MEDIAN_1DF, "max_mlog10p": st["max_mlog10p"],
+                    "n_significant": st["n_significant"], "n_leads": int(len(ld)), "status": st["status"]})
+        man_parts.append(_manhattan_part(acc, top, latent, man_floor))
         del acc, top
 
-    per_latent = pd.DataFrame(per, columns=["latent", "format", "n_files", "n_rows", "n_variants", "n_missing_p",
-                                            "n_filtered", "lambda_gc", "median_chi2", "max_mlog10p",
-                                            "n_significant", "n_leads", "status"])
+    per_latent = pd.DataFrame(per, columns=PER_LATENT_COLUMNS)
     chroms = chrom_offsets(max_pos)
-    off = dict(zip(chroms["code"].tolist(), chroms["offset"].tolist()))
-    latents_cat = pd.CategoricalDtype(list(groups))
-    if man_parts:
-        lat = np.concatenate([np.full(c.size, i, dtype=np.int32) for i, (_, c, _, _) in enumerate(man_parts)])
-        code = np.concatenate([c for _, c, _, _ in man_parts])
-        pos = np.concatenate([p for _, _, p, _ in man_parts])
-        mm = np.concatenate([x for _, _, _, x in man_parts])
-        offs = np.zeros(int(code.max()) + 1 if code.size else 1, dtype=np.int64)
-        for c, o in off.items():
-            offs[c] = o
-        order = np.lexsort((pos, code, lat))
-        manhattan = pd.DataFrame({
-            "latent": pd.Categorical.from_codes(lat[order], dtype=latents_cat),
-            "chrom": pd.Categorical(chrom_label(code[order]) if code.size else [],
-                                    categories=chroms["chrom"].tolist()),
-            "pos": pos[order], "cum_pos": pos[order] + offs[code[order]], "mlog10p": mm[order]})
-    else:
-        manhattan = pd.DataFrame(columns=["latent", "chrom", "pos", "cum_pos", "mlog10p"])
-    qq = pd.concat(qq_parts, ignore_index=True) if qq_parts else pd.DataFrame(
-        columns=["latent", "rank", "expected", "observed", "ci_low", "ci_high"])
-    if len(qq):
-        qq["latent"] = pd.Categorical(qq["latent"], dtype=latents_cat)
+    manhattan = manhattan_table(man_parts, list(groups), chroms)
+    qq = qq_table(qq_parts, list(groups))
+    leads, loci = _leads_and_loci(leads_parts, merge_kb, merge_method)
+    summary = GwasResultsSummary(
+        inputs=[{"path": str(f.path), "latent": f.latent, "format": f.format} for f in files],
+        threshold={"p": p_threshold, "mlog10p": t_sig, "how": f"P < {p_threshold:g}"},
+        n_latents=len(groups), n_files=len(files), p_threshold=p_threshold,
+        clumping=({"method": "ld", "ld_reference": str(ref.prefix), "clump_p1": p_threshold, "clump_p2": clump_p2,
+                   "clump_r2": clump_r2, "clump_kb": kb_ld, "match": ld_match, "per_latent": ld_info}
+                  if ref is not None else {"method": "distance", "window_kb": window_kb}),
+        loci={"merge_kb": merge_kb, "method": merge_method},
+        manhattan={"p_all_kept": manhattan_p, "background_per_latent": int(manhattan_background)},
+        qq={"n_log_spaced_points": int(qq_n_points), "band": 0.95, "expected": "-log10(rank / (n + 1))"},
+        filters={"test": test, "min_mac": min_mac, "min_info": min_info},
+        notes=notes,
+    )
+    res = GwasSummary(table=per_latent, excluded=empty_excluded(), summary=summary, leads=leads, loci=loci,
+                      manhattan=manhattan, qq=qq, chromosomes=chroms)
+    _fill_counts(res)
+    return res
 
-    leads = pd.concat(leads_parts, ignore_index=True) if leads_parts else pd.DataFrame(columns=LEAD_COLUMNS)
-    leads, loci = merge_loci(leads, window_kb=merge_kb, method=merge_method)
-    with np.errstate(over="ignore"):
-        leads["p"] = np.power(10.0, -leads["mlog10p"].to_numpy(dtype=np.float64)) if len(leads) else []
-    leads = leads[[c for c in LEAD_COLUMNS if c in leads.columns]]
-    if len(loci):
-        with np.errstate(over="ignore"):
-            loci.insert(loci.columns.get_loc("lead_mlog10p") + 1, "lead_p",
-                        np.power(10.0, -loci["lead_mlog10p"].to_numpy(dtype=np.float64)))
-    info = {
-        "n_latents": len(groups), "n_files": len(files), "p_threshold": p_threshold,
-        "clumping": ({"method": "ld", "ld_reference": str(ref.prefix), "clump_p1": p_threshold, "clump_p2": clump_p2,
-                      "clump_r2": clump_r2, "clump_kb": kb_ld, "match": ld_match, "per_latent": ld_info}
-                     if ref is not None else {"method": "distance", "window_kb": window_kb}),
-        "loci": {"merge_kb": merge_kb, "method": merge_method},
-        "manhattan": {"p_all_kept": manhattan_p, "background_per_latent": int(manhattan_background)},
-        "qq": {"n_log_spaced_points": int(qq_n_points), "band": 0.95,
-               "expected": "-log10(rank / (n + 1))"},
-        "filters": {"test": test, "min_mac": min_mac, "min_info": min_info},
-        "notes": notes,
-    }
-    return GwasSummary(per_latent=per_latent, leads=leads.reset_index(drop=True), loci=loci, manhattan=manhattan,
-                       qq=qq, chromosomes=chroms, info=info)
+
+def _fill_counts(res: GwasSummary) -> None:
+    """Counts, the lambda range and the chromosome offsets of the summary, from the tables."""
+    lam = res.table["lambda_gc"].to_numpy(dtype=np.float64)
+    lam = lam[np.isfinite(lam)]
+    s = res.summary
+    s.counts = {"latents": int(len(res.table)), "latents_with_leads": int((res.table["n_leads"] > 0).sum()),
+                "leads": int(len(res.leads)), "loci": int(len(res.loci)),
+                "manhattan_rows": int(len(res.manhattan)), "qq_rows": int(len(res.qq))}
+    s.lambda_gc = {"median": float(np.median(lam)) if lam.size else None,
+                   "min": float(lam.min()) if lam.size else None, "max": float(lam.max()) if lam.size else None}
+    s.chromosomes = jsonable(res.chromosomes.drop(columns="code").to_dict(orient="records"))
+    ext = ".parquet" if res.table_format == "parquet" else ".tsv"
+    s.outputs = ["lambda.tsv", "leads.tsv", "loci.tsv", f"manhattan{ext}", f"qq{ext}", "summary.json"]
+
+
+def gwas_results(
+    results: Sequence[str | os.PathLike],
+    *,
+    format: str | None = None,
+    name_regex: str | None = None,
+    p_threshold: float | str = 5e-8,
+    meff: float | str | os.PathLike | None = None,
+    table_format: str = "parquet",
+    chunk_mb: float = 2.0,
+    show_progress: bool = False,
+    **settings: Any,
+) -> GwasSummary:
+    """The ``gwas-results`` analysis: find the results files, set the threshold, summarise.
+
+    ``results``: files, globs or folders (:func:`~cardiolatent.gwas.readers.discover_results`, with
+    ``format`` and ``name_regex``); ``p_threshold`` and ``meff``:
+    :func:`~cardiolatent.gwas.thresholds.genome_wide_threshold`; ``table_format``: ``parquet`` or
+    ``tsv`` for the saved Manhattan / QQ tables; ``chunk_mb``: text per streamed block (MB);
+    ``show_progress``: a progress bar; ``settings``: the other parameters of :func:`summarise_results`.
+    """
+    from cardiolatent.gwas.readers import discover_results
+
+    threshold, how = genome_wide_threshold(p_threshold, meff)
+    for name in ("manhattan_background", "qq_n_points"):
+        if settings.get(name, 0) < 0:
+            raise CardiolatentError(f"{name} must be >= 0")
+    if chunk_mb <= 0:
+        raise CardiolatentError("chunk_mb must be positive")
+    if table_format not in ("parquet", "tsv"):
+        raise CardiolatentError(f"table_format must be parquet or tsv, not {table_format!r}")
+    skipped: list = []
+    files = discover_results(results, name_regex=name_regex, format=format, skipped=skipped)
+    if not files:
+        raise CardiolatentError(f"no GWAS results files in {' '.join(map(str, results))}")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=sum(f.size for f in files), unit="B", unit_scale=True, desc="reading results",
+               disable=not show_progress, leave=False)
+    try:
+        res = summarise_results(files, p_threshold=threshold, chunk_bytes=int(chunk_mb * (1 << 20)),
+                                progress=bar.update, on_latent=lambda n: bar.set_postfix_str(n, refresh=False),
+                                **settings)
+    finally:
+        bar.close()
+    res.table_format = table_format
+    res.summary.skipped = [str(f) for f in skipped]
+    res.summary.threshold = {"p": threshold, "mlog10p": float(-np.log10(threshold)), "how": how}
+    _fill_counts(res)
+    return res
