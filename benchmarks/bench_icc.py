@@ -44,7 +44,7 @@ def _child(spec: dict) -> dict:
     import resource
     import tracemalloc
 
-    from cardiolatent.stats.icc import icc
+    from cardiolatent.stats.intraclass import icc
 
     kind = spec["kind"]
     if kind == "icc":
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
     say(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
         f"Python {platform.python_version()}, numpy {numpy.__version__}, pingouin {pingouin.__version__}; "
         f"OMP/OpenBLAS threads = {THREADS}. Each measurement in a fresh "
-        "subprocess; ours = best of 3 calls of `cardiolatent.stats.icc.icc` (all six forms with F, df, p "
+        "subprocess; ours = best of 3 calls of `cardiolatent.stats.icc` (all six forms with F, df, p "
         "and 95% CI), float64 input (n, 2 visits, m).")
     say()
     ours = measure({"kind": "icc", "n": a.n, "m": a.m})

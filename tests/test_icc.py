@@ -12,8 +12,8 @@ import pytest
 
 from cardiolatent.analysis import reproducibility as rep
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.stats import icc as I
-from cardiolatent.stats import meff as M
+from cardiolatent.stats import intraclass as I
+from cardiolatent.stats import independent_tests as M
 
 # pingouin 0.7 names: ICC1, ICC(A,1), ICC(C,1), ICC1k, ICC(A,k), ICC(C,k) in this row order
 PG_ORDER = ["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"]

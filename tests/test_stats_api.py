@@ -75,15 +75,14 @@ def test_quantile_groups_tertiles():
     assert list(g) == ["T1", "T1", "T2", "T2", "T3", "T3"]
 
 
-def test_icc_callable_module_function_and_alias():
+def test_icc_function_and_alias():
     x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])  # rater 2 = rater 1 + 1
     tab = icc(x)
     by = dict(zip(tab["type"], tab["icc"]))
     # MSR = 8, MSW = 0.5, MSE = 0: ICC1 = 7.5 / 8.5, ICC3 = 1
     assert by["ICC1"] == pytest.approx(15 / 17, rel=1e-12)
     assert by["ICC3"] == pytest.approx(1.0, rel=1e-12)
-    assert tab.equals(icc.icc(x)) and tab.equals(icc_table(x))
-    assert icc.normalise_forms("ICC(C,1)") == ("ICC3",)
+    assert tab.equals(icc_table(x))
 
 
 def test_meff_identity_and_all_ones():
@@ -114,13 +113,10 @@ def test_transforms():
     assert inverse_normal(np.array([1.0, 2.0, 3.0]))[1] == pytest.approx(0.0, abs=1e-15)
 
 
-def test_icc_and_meff_are_still_modules():
-    import types
+def test_icc_and_meff_are_functions_beside_their_modules():
+    import cardiolatent.stats.independent_tests as meff_module
+    import cardiolatent.stats.intraclass as icc_module
+    from cardiolatent.stats import icc, meff
 
-    import cardiolatent.stats.icc as icc_module
-    import cardiolatent.stats.meff as meff_module
-    from cardiolatent.stats import icc as a, meff as b
-
-    assert a is icc_module and b is meff_module
-    assert isinstance(a, types.ModuleType) and isinstance(b, types.ModuleType)
-    assert b.meff(corr=np.eye(2)) == b(corr=np.eye(2)) == 2.0
+    assert callable(icc) and icc is icc_module.icc and meff is meff_module.meff
+    assert meff(corr=np.eye(2)) == 2.0

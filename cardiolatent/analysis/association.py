@@ -32,7 +32,7 @@ from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import read_latents
 from cardiolatent.results import Result, Summary
 from cardiolatent.stats.logistic import logistic_scan
-from cardiolatent.stats.meff import meff as _meff
+from cardiolatent.stats.independent_tests import meff as _meff
 from cardiolatent.stats.multitest import benjamini_hochberg, bonferroni, westfall_young_maxT
 from cardiolatent.stats.ols import ols_scan
 from cardiolatent.stats.transforms import inverse_normal as _inverse_normal

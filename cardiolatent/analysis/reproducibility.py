@@ -33,8 +33,8 @@ from cardiolatent.encode import ensemble as ens
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import Latents, read_latents
 from cardiolatent.results import Result, Summary
-from cardiolatent.stats import icc as icc_mod
-from cardiolatent.stats.meff import correlation, effective_tests
+from cardiolatent.stats import intraclass as icc_mod
+from cardiolatent.stats.independent_tests import correlation, effective_tests
 
 #: the form the summary headlines (see module docstring)
 REPORT_FORM = "ICC3"

@@ -56,7 +56,7 @@ def run(args) -> int:
     from cardiolatent.analysis import reproducibility as rep
     from cardiolatent.commands._common import latents_path
     from cardiolatent.errors import CardiolatentError
-    from cardiolatent.stats.icc import normalise_forms
+    from cardiolatent.stats.intraclass import normalise_forms
 
     forms = normalise_forms(args.forms)
     if not 0 < args.alpha < 1:

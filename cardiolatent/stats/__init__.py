@@ -8,22 +8,16 @@ nothing of UK Biobank. Everything listed in ``__all__`` can be imported from her
 Modules: ``ols`` (OLS scan), ``logistic`` (logistic scan), ``cox`` (package: Cox scan, single fit,
 concordance, robust variance, PH test), ``survival`` (quantile groups, group hazard ratios,
 Kaplan-Meier, Nelson-Aalen), ``multitest`` (Bonferroni, Benjamini-Hochberg, M_eff threshold,
-Westfall-Young max-T), ``icc`` (Shrout-Fleiss ICCs), ``meff`` (effective number of tests),
-``transforms`` (z-scores, inverse normal transform); ``_inputs`` holds the shared input coercion.
-
-``icc`` and ``meff`` are the :mod:`cardiolatent.stats.icc` and :mod:`cardiolatent.stats.meff`
-modules made callable (existing code imports them as modules, so a function of the same name
-cannot replace them): ``icc(x)`` computes the ICC table of an ``(n subjects, k raters)`` or
-``(n, k, m variables)`` array (same as ``icc.icc(x)`` and :func:`icc_table`); ``meff(x)`` (or
-``meff(corr=r)``) is the effective number of tests, ``meff.meff(x)``. ``icc.normalise_forms``,
-``meff.effective_tests`` etc. stay reachable.
+Westfall-Young max-T), ``intraclass`` (Shrout-Fleiss ICCs: :func:`icc` computes the table of an
+``(n subjects, k raters)`` or ``(n, k, m variables)`` array), ``independent_tests`` (effective
+number of tests: :func:`meff`, :func:`effective_tests`), ``transforms`` (z-scores, inverse normal
+transform); ``_inputs`` holds the shared input coercion.
 """
 
-from cardiolatent.stats import icc, meff
 from cardiolatent.stats.cox import CoxFit, cox_fit, cox_scan, harrell_c
-from cardiolatent.stats.icc import icc_table
+from cardiolatent.stats.independent_tests import MeffResult, effective_tests, meff
+from cardiolatent.stats.intraclass import icc, icc_table
 from cardiolatent.stats.logistic import logistic_scan
-from cardiolatent.stats.meff import MeffResult, effective_tests
 from cardiolatent.stats.multitest import (benjamini_hochberg, bonferroni, maxT_permutations, meff_threshold,
                                           westfall_young_maxT)
 from cardiolatent.stats.ols import ols_scan

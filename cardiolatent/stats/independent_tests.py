@@ -23,14 +23,11 @@ negative eigenvalues; Li & Ji take absolute values, Nyholt's variance uses them 
 Constant columns (and columns with fewer than 3 observations) have no correlation: they are
 dropped and listed in :attr:`MeffResult.dropped`.
 
-The module itself is callable as :func:`meff`: ``from cardiolatent.stats import meff; meff(x)``
-is ``meff.meff(x)`` (and ``meff.effective_tests`` etc. stay reachable).
+``from cardiolatent.stats import meff; meff(x)`` gives the Li & Ji number directly.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -194,13 +191,3 @@ def meff(x=None, *, corr=None, method: str = "li_ji", missing: str = "complete")
         raise CardiolatentError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     res = effective_tests(x, corr=corr, missing=missing)
     return res.li_ji if method == "li_ji" else res.nyholt
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`meff` (``cardiolatent.stats.meff(x)`` is ``meff.meff(x)``)."""
-
-    def __call__(self, x=None, *, corr=None, method: str = "li_ji", missing: str = "complete") -> float:
-        return meff(x, corr=corr, method=method, missing=missing)
-
-
-sys.modules[__name__].__class__ = _CallableModule

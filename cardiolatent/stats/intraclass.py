@@ -33,8 +33,7 @@ computed with masked sums over all variables at once (subjects are processed in 
 memory), never a Python loop over variables.
 
 Calling: :func:`icc` (alias :func:`icc_table`) gives the tidy table. The module itself is callable
-too, so ``from cardiolatent.stats import icc; icc(x)`` works as well as the older
-``from cardiolatent.stats import icc; icc.icc(x)`` (both return the same table).
+too: ``from cardiolatent.stats import icc; icc(x)``.
 
 Degenerate variables never raise: fewer than two complete subjects, or all values equal, give NaN
 with a ``reason``; a form whose ratio is 0/0 (e.g. no between-subject and no residual variance)
@@ -43,8 +42,6 @@ gives NaN with reason ``undefined``.
 
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -333,14 +330,3 @@ def icc(x, variables=None, forms=FORMS, alpha: float = 0.05, *, chunk_bytes: int
 
 #: the table function under a name that cannot be confused with this module
 icc_table = icc
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`icc` (``cardiolatent.stats.icc(x)`` is ``icc.icc(x)``)."""
-
-    def __call__(self, x, variables=None, forms=FORMS, alpha: float = 0.05, *,
-                 chunk_bytes: int = CHUNK_BYTES) -> pd.DataFrame:
-        return icc(x, variables, forms, alpha, chunk_bytes=chunk_bytes)
-
-
-sys.modules[__name__].__class__ = _CallableModule
