@@ -9,10 +9,13 @@ previous file whole. :func:`atomic_dir` does the same for a whole output folder.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+import pandas as pd
 
 from cardiolatent.errors import CardiolatentError
 
@@ -95,8 +98,6 @@ def read_table(path: str | os.PathLike, *, what: str = "table", **kwargs):
     :func:`pandas.read_csv` (ignored for parquet). A missing, empty or unreadable file raises
     :class:`~cardiolatent.errors.CardiolatentError` naming the file.
     """
-    import pandas as pd
-
     path = Path(path)
     if not path.exists():
         raise CardiolatentError(f"{what} not found: {path}")
@@ -116,8 +117,6 @@ def read_table(path: str | os.PathLike, *, what: str = "table", **kwargs):
 
 def is_cardiolatent_output(folder: Path, marker: str = "summary.json") -> bool:
     """True if ``folder`` holds a ``marker`` file written by cardiolatent (safe to replace)."""
-    import json
-
     m = folder / marker
     if not m.is_file():
         return False

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import (
     _UMASK,
@@ -170,8 +171,6 @@ class Result:
 
     def summary_record(self, paths: dict[str, Path]) -> dict:
         """What ``summary.json`` holds: the typed summary plus the result class and file list."""
-        from cardiolatent import __version__
-
         rec = {"cardiolatent_version": __version__,
                "result": f"{type(self).__module__}.{type(self).__qualname__}",
                "files": sorted(p.name for p in paths.values())}

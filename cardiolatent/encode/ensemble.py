@@ -31,6 +31,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import linear_sum_assignment
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import PAPER_SEEDS, Latents, default_seed_order, latent_z_columns, read_latents
@@ -277,8 +278,6 @@ def ensemble(wide, reference: int | None = None, seeds=None, *, standardize: boo
     ``standardize``: average standardised latents (z-scores over the complete rows) instead of the
     raw values, which weighs seeds equally when their latent scales differ.
     """
-    from scipy.optimize import linear_sum_assignment
-
     wide = _as_latents(wide)
     table = wide.table
     blk = _blocks(wide, seeds)
