@@ -395,22 +395,30 @@ class FreqSidecar:
         need = ["#CHROM", "ID", "REF", "ALT", "ALT_FREQS"]
         if any(n not in names for n in need):
             raise CardiolatentError(f"{self.path}: not a PLINK 2 --freq file (needs columns {' '.join(need)})")
+        use = need + (["OBS_CT"] if "OBS_CT" in names else [])
         raw = pa.OSFile(str(self.path))
         comp = _compression_of(self.path)
         stream = pa.CompressedInputStream(raw, comp) if comp else raw
         try:
             t = pcsv.read_csv(stream, parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False),
-                              convert_options=pcsv.ConvertOptions(include_columns=need,
-                                                                  column_types={n: pa.string() for n in need}))
+                              convert_options=pcsv.ConvertOptions(include_columns=use,
+                                                                  column_types={n: pa.string() for n in use}))
         except pa.ArrowInvalid as exc:
             raise CardiolatentError(f"{self.path}: cannot parse as a PLINK 2 --freq file: {exc}") from exc
         finally:
             raw.close()
         key = _variant_hash(*(t.column(n) for n in need[:4]))
-        f = pd.to_numeric(pd.Series(t.column("ALT_FREQS").to_numpy(zero_copy_only=False)), errors="coerce")
+
+        def num(name):
+            if name not in use:
+                return np.full(t.num_rows, np.nan)
+            v = pd.Series(t.column(name).to_numpy(zero_copy_only=False))
+            return pd.to_numeric(v, errors="coerce").to_numpy(np.float64)  # multi-allelic "0.1,0.2" -> NaN
+
         order = np.argsort(key, kind="stable")
         self.keys = key[order]
-        self.freq = f.to_numpy(np.float64)[order]
+        self.freq = num("ALT_FREQS")[order]
+        self.obs = num("OBS_CT")[order]  # allele observations (2 x samples with a call)
         dup = np.zeros(self.keys.size, bool)
         if self.keys.size > 1:
             same = self.keys[1:] == self.keys[:-1]
@@ -419,13 +427,16 @@ class FreqSidecar:
         self.freq[dup] = np.nan
         self.n = int(self.keys.size)
 
-    def eaf(self, table, idx: np.ndarray, cols: dict[str, str]) -> np.ndarray:
-        """Effect-allele frequency of rows ``idx`` of arrow ``table`` (a results block): the ALT
-        frequency where A1 is ALT (or there is no A1 column), one minus it where A1 is REF."""
+    def lookup(self, table, idx: np.ndarray, cols: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+        """(effect-allele frequency, minor allele count) of rows ``idx`` of arrow ``table`` (a
+        results block). The frequency is the ALT frequency where A1 is ALT (or there is no A1
+        column), one minus it where A1 is REF; the count is ``min(f, 1 - f)`` times the allele
+        observations of the run, rounded (the exact count among the run's samples with a call;
+        NaN without an ``OBS_CT`` column)."""
         import pyarrow as pa
 
         if len(idx) == 0:
-            return np.zeros(0)
+            return np.zeros(0), np.zeros(0)
         take = pa.array(np.asarray(idx, dtype=np.int64))
 
         def col(canon):
@@ -434,16 +445,24 @@ class FreqSidecar:
 
         ref, alt = col("ref"), col("alt")
         key = _variant_hash(col("chrom"), col("id"), ref, alt)
-        pos = np.searchsorted(self.keys, key)
-        pos = np.minimum(pos, max(self.n - 1, 0))
-        hit = (self.keys[pos] == key) if self.n else np.zeros(len(key), bool)
-        f = np.where(hit, self.freq[pos] if self.n else np.nan, np.nan)
+        if self.n:
+            pos = np.minimum(np.searchsorted(self.keys, key), self.n - 1)
+            hit = self.keys[pos] == key
+            f = np.where(hit, self.freq[pos], np.nan)
+            obs = np.where(hit, self.obs[pos], np.nan)
+        else:
+            f = obs = np.full(len(key), np.nan)
+        mac = np.round(np.minimum(f, 1.0 - f) * obs)
         if "a1" in cols:
             a1 = np.asarray(col("a1").to_numpy(zero_copy_only=False), dtype=object)
             r = np.asarray(ref.to_numpy(zero_copy_only=False), dtype=object)
             a = np.asarray(alt.to_numpy(zero_copy_only=False), dtype=object)
             f = np.where(a1 == a, f, np.where(a1 == r, 1.0 - f, np.nan))
-        return f.astype(np.float64)
+        return f.astype(np.float64), mac.astype(np.float64)
+
+    def eaf(self, table, idx: np.ndarray, cols: dict[str, str]) -> np.ndarray:
+        """Effect-allele frequency of rows ``idx`` (see :meth:`lookup`)."""
+        return self.lookup(table, idx, cols)[0]
 
 
 def _variant_hash(chrom, ids, ref, alt) -> np.ndarray:
@@ -736,7 +755,8 @@ def iter_chunks(rf: ResultFile, *, chunk_bytes: int = 2 << 20, test: str | None 
     test : keep rows whose TEST column equals this (REGENIE / PLINK 2 write one row per test:
         ``ADD``, covariates, ``DOM``...); None keeps all. Files without TEST are not filtered.
     min_mac : drop variants with minor allele count ``2 N min(f, 1 - f)`` below this (needs N /
-        OBS_CT and a frequency: a column, or the run's ``.afreq`` beside PLINK 2 results).
+        OBS_CT and a frequency column). PLINK 2 results without a frequency column use the run's
+        ``.afreq`` beside them: its exact minor allele count among the run's samples with a call.
     min_info : drop variants with INFO (REGENIE) / MACH_R2 (PLINK 2) below this.
     on_progress : called with the number of compressed bytes consumed so far.
 
@@ -753,8 +773,9 @@ def iter_chunks(rf: ResultFile, *, chunk_bytes: int = 2 << 20, test: str | None 
             continue
         side = result_formats()[rf.format].freq_sidecars
         extra = f" (or a {' / '.join(side)} file of the run beside it)" if canon == "eaf" and side else ""
-        raise CardiolatentError(f"{rf.path}: {opt} needs the column {' or '.join(FORMATS[rf.format][canon])}"
-                                f"{extra}, which this file lacks")
+        names = FORMATS[rf.format].get(canon)
+        what = f"the column {' or '.join(names)}" if names else f"a {canon} column, which {rf.format} results never have"
+        raise CardiolatentError(f"{rf.path}: {opt} needs {what}{extra}" + (", which this file lacks" if names else ""))
     tell = [0]
     if rf.delimiter is None:
         batches = _batches_pandas(rf, max(1, chunk_bytes // 80), tell)
@@ -793,12 +814,7 @@ def iter_chunks(rf: ResultFile, *, chunk_bytes: int = 2 << 20, test: str | None 
             info = np.asarray(batch.column(c["info"]).to_numpy(zero_copy_only=False), dtype=np.float64)
             mask &= ~(info < min_info)
         if min_mac is not None:
-            if "eaf" in c:
-                f = np.asarray(batch.column(c["eaf"]).to_numpy(zero_copy_only=False), dtype=np.float64)
-            else:
-                f = rf.freq.eaf(batch, np.arange(n), c)
-            nn = np.asarray(batch.column(c["n"]).to_numpy(zero_copy_only=False), dtype=np.float64)
-            mask &= ~(2.0 * nn * np.minimum(f, 1.0 - f) < min_mac)
+            mask &= ~(_minor_allele_count(rf, batch, n) < min_mac)
         n_filtered = int(n - mask.sum())
         has_p = ~np.isnan(m)
         valid = mask & has_p
@@ -811,6 +827,20 @@ def iter_chunks(rf: ResultFile, *, chunk_bytes: int = 2 << 20, test: str | None 
     if test is not None and "test" in c and rows_total and not test_hit:
         raise CardiolatentError(f"{rf.path}: no row has TEST = {test}; tests in the file: "
                                 f"{', '.join(sorted(map(str, seen_tests))[:10])} (choose one with the test parameter)")
+
+
+def _minor_allele_count(rf: ResultFile, batch, n: int) -> np.ndarray:
+    """Minor allele count of every row of a block: ``2 N min(f, 1 - f)`` from the file's frequency and
+    N columns; from a PLINK 2 ``.afreq`` of the run, its exact count where it has ``OBS_CT``."""
+    c = rf.columns
+    nn = np.asarray(batch.column(c["n"]).to_numpy(zero_copy_only=False), dtype=np.float64) if "n" in c else None
+    if "eaf" in c:
+        f = np.asarray(batch.column(c["eaf"]).to_numpy(zero_copy_only=False), dtype=np.float64)
+        return 2.0 * nn * np.minimum(f, 1.0 - f)
+    f, mac = rf.freq.lookup(batch, np.arange(n), c)
+    if nn is not None:
+        mac = np.where(np.isnan(mac), 2.0 * nn * np.minimum(f, 1.0 - f), mac)
+    return mac
 
 
 def read_result(path_or_rf, *, chunk_bytes: int = 2 << 20, test: str | None = "ADD",
