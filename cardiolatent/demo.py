@@ -1,17 +1,38 @@
-"""``cardiolatent demo``: the main job end to end on a small synthetic cohort.
+"""``cardiolatent demo``: the main job end to end on a small synthetic cohort; the demo latents.
 
 At this stage of the project the main job is: build the cohort, read the main data as a user's
-extract is read, derive imaging covariates and outcomes, open one bulk DICOM zip, and compare
-everything with the planted truth. Later stages (encoding, analyses, exports) extend it.
+extract is read, derive imaging covariates and outcomes, open one bulk DICOM zip, encode the
+zips with the five demo models and compare everything with the planted truth. Later stages
+(analyses, exports) extend it.
+
+:func:`default_latents` gives the built-in cohort's latents under the demo models (what the
+analysis commands use without data of the user's). It lives here, above ``synth`` and
+``encode``, because it needs both.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from cardiolatent.encode.ensemble import ensemble
+from cardiolatent.encode.run import encode_inputs
+from cardiolatent.images.readers import discover_inputs
+from cardiolatent.io_utils import write_table_atomic, write_text_atomic
+from cardiolatent.latents import read_latents
+from cardiolatent.model.pipeline import demo_weight_files, load_model
+from cardiolatent.synth import default as synth_default
+from cardiolatent.synth.build import CohortPaths, make_cohort
+from cardiolatent.synth.dicom import read_bulk_zip
+from cardiolatent.synth.summary import print_summary
+from cardiolatent.train.quality import cv_r2
+from cardiolatent.ukb.covariates import imaging_covariates
+from cardiolatent.ukb.outcomes import outcome_table
+from cardiolatent.ukb.read import read_main
 
 
 def run_demo(out: str | Path = "cardiolatent_demo", n: int = 200, seed: int = 20208, *,
@@ -21,14 +42,6 @@ def run_demo(out: str | Path = "cardiolatent_demo", n: int = 200, seed: int = 20
     Returns a dict of the checks made (also printed), and writes ``out/covariates.tsv``,
     ``out/outcomes.tsv`` and ``out/demo.json``.
     """
-    from cardiolatent.io_utils import write_table_atomic, write_text_atomic
-    from cardiolatent.synth.build import CohortPaths, make_cohort
-    from cardiolatent.synth.dicom import read_bulk_zip
-    from cardiolatent.synth.summary import print_summary
-    from cardiolatent.ukb.covariates import imaging_covariates
-    from cardiolatent.ukb.outcomes import outcome_table
-    from cardiolatent.ukb.read import read_main
-
     out = Path(out)
     cohort_dir = out / "cohort"
     info = CohortPaths(cohort_dir).info()
@@ -76,19 +89,12 @@ def run_demo(out: str | Path = "cardiolatent_demo", n: int = 200, seed: int = 20
 
 def _encode_step(paths, out: Path, progress: bool) -> dict:
     """Encode every bulk zip with the five demo models, build the seed ensemble, compare with truth."""
-    from cardiolatent.encode.ensemble import ensemble, to_wide
-    from cardiolatent.encode.run import encode_inputs
-    from cardiolatent.images.readers import discover_inputs
-    from cardiolatent.model.pipeline import demo_weight_files, load_model
-    from cardiolatent.train.quality import cv_r2
-
     print("\nencoding the bulk zips with the five demo models (seeds 1701, 1993, 42, 1994, 2023):")
     models = [load_model(f) for f in demo_weight_files()]
     items = discover_inputs([paths.bulk])
     res = encode_inputs(items, models, out / "latents.parquet", workers=2, progress=progress,
                         excluded=items.excluded)
-    wide = to_wide(res.latents)
-    ens = ensemble(wide.table)
+    ens = ensemble(read_latents(res.latents))
     truth = pd.read_csv(paths.truth / "participants.tsv", sep="\t")
     m = ens.table.merge(truth, on=["eid", "instance"])
     Z = m[[c for c in ens.table.columns if c.startswith("E_Z")]].to_numpy(float)
@@ -97,3 +103,24 @@ def _encode_step(paths, out: Path, progress: bool) -> dict:
     print(f"  {len(res.latents):,} latent rows -> {res.path}; excluded inputs: {len(res.qc)}")
     print(f"  5-fold cross-validated R^2 of the seed-ensemble latents for the true parameters: {r2}")
     return {"latent_rows": int(len(res.latents)), "ensemble_r2": r2}
+
+
+def default_latents(*, progress: bool = True):
+    """(cohort paths, latents file) of the default cohort with images, encoded by the five demo models.
+
+    Encodes once (about half a minute on 2 cores, resumable) into ``latents_demo_<hash>.parquet``
+    in the cohort's folder, so that the analysis commands run without any data of the user's.
+    ``<hash>`` fingerprints the demo weight files, so new weights are never paired with latents
+    of old ones.
+    """
+    paths = synth_default.default_cohort(images=True, progress=progress)
+    files = demo_weight_files()
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(Path(f).read_bytes())
+    out = paths.root / f"latents_demo_{digest.hexdigest()[:12]}.parquet"
+    if not out.exists():
+        items = discover_inputs([paths.bulk])
+        models = [load_model(f) for f in files]
+        encode_inputs(items, models, out, workers=2, progress=progress, excluded=items.excluded)
+    return paths, out

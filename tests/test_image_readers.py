@@ -1,4 +1,4 @@
-"""Image inputs: the bulk zip reader (images/bulk.py), discovery and readers (images/readers.py)."""
+"""Image inputs: the bulk zip reader (images/readers/bulk_zip.py), discovery and readers (images/readers/)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from cardiolatent.errors import BulkZipError, CardiolatentError
-from cardiolatent.images import bulk, readers
+from cardiolatent.images import readers
+from cardiolatent.images.readers import bulk_zip as bulk
 from cardiolatent.images.readers import (InputError, InputItem, check_frame_count, discover_inputs,
                                          parse_input_name, qc_reason, read_frames)
 from cardiolatent.synth.dicom import write_bulk_zip, write_h5, write_nifti

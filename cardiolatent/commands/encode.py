@@ -1,6 +1,15 @@
-"""``cardiolatent encode``: cine MRIs -> latents, through every seed's encoder."""
+"""``cardiolatent encode``: cine MRIs -> latents, through every seed's encoder.
+
+The modules doing the work (model, encode; they import torch) are imported in :func:`run` /
+:func:`load_encoders`, so ``cardiolatent --help`` stays fast.
+"""
 
 from __future__ import annotations
+
+import re
+
+from cardiolatent.commands._common import add_images_argument, image_paths
+from cardiolatent.errors import CardiolatentError
 
 HELP = "encode cine MRIs into latents with every seed's model (batched, resumable, deterministic)"
 DESCRIPTION = (
@@ -14,8 +23,6 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from cardiolatent.commands._common import add_images_argument
-
     add_images_argument(p)
     p.add_argument("--weights", nargs="+", default=["demo"],
                    help="'demo' (the five shipped demo models) or weights files/folders, one per seed")
@@ -33,15 +40,12 @@ def add_arguments(p) -> None:
 
 def load_encoders(weights: list[str], config: str | None = None, device: str = "cpu"):
     """Models for ``--weights``: 'demo' or paths; every model must know its seed."""
-    from cardiolatent.errors import CardiolatentError
     from cardiolatent.model.pipeline import demo_weight_files, load_model
 
     paths = demo_weight_files() if weights == ["demo"] else weights
     models = [load_model(p, config=config, device=device) for p in paths]
     for i, m in enumerate(models):
         if m.seed is None:
-            import re
-
             found = re.search(r"S(\d+)", str(paths[i]))
             if not found:
                 raise CardiolatentError(f"{paths[i]}: the training seed is unknown (no metadata, no 'S<seed>' "
@@ -51,7 +55,6 @@ def load_encoders(weights: list[str], config: str | None = None, device: str = "
 
 
 def run(args) -> int:
-    from cardiolatent.commands._common import image_paths
     from cardiolatent.encode.run import encode_inputs
     from cardiolatent.images.readers import discover_inputs
 

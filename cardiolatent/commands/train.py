@@ -1,6 +1,12 @@
-"""``cardiolatent train``: train or fine-tune a 3D DiffAE on cine MRIs."""
+"""``cardiolatent train``: train or fine-tune a 3D DiffAE on cine MRIs.
+
+The modules doing the work (model, train; they import torch) are imported in :func:`run`, so
+``cardiolatent --help`` stays fast.
+"""
 
 from __future__ import annotations
+
+from cardiolatent.commands._common import add_images_argument, image_paths
 
 HELP = "train or fine-tune a 3D DiffAE on prepared cines (eps-MSE, EMA, flips; resumable)"
 DESCRIPTION = (
@@ -15,8 +21,6 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from cardiolatent.commands._common import add_images_argument
-
     add_images_argument(p)
     p.add_argument("--out", required=True, help="output folder (checkpoint, loss log, final weights)")
     p.add_argument("--preset", default="demo", help="model preset: demo, mini or published")
@@ -60,8 +64,6 @@ def run(args) -> int:
     from cardiolatent.model.config import get_preset
     from cardiolatent.train.data import prepared_dataset, split_participants
     from cardiolatent.train.loop import TrainConfig, train
-
-    from cardiolatent.commands._common import image_paths
 
     cfg_model = get_preset(args.preset)
     items = discover_inputs(image_paths(args))

@@ -24,6 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from cardiolatent.errors import PreparationError
+from cardiolatent.model.resample import resample_volume
 
 #: frames per cine series the published model expects
 FRAMES_REQUIRED = 50
@@ -216,33 +217,8 @@ def resample(volume, shape: Sequence[int]):
     which is what antialiasing would approximate); any remaining change of size is done with
     trilinear interpolation (``align_corners=False``). A constant volume stays constant (up
     to float rounding), and the value range never grows.
-    """
-    import torch
-    import torch.nn.functional as F
 
-    target = tuple(int(s) for s in shape)
-    if len(target) != 3 or min(target) < 1:
-        raise PreparationError(f"resample needs a target shape (frames, rows, columns), got {tuple(shape)}")
-    is_numpy = not isinstance(volume, torch.Tensor)
-    x = torch.as_tensor(np.asarray(volume)) if is_numpy else volume
-    if x.ndim == 3:
-        batched = False
-        x = x[None, None]
-    elif x.ndim == 5:
-        batched = True
-    else:
-        raise PreparationError(f"resample expects (T, H, W) or (N, C, T, H, W), got shape {tuple(x.shape)}")
-    if not torch.is_floating_point(x):
-        x = x.to(torch.float32)
-    src = tuple(x.shape[-3:])
-    if src != target:
-        factors = tuple(s // t if (s > t and s % t == 0) else 1 for s, t in zip(src, target))
-        if any(f > 1 for f in factors):
-            x = F.avg_pool3d(x, kernel_size=factors, stride=factors)
-        if tuple(x.shape[-3:]) != target:
-            x = F.interpolate(x, size=target, mode="trilinear", align_corners=False)
-    if not batched:
-        x = x[0, 0]
-    if is_numpy:
-        return x.contiguous().numpy()
-    return x
+    The code is :func:`cardiolatent.model.resample.resample_volume` (the model resamples with it
+    too); this name is kept for the preparation pipeline.
+    """
+    return resample_volume(volume, shape)

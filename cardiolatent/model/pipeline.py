@@ -4,9 +4,14 @@ Network, noise schedule and samplers are separate pieces (:mod:`.network`, :mod:
 this module joins them the way notebooks use them::
 
     model = cardiolatent.load_model("UKBBLatent_..._S1994/")      # any weights layout
-    z = model.encode(x)              # x (N, 1, T, H, W) in [-1, 1] -> (N, latent_dim)
-    x_T = model.invert(x, z, steps=20)
+    x = cardiolatent.prepare(frames)  # (50, H, W) cine -> (50, 128, 128) in [-1, 1]
+    z = model.encode(x[None, None])   # -> (N, latent_dim)
+    x_T = model.invert(x[None, None], z, steps=20)
     x_hat = model.decode(x_T, z, steps=20)                        # in [-1, 1]
+
+``encode`` and ``invert`` take volumes at the model's input shape, or prepared 50x128x128
+volumes, which they resample to a smaller preset's input shape first
+(:func:`cardiolatent.model.resample.resample_volume`, as ``cardiolatent encode`` does).
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from .config import ModelConfig, get_preset
 from .diffusion import ddim_invert, ddim_sample
 from .network import DiffAENetwork
 from .precision import full_float32
+from .resample import PREPARED_SHAPE, resample_volume
 from .weights import config_from_metadata, guess_config, load_into, read_state_dict
 
 
 def _as_batch(x, device, dtype=torch.float32) -> torch.Tensor:
-    """numpy/tensor (T,H,W), (N,T,H,W) or (N,1,T,H,W) -> tensor (N,1,T,H,W)."""
+    """numpy/tensor (T,H,W), (N,T,H,W) or (N,1,T,H,W) -> tensor (N,1,T,H,W) (``device=None``: where it is)."""
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if t.ndim == 3:
         t = t[None, None]
@@ -77,16 +83,38 @@ class DiffAE:
 
     @torch.no_grad()
     def encode(self, x) -> torch.Tensor:
-        """Latents (N, latent_dim) float32 of prepared volumes x (N, 1, T, H, W) in [-1, 1]."""
-        x = _as_batch(x, self.device)
-        self._check_shape(x)
+        """Latents (N, latent_dim) float32 of prepared volumes x (N, 1, T, H, W) in [-1, 1].
+
+        ``x`` is at the model's input shape, or a prepared 50x128x128 volume
+        (:func:`cardiolatent.prepare`), which is first resampled to the input shape
+        (:meth:`fit_input`); (T, H, W) and (N, T, H, W) are taken as one channel.
+        """
+        x = self.fit_input(x)
         with full_float32():
             return self.net.encode(x).float()
 
+    def fit_input(self, x, *, strict: bool = True) -> torch.Tensor:
+        """Volumes as a float32 batch (N, 1, T, H, W) at the model's input shape, on its device.
+
+        A prepared 50x128x128 volume given to a model with a smaller input shape (the ``mini`` and
+        ``demo`` presets) is resampled with :func:`~cardiolatent.model.resample.resample_volume`
+        where it is (before moving to the model's device), exactly as ``cardiolatent encode``
+        resamples. Any other shape that is not the input shape is an error (``strict=False``:
+        passed on as it is, as :meth:`invert` always did).
+        """
+        x = _as_batch(x, None)
+        shape = tuple(x.shape[2:])
+        if shape != self.input_shape and shape == PREPARED_SHAPE:
+            x = resample_volume(x, self.input_shape)
+        if strict:
+            self._check_shape(x)
+        return x.to(self.device)
+
     def _check_shape(self, x: torch.Tensor) -> None:
         if tuple(x.shape[2:]) != self.input_shape:
-            raise CardiolatentError(f"this model takes volumes of {self.input_shape} (T, H, W), got "
-                                    f"{tuple(x.shape[2:])}; prepare with cardiolatent.prepare and resample")
+            raise CardiolatentError(f"this model takes volumes of {self.input_shape} (T, H, W) or prepared "
+                                    f"volumes of {PREPARED_SHAPE}, got {tuple(x.shape[2:])}; prepare with "
+                                    "cardiolatent.prepare")
 
     def _need_full(self, what: str) -> None:
         if self.encoder_only:
@@ -106,9 +134,10 @@ class DiffAE:
 
     @torch.no_grad()
     def invert(self, x, z, steps: int = 20, *, progress: bool = False) -> torch.Tensor:
-        """Deterministic DDIM inversion of x (N, 1, T, H, W) to the stochastic code x_T."""
+        """Deterministic DDIM inversion of x (N, 1, T, H, W) to the stochastic code x_T (a prepared
+        50x128x128 volume is resampled to the input shape first, as in :meth:`encode`)."""
         self._need_full("invert")
-        x = _as_batch(x, self.device)
+        x = self.fit_input(x, strict=False)
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         with full_float32():
             return ddim_invert(self.net, x, z, steps, progress=progress)

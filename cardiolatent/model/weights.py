@@ -26,10 +26,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
+from .. import __version__
 from ..errors import UnsafeWeightsError, WeightsError
 from ..io_utils import atomic_path
-from .config import ModelConfig
+from .config import PRESETS, ModelConfig
+from .network import DiffAENetwork
 
 ANCHOR = "encoder.out.3.weight"
 _ENC_ANCHOR = "out.3.weight"  # a bare encoder state dict
@@ -91,10 +95,6 @@ def find_weights_file(path: str | os.PathLike) -> list[Path]:
 
 # ---------------------------------------------------------------------------- reading
 def _read_safetensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    try:
-        from safetensors import safe_open
-    except ImportError as exc:  # pragma: no cover - safetensors is a dependency
-        raise WeightsError(f"{file}: reading .safetensors needs the 'safetensors' package") from exc
     try:
         tensors: dict[str, torch.Tensor] = {}
         with safe_open(str(file), framework="pt", device="cpu") as fh:
@@ -313,10 +313,6 @@ def save_weights(net, path: str | os.PathLike, config: ModelConfig | None = None
     Metadata: ``format: pt``, ``cardiolatent_config`` (JSON of ``config.to_dict()``),
     ``cardiolatent_version``, plus ``extra`` (non-string values are JSON-encoded).
     """
-    from safetensors.torch import save_file
-
-    from .. import __version__
-
     config = config or getattr(net, "config", None)
     if config is None:
         raise ValueError("save_weights needs the network's ModelConfig")
@@ -348,7 +344,6 @@ def config_from_file(path: str | os.PathLike) -> ModelConfig | None:
     for file in files:
         if file.name.endswith(".safetensors"):
             try:
-                from safetensors import safe_open
                 with safe_open(str(file), framework="pt", device="cpu") as fh:
                     meta = dict(fh.metadata() or {})
             except Exception as exc:
@@ -363,9 +358,6 @@ def config_from_file(path: str | os.PathLike) -> ModelConfig | None:
 def guess_config(state: Mapping[str, torch.Tensor], presets: Mapping[str, ModelConfig] | None = None
                  ) -> ModelConfig | None:
     """The preset whose network (or encoder) has exactly the keys and shapes of ``state``."""
-    from .config import PRESETS
-    from .network import DiffAENetwork
-
     sub, enc_only, _ = strip_prefix(state)
     for cfg in (presets or PRESETS).values():
         with torch.device("meta"):

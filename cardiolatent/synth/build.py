@@ -18,9 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from cardiolatent import __version__
-from cardiolatent.io_utils import write_table_atomic, write_text_atomic
+from cardiolatent.io_utils import atomic_path, write_table_atomic, write_text_atomic
+from cardiolatent.synth.cohort import simulate_cohort
+from cardiolatent.synth.dicom import read_bulk_zip, write_bulk_zip, write_h5, write_nifti
+from cardiolatent.synth.genotypes import simulate_genotypes
+from cardiolatent.synth.phantom import render_cine
+from cardiolatent.ukb.read import write_main
 
 #: the three long-axis series written into every bulk zip
 VIEWS = ("4Ch", "2Ch", "3Ch")
@@ -73,9 +79,6 @@ def zip_name(eid: int, instance: int) -> str:
 
 def _write_one_participant(job: tuple) -> tuple[int, int, str, int]:
     """Render the three views of one (eid, instance) and write its bulk zip (and NIfTI/HDF5)."""
-    from cardiolatent.synth.dicom import write_bulk_zip, write_nifti
-    from cardiolatent.synth.phantom import render_cine
-
     seed, eid, instance, params, study_date, sex, birth_year, bulk_dir, nifti_dir = job
     path = Path(bulk_dir) / zip_name(eid, instance)
     if path.exists():
@@ -114,8 +117,6 @@ def write_images(
 
     Returns the bulk manifest: ``eid, instance, path`` (relative to ``root``), ``bytes``.
     """
-    from tqdm.auto import tqdm
-
     bulk_dir = root / "bulk" / "20208"
     bulk_dir.mkdir(parents=True, exist_ok=True)
     nifti_dir = None
@@ -145,9 +146,6 @@ def write_images(
 
 def _write_h5_all(participants: pd.DataFrame, root: Path, seed: int) -> None:
     """HDF5 in the original ImLatent layout, 4-chamber series only, read back from the zips."""
-    from cardiolatent.io_utils import atomic_path
-    from cardiolatent.synth.dicom import read_bulk_zip, write_h5
-
     target = root / "h5" / "F20208_LAX_4Ch.h5"
     with atomic_path(target, suffix=".h5") as tmp:
         tmp.unlink()
@@ -179,8 +177,6 @@ def make_cohort(
     nifti, h5 : also write the 4-chamber series as NIfTI files / one HDF5 file.
     workers : processes for image writing (default: all cores).
     """
-    from cardiolatent.ukb.read import write_main
-
     if n < 20:
         raise ValueError(f"--n must be at least 20 participants (got {n})")
     if naming not in MAIN_NAME:
@@ -239,9 +235,6 @@ def simulate_tables(n: int, seed: int):
 
     The same ``(n, seed)`` always gives the same result; images are not part of it.
     """
-    from cardiolatent.synth.cohort import simulate_cohort
-    from cardiolatent.synth.genotypes import simulate_genotypes
-
     ss = np.random.SeedSequence(int(seed))
     rng_eid, rng_geno, rng_cohort = (np.random.default_rng(s) for s in ss.spawn(3))
     eids = draw_eids(n, rng_eid)

@@ -1,6 +1,6 @@
 """UK Biobank bulk cine zips (field 20208): writer, plus NIfTI / HDF5 exports.
 
-The reader lives in :mod:`cardiolatent.images.bulk`; ``read_bulk_zip`` is re-exported here.
+The reader lives in :mod:`cardiolatent.images.readers.bulk_zip`; ``read_bulk_zip`` is re-exported here.
 
 A bulk zip ``{eid}_20208_{instance}_0.zip`` holds one DICOM file per frame of each long-axis
 cine series (``CINE_segmented_LAX_4Ch``, ``..._2Ch``, ``..._3Ch``; 50 frames each) and a
@@ -8,7 +8,7 @@ manifest listing every file with its series. As in the real data, the member ord
 names (SOP instance UIDs) are not in temporal order: readers must sort frames by
 ``TriggerTime`` / ``InstanceNumber``.
 
-The reader (:func:`cardiolatent.images.bulk.read_bulk_zip`) works on the zip in memory (nothing
+The reader (:func:`cardiolatent.images.readers.bulk_zip.read_bulk_zip`) works on the zip in memory (nothing
 is extracted to disk) and decodes only the files of the requested series, chosen from the
 manifest (``manifest.csv`` or the misspelt ``manifest.cvs``), or from DICOM headers when there
 is no manifest.
@@ -24,12 +24,14 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
+import h5py
+import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from cardiolatent.images.bulk import MANIFEST_NAMES, read_bulk_zip  # noqa: F401 (re-export)
+from cardiolatent.images.readers.bulk_zip import MANIFEST_NAMES, read_bulk_zip  # noqa: F401 (re-export)
 from cardiolatent.io_utils import atomic_path
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
@@ -326,7 +328,7 @@ def write_bulk_zip(path: str | os.PathLike, eid: int, instance: int, cines: Mapp
 
 
 # --------------------------------------------------------------------------------------------
-# reading: moved to cardiolatent.images.bulk (re-exported here for existing imports)
+# reading: in cardiolatent.images.readers.bulk_zip (re-exported here for existing imports)
 # --------------------------------------------------------------------------------------------
 
 # --------------------------------------------------------------------------------------------
@@ -356,8 +358,6 @@ def write_nifti(path: str | os.PathLike, cine, info: Mapping[str, Any] | None = 
     ``cine`` is a :class:`~cardiolatent.synth.phantom.Cine` or a (T, H, W) array with ``info`` from
     :func:`read_bulk_zip`.
     """
-    import nibabel as nib
-
     frames, ps, tt, view = _frames_and_meta(cine, info)
     dt = float(np.median(np.diff(tt))) if len(tt) > 1 else 0.0
     img = nib.Nifti1Image(np.asarray(frames, np.uint16), np.diag([1.0, ps[0], ps[1], 1.0]))
@@ -371,8 +371,6 @@ def write_nifti(path: str | os.PathLike, cine, info: Mapping[str, Any] | None = 
 
 def read_nifti(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float]]:
     """Read a cine written by :func:`write_nifti`: (frames (T, H, W) uint16, pixel spacing (row, col) mm)."""
-    import nibabel as nib
-
     img = nib.load(str(path))
     zooms = img.header.get_zooms()
     return np.asarray(img.dataobj, dtype=np.uint16), (float(zooms[1]), float(zooms[2]))
@@ -391,8 +389,6 @@ def write_h5(path: str | os.PathLike, eid: int, instance: int, cine, info: Mappi
     ``pixel_spacing_mm`` and ``trigger_times_ms``. The file is created if absent; an existing key is
     replaced. ``cine`` is a Cine or a (T, rows, cols) array with ``info`` from :func:`read_bulk_zip`.
     """
-    import h5py
-
     frames, ps, tt, _ = _frames_and_meta(cine, info)
     key = h5_key(eid, instance)
     with h5py.File(path, "a") as f:

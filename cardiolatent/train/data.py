@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.images.pipeline import prepare_job
 from cardiolatent.io_utils import atomic_path, write_table_atomic, write_text_atomic
 
 
@@ -42,10 +44,6 @@ def prepared_dataset(items, shape, out_dir: str | Path, *, workers: int = 2, pro
     Inputs that cannot be used are listed in ``qc`` (``eid, instance, path, reason, detail``),
     never silently dropped.
     """
-    from tqdm.auto import tqdm
-
-    from cardiolatent.encode.run import prepare_job
-
     out_dir = Path(out_dir)
     key = _key(items, shape)
     meta_path = out_dir / "data.json"

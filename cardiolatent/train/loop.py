@@ -23,9 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import atomic_path, write_text_atomic
+from cardiolatent.model.diffusion import default_schedule, training_loss
+from cardiolatent.model.network import DiffAENetwork
+from cardiolatent.model.weights import load_into, save_weights
 
 
 @dataclass
@@ -111,12 +115,6 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
 
     Returns the path of the final ``model.safetensors`` (EMA weights).
     """
-    from tqdm.auto import tqdm
-
-    from cardiolatent.model.diffusion import default_schedule, training_loss
-    from cardiolatent.model.network import DiffAENetwork
-    from cardiolatent.model.weights import load_into
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = torch.as_tensor(np.asarray(data, dtype=np.float32))
@@ -235,8 +233,6 @@ def snapshot_path(out: str | Path, step: int) -> Path:
 def _write_ema(ema, path: Path, step: int, cfg: TrainConfig, model_config) -> None:
     """The EMA weights as a safetensors file carrying the model configuration, the step and the
     training settings (the final model.safetensors and every snapshot)."""
-    from cardiolatent.model.weights import save_weights
-
     device = next(ema.parameters()).device
     save_weights(ema.cpu().eval(), path, model_config, dtype=getattr(torch, cfg.weights_dtype),
                  extra={"trained_steps": str(step), "train_config": json.dumps(asdict(cfg), sort_keys=True)})

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import GroupKFold, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 
 def cv_r2(X: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0, groups=None) -> float:
@@ -17,11 +21,6 @@ def cv_r2(X: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0, groups
 
     ``groups`` (n,): e.g. the eid of each row; rows of one group are kept in the same fold.
     """
-    from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import GroupKFold, KFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     pred = np.empty_like(y, dtype=float)
     if groups is None:
         splits = KFold(folds, shuffle=True, random_state=seed).split(X)

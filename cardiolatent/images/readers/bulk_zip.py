@@ -1,4 +1,4 @@
-"""Read UK Biobank bulk cine zips (field 20208): one series, frames in temporal order.
+"""UK Biobank bulk cine zips (field 20208): one series, frames in temporal order.
 
 A bulk zip ``{eid}_20208_{instance}_0.zip`` holds one DICOM file per frame of each long-axis
 cine series (``CINE_segmented_LAX_4Ch``, ``..._2Ch``, ``..._3Ch``) and a manifest listing every
@@ -11,7 +11,8 @@ member name cannot write anywhere), picks the files of the wanted series from th
 
 Errors are :class:`~cardiolatent.errors.BulkZipError` subclasses carrying a short QC ``reason``
 code: :class:`NotAZipError` (``not_a_zip``), :class:`NoSeriesError` (``no_4ch_series``) and
-:class:`UnreadableZipError` (``unreadable_file``).
+:class:`UnreadableZipError` (``unreadable_file``). As a registered reader (:data:`READER`, kind
+``zip``) they become :class:`~cardiolatent.images.readers.base.InputError` with the same reason.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from cardiolatent.errors import BulkZipError
+
+from .base import UNREADABLE_FILE, ImageReader, InputError, InputItem
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.cvs")
 #: UK Biobank bulk file name of field 20208: ``{eid}_20208_{instance}_{array}.zip``
@@ -284,3 +287,61 @@ def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.
     }
     info["trigger_times_ms"][~np.isfinite(info["trigger_times_ms"])] = np.nan
     return frames, info
+
+
+# --------------------------------------------------------------------------------------------
+# the registered reader
+# --------------------------------------------------------------------------------------------
+
+def read(item: InputItem) -> tuple[np.ndarray, dict[str, Any]]:
+    """:func:`read_bulk_zip` of the 4-chamber series; the DICOM PatientID goes to ``dicom_patient_id``."""
+    try:
+        frames, info = read_bulk_zip(item.path)
+    except BulkZipError as e:
+        reason = getattr(e, "reason", UNREADABLE_FILE)
+        raise InputError(str(e), reason, str(e).replace(f"{item.path}: ", "", 1)) from e
+    info = dict(info)
+    info["dicom_patient_id"] = info.pop("eid")
+    return frames, info
+
+
+def example(folder: Path, eid: int, instance: int, frames: np.ndarray) -> Path:
+    """Write ``frames`` (T, H, W) uint16 as a minimal bulk zip ``folder/{eid}_20208_{instance}_0.zip``:
+    one uncompressed DICOM per frame of a ``CINE_segmented_LAX_4Ch`` series plus ``manifest.csv``
+    (contract-test sample; the full writer is :func:`cardiolatent.synth.dicom.write_bulk_zip`)."""
+    path = Path(folder) / f"{int(eid)}_20208_{int(instance)}_0.zip"
+    frames = np.asarray(frames, dtype=np.uint16)
+    uid = f"1.2.826.0.1.3680043.8.498.{int(eid)}.{int(instance)}"
+    lines = ["filename,patientid,studyid,aet,host,date,time,seriesdescription"]
+    with zipfile.ZipFile(path, "w") as zf:
+        for t, pixels in enumerate(frames):
+            ds = Dataset()
+            ds.file_meta = FileMetaDataset()
+            ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+            ds.file_meta.MediaStorageSOPInstanceUID = f"{uid}.{t + 1}"
+            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+            ds.SOPInstanceUID = f"{uid}.{t + 1}"
+            ds.PatientID = str(int(eid))
+            ds.SeriesDescription = "CINE_segmented_LAX_4Ch"
+            ds.SeriesInstanceUID = uid
+            ds.SeriesNumber = 1
+            ds.InstanceNumber = t + 1
+            ds.TriggerTime = str(20 * t)
+            ds.PixelSpacing = ["1.5", "1.5"]
+            ds.Rows, ds.Columns = int(frames.shape[1]), int(frames.shape[2])
+            ds.SamplesPerPixel = 1
+            ds.PhotometricInterpretation = "MONOCHROME2"
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+            ds.PixelData = np.ascontiguousarray(pixels, dtype="<u2").tobytes()
+            buf = io.BytesIO()
+            pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+            name = f"{uid}.{t + 1}.dcm"
+            zf.writestr(name, buf.getvalue())
+            lines.append(f"{name},{int(eid)},1,AET,localhost,20160102,120000,CINE_segmented_LAX_4Ch")
+        zf.writestr("manifest.csv", "\n".join(lines) + "\n")
+    return path
+
+
+READER = ImageReader(kind="zip", suffixes=(".zip",), read=read, example=example, parse_name=parse_bulk_name,
+                     folder_pattern="*_20208_*_*.zip", naming="bulk zips '{eid}_20208_{instance}_0.zip'")
