@@ -334,19 +334,12 @@ def read_imaging_qc(path: str | os.PathLike) -> pd.DataFrame:
     ``reason`` (string). Rows without an eid (unreadable file names) and ``duplicate_input`` rows
     (another input of the same visit was used) are left out.
     """
+    from cardiolatent.io_utils import read_table
+
     path = Path(path)
-    if not path.exists():
-        raise CardiolatentError(f"imaging QC table not found: {path}")
-    name = path.name.lower()
-    try:
-        if name.endswith(".parquet"):
-            df = pd.read_parquet(path)
-        elif name.endswith(".csv"):
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        else:
-            df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    except Exception as exc:  # noqa: BLE001 - parser errors: say which file
-        raise CardiolatentError(f"cannot read imaging QC table {path}: {exc}") from exc
+    df = read_table(path, what="imaging QC table", dtype=str, keep_default_na=False)
+    if path.name.lower().endswith(".parquet"):
+        df = df.astype(str).replace({"nan": "", "None": "", "<NA>": ""})
     if "eid" not in df.columns:
         raise CardiolatentError(f"imaging QC table {path} has no 'eid' column (columns: "
                                 f"{', '.join(map(str, df.columns[:6]))})")
