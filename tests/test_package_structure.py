@@ -198,3 +198,13 @@ def test_help_imports_no_pandas_numpy_or_torch():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "HEAVY" not in res.stderr, res.stderr.splitlines()[-1]
+
+
+def test_reading_and_preparing_do_not_import_torch():
+    """Discovery, reading, preparation and the encode output tables stay torch-free to import;
+    torch comes in only when something is resampled or encoded."""
+    code = ("import sys; import cardiolatent.images.readers, cardiolatent.images.prepare, "
+            "cardiolatent.images.pipeline, cardiolatent.encode.run, cardiolatent.model.config, "
+            "cardiolatent.latents, cardiolatent.results; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -135,7 +135,7 @@ def latents_path(args) -> str:
     """
     if args.latents:
         return args.latents
-    from cardiolatent.synth.default import default_latents
+    from cardiolatent.demo import default_latents
 
     paths, lat = default_latents(progress=not getattr(args, "quiet", False))
     print(f"no --latents given: using the demo models' latents of the built-in synthetic cohort ({lat})")

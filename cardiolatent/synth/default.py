@@ -44,14 +44,3 @@ def default_cohort(n: int | None = None, seed: int = DEFAULT_SEED, *, images: bo
         if info.get("images") or not images:
             return CohortPaths(root)
     return make_cohort(root, n=n, seed=seed, images=images, progress=progress)
-
-
-def __getattr__(name):
-    # TRANSITION (issue 12): default_latents moved to cardiolatent.demo (it encodes, and synth must not
-    # import encode). Kept reachable here only until cardiolatent/commands/_common.py imports it from
-    # cardiolatent.demo; then delete this function (tests/test_layering.py lists it as the one exception).
-    if name == "default_latents":
-        from cardiolatent.demo import default_latents
-
-        return default_latents
-    raise AttributeError(f"module 'cardiolatent.synth.default' has no attribute {name!r}")

@@ -20,6 +20,7 @@ import re
 from typing import Collection, Iterable, Optional, Tuple
 
 from cardiolatent.errors import UnknownNamingError
+from cardiolatent.ukb.registry import FieldRegistry
 
 STYLES = ("ukbconv_csv", "ukbconv_r", "r_mangled", "phesant", "rap")
 #: human labels used in messages
@@ -82,8 +83,6 @@ def find_id_column(columns: Iterable[str], style: str | None = None) -> str | No
 
 @functools.lru_cache(maxsize=1)
 def _default_array_fields() -> frozenset[int]:
-    from cardiolatent.ukb.registry import FieldRegistry
-
     return frozenset(FieldRegistry.default().array_fields())
 
 
