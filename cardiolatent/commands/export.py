@@ -21,7 +21,7 @@ DESCRIPTION = (
 
 def add_arguments(p) -> None:
     from cardiolatent.commands._common import add_latents_argument, add_ukb_argument
-    from cardiolatent.exports.phenotypes import TRANSFORMS
+    from cardiolatent.exports.options import TRANSFORMS
     from cardiolatent.exports.formats import FORMATS
 
     add_latents_argument(p)

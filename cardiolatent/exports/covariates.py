@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cardiolatent.analysis.design import design_matrix
 from cardiolatent.exports.naming import unique_names
 
 __all__ = ["code_covariates", "drop_all_missing_covariates", "dummy_covariates", "raw_covariates"]
@@ -26,8 +27,6 @@ def drop_all_missing_covariates(V, names: list[str], alive: np.ndarray, notes: l
 
 def dummy_covariates(V, names: list[str], min_level_count: int, notes: list[str]):
     """Dummy-coded covariates over the written rows (``V`` restricted to them): (matrix, names)."""
-    from cardiolatent.analysis.design import design_matrix
-
     D = design_matrix(V, names, min_level_count=min_level_count)
     notes += [f"covariate {n}" for n in D.notes]
     mat, out_names = D.matrix, list(D.names)

@@ -36,9 +36,19 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from cardiolatent.analysis.design import expand_names, participant_variables
+from cardiolatent.analysis.design import Variables
+from cardiolatent.analysis.survival import survival_data
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.exports.covariates import code_covariates
 from cardiolatent.exports.naming import safe_name, unique_names
+from cardiolatent.exports.options import TRANSFORMS
 from cardiolatent.exports.qc import FILTERS, QCTracker, SampleQC, apply_sample_qc
+from cardiolatent.latents import read_latents
+from cardiolatent.stats.transforms import inverse_normal
+from cardiolatent.ukb.covariates import field_columns
+from cardiolatent.ukb.covariates import as_wide
+from cardiolatent.ukb.outcomes import load_definitions
 
 __all__ = [
     "FILTERS",
@@ -49,16 +59,6 @@ __all__ = [
     "safe_name",
     "residualise",
 ]
-
-#: phenotype transforms: name -> description (for the manifest)
-TRANSFORMS: dict[str, str] = {
-    "int": "rank-based inverse normal transform, Phi^-1((rank - 3/8) / (n + 1/4)) (Blom), ties averaged, "
-           "over the written participants with a value",
-    "raw": "none (latent values as encoded)",
-    "resid": "residuals of OLS of each latent on an intercept and the written covariates (dummy coded)",
-    "resid-int": "residuals of OLS on an intercept and the written covariates (dummy coded), then the "
-                 "rank-based inverse normal transform (Blom)",
-}
 
 #: compatible private names (moved to :mod:`cardiolatent.exports.qc` / :mod:`~cardiolatent.exports.naming`)
 _Tracker = QCTracker
@@ -136,8 +136,6 @@ def residualise(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _pcs_available(wide: pd.DataFrame) -> list[int]:
-    from cardiolatent.ukb.covariates import field_columns
-
     return sorted(a for (i, a) in field_columns(wide, 22009) if i == 0)
 
 
@@ -159,8 +157,6 @@ class _LatentsStep:
 
 def _read_export_latents(latents: Any, latent_columns) -> _LatentsStep:
     """Latents (visit 2, else 3) and the ``latents_missing`` exclusions of participants with no usable row."""
-    from cardiolatent.latents import read_latents
-
     L = read_latents(latents, visits="prefer2", columns=latent_columns)
     keys = L.keys
     if keys["eid"].duplicated().any():  # cannot happen with prefer2; guard the invariant
@@ -188,8 +184,6 @@ def _read_export_latents(latents: Any, latent_columns) -> _LatentsStep:
 
 def _variables(wide, keys, *, covariates, pcs, binary_traits, t2e, qc: SampleQC, defs, registry, notes):
     """Participant variables at each row's visit; the covariate, binary-trait and t2e names resolved."""
-    from cardiolatent.analysis.design import expand_names, participant_variables
-
     cov_names = expand_names(covariates)
     if pcs:
         avail = _pcs_available(wide)
@@ -230,8 +224,6 @@ def _excluded_table(T: QCTracker, keys: pd.DataFrame, pre_excluded: pd.DataFrame
 
 def _phenotypes(Y: np.ndarray, columns: list[str], transform: str, resid_x, notes: list[str]):
     """Latents constant or missing over the written rows dropped (noted), then transformed."""
-    from cardiolatent.stats.transforms import inverse_normal
-
     n_out = Y.shape[0]
     keep_cols, dropped = [], []
     for j, c in enumerate(columns):
@@ -288,7 +280,6 @@ def _time_to_event(wide, keys_written: pd.DataFrame, names: list[str], max_years
     info = {}
     if not names:
         return t2e_df, info
-    from cardiolatent.analysis.survival import survival_data
 
     for o in names:
         S = survival_data(wide, keys_written, o, max_followup_years=max_years, definitions=defs)
@@ -385,11 +376,6 @@ def prepare_export(
     (the case window of :func:`~cardiolatent.analysis.design.participant_variables`); ``t2e``:
     outcomes written as time (years from the imaging visit, capped at ``t2e_max_years``) and event.
     """
-    from cardiolatent.analysis.design import Variables
-    from cardiolatent.exports.covariates import code_covariates
-    from cardiolatent.ukb.covariates import as_wide
-    from cardiolatent.ukb.outcomes import load_definitions
-
     _check_options(transform, categorical, pcs)
     qc = qc or SampleQC()
     defs = definitions if definitions is not None else load_definitions()

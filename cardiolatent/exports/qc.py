@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.exports import samples as smp
+from cardiolatent.exports.covariates import drop_all_missing_covariates
 
 __all__ = ["FILTERS", "SampleQC", "QCTracker", "QCOutcome", "apply_sample_qc"]
 
@@ -99,16 +101,12 @@ def _read_path_or_frame(obj, reader):
 
 
 def _withdrawn(T: QCTracker, eids, qc: SampleQC) -> None:
-    from cardiolatent.exports import samples as smp
-
     if qc.withdrawals is None:
         return T.skip("withdrawn")
     T.apply("withdrawn", np.isin(eids, smp.read_id_list(qc.withdrawals, "withdrawals file")))
 
 
 def _imaging_qc(T: QCTracker, keys, eids, qc: SampleQC) -> None:
-    from cardiolatent.exports import samples as smp
-
     if qc.imaging_qc is None:
         return T.skip("imaging_qc")
     q = _read_path_or_frame(qc.imaging_qc, smp.read_imaging_qc)
@@ -123,8 +121,6 @@ def _imaging_qc(T: QCTracker, keys, eids, qc: SampleQC) -> None:
 
 
 def _in_genotypes(T: QCTracker, eids, qc: SampleQC):
-    from cardiolatent.exports import samples as smp
-
     if qc.samples is None:
         T.skip("not_in_genotypes")
         return None
@@ -153,8 +149,6 @@ def _ancestry_and_sex(T: QCTracker, V, qc: SampleQC) -> None:
 
 
 def _missing_covariate(T: QCTracker, V, cov_names: list[str], notes: list[str]) -> list[str]:
-    from cardiolatent.exports.covariates import drop_all_missing_covariates
-
     cov_kept = drop_all_missing_covariates(V, cov_names, T.alive, notes)
     if cov_kept:
         cm = np.isnan(V.table[cov_kept].to_numpy(np.float64))
@@ -166,8 +160,6 @@ def _missing_covariate(T: QCTracker, V, cov_names: list[str], notes: list[str]) 
 
 
 def _related(T: QCTracker, eids, qc: SampleQC) -> dict:
-    from cardiolatent.exports import samples as smp
-
     active = qc.remove_related is not None or qc.king is not None
     fail = np.zeros(len(eids), bool)
     detail = np.full(len(eids), "", dtype=object)

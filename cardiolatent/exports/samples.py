@@ -22,17 +22,18 @@ above a kinship threshold.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import heapq
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
+import re
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from cardiolatent.errors import CardiolatentError, DuplicateIdError
+from cardiolatent.io_utils import read_table
 
 __all__ = [
     "SampleList",
@@ -334,8 +335,6 @@ def read_imaging_qc(path: str | os.PathLike) -> pd.DataFrame:
     ``reason`` (string). Rows without an eid (unreadable file names) and ``duplicate_input`` rows
     (another input of the same visit was used) are left out.
     """
-    from cardiolatent.io_utils import read_table
-
     path = Path(path)
     df = read_table(path, what="imaging QC table", dtype=str, keep_default_na=False)
     if path.name.lower().endswith(".parquet"):

@@ -9,13 +9,16 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.gwas.coords import codes_of as _codes_of
@@ -80,9 +83,6 @@ class LDReference:
     """A PLINK 1 fileset used as LD reference: its .bim read once (pyarrow) for id / position matching."""
 
     def __init__(self, bfile: str | os.PathLike):
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-
         self.prefix = Path(bfile)
         name = self.prefix.name
         for ext in (".bed", ".bim", ".fam"):
@@ -122,9 +122,6 @@ class LDReference:
 
         ``by="id"``: the same id; ``by="position"``: the same chromosome and position, preferring
         a reference variant with the same two alleles (in either order)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         if df.empty:
             return np.array([], dtype=object)
         if by == "id":

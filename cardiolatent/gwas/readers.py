@@ -33,17 +33,21 @@ into 0) are re-parsed from their mantissa and exponent, so ``-log10 P`` stays ex
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import glob
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
+import re
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.exports.formats import FORMATS as TOOLS
 from cardiolatent.exports.formats import result_formats
 
 __all__ = [
@@ -151,9 +155,6 @@ def mlog10p_from_text(values, *, where: str = "P") -> np.ndarray:
     CardiolatentError
         A value that is not a number, or a P outside [0, 1] (allowing 1 + 1e-6 for rounding).
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(
         [None if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() in _NULLS else str(v)
          for v in values], type=pa.string())
@@ -210,8 +211,6 @@ def _compression_of(path: Path) -> str | None:
 
 
 def _head_lines(path: Path, compression: str | None, n_bytes: int = 1 << 16) -> list[str]:
-    import pyarrow as pa
-
     try:
         with pa.input_stream(str(path), compression=compression) as fh:
             raw = fh.read(n_bytes)
@@ -312,8 +311,6 @@ def open_result(path: str | os.PathLike, format: str | None = None) -> ResultFil
 
 
 def _tool_list() -> str:
-    from cardiolatent.exports.formats import FORMATS as TOOLS
-
     names = [TOOLS[n].tool for n in result_formats()]
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
 
@@ -386,9 +383,6 @@ class FreqSidecar:
     """
 
     def __init__(self, path: Path):
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-
         self.path = Path(path)
         head = _head_lines(self.path, _compression_of(self.path), 1 << 14)
         names = head[0].split("\t") if head else []
@@ -433,8 +427,6 @@ class FreqSidecar:
         column), one minus it where A1 is REF; the count is ``min(f, 1 - f)`` times the allele
         observations of the run, rounded (the exact count among the run's samples with a call;
         NaN without an ``OBS_CT`` column)."""
-        import pyarrow as pa
-
         if len(idx) == 0:
             return np.zeros(0), np.zeros(0)
         take = pa.array(np.asarray(idx, dtype=np.int64))
@@ -597,8 +589,6 @@ class Chunk:
         """The rows ``sel`` (boolean mask or indices into this chunk; all when None) as a DataFrame:
         ``chrom`` (label), ``pos``, ``id``, ``effect_allele``, ``other_allele``, ``eaf``, ``info``,
         ``n``, ``beta``, ``se``, ``mlog10p`` (columns the file lacks are NaN / None)."""
-        import pyarrow as pa
-
         if sel is None:
             sel = np.arange(len(self))
         sel = np.asarray(sel)
@@ -661,8 +651,6 @@ class Chunk:
 
 
 def _column_types(rf: ResultFile) -> dict:
-    import pyarrow as pa
-
     c = rf.columns
     types = {c["chrom"]: pa.dictionary(pa.int32(), pa.string()), c["pos"]: pa.int64(), c["id"]: pa.string()}
     for canon in ("effect_allele", "other_allele", "ref", "alt", "a1"):
@@ -679,9 +667,6 @@ def _column_types(rf: ResultFile) -> dict:
 
 
 def _batches_arrow(rf: ResultFile, chunk_bytes: int, tell: list) -> Iterator:
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
     types = _column_types(rf)
     raw = pa.OSFile(str(rf.path))
     stream = pa.CompressedInputStream(raw, rf.compression) if rf.compression else raw
@@ -710,8 +695,6 @@ def _batches_arrow(rf: ResultFile, chunk_bytes: int, tell: list) -> Iterator:
 
 def _batches_pandas(rf: ResultFile, chunk_rows: int, tell: list) -> Iterator:
     """Whitespace-aligned files: pandas in row chunks, converted to arrow batches."""
-    import pyarrow as pa
-
     types = _column_types(rf)
     dtype = {}
     for name, t in types.items():
@@ -730,8 +713,6 @@ def _batches_pandas(rf: ResultFile, chunk_rows: int, tell: list) -> Iterator:
 
 def _dict_codes(arr, fn: Callable[[list], np.ndarray], what: str, rf: ResultFile) -> np.ndarray:
     """Map a (dictionary) arrow column through ``fn`` applied to its distinct values."""
-    import pyarrow as pa
-
     if isinstance(arr, pa.ChunkedArray):
         arr = pa.concat_arrays(arr.chunks) if arr.num_chunks != 1 else arr.chunk(0)
     if not pa.types.is_dictionary(arr.type):

@@ -21,14 +21,15 @@ summary.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.gwas.clump import LDReference, distance_clump, ld_clump
@@ -37,7 +38,10 @@ from cardiolatent.gwas.inflation import CHI2_MEDIAN_1DF, chi2_from_mlog10p, lamb
 from cardiolatent.gwas.loci import merge_loci
 from cardiolatent.gwas.plotdata import manhattan_table, qq_table, thin_hash
 from cardiolatent.gwas.readers import ResultFile, iter_chunks
+from cardiolatent.gwas.readers import discover_results
 from cardiolatent.gwas.thresholds import PAPER_P, genome_wide_threshold
+from cardiolatent.io_utils import atomic_dir, write_table_atomic, write_text_atomic
+from cardiolatent.io_utils import read_table
 from cardiolatent.results import Result, Summary, empty_excluded, jsonable
 
 __all__ = [
@@ -213,8 +217,6 @@ class GwasSummary(Result):
     def save(self, out: str | os.PathLike) -> dict[str, Path]:
         """Write ``lambda.tsv``, ``leads.tsv``, ``loci.tsv``, ``manhattan.*``, ``qq.*`` and ``summary.json``
         into the folder ``out`` as a unit (a temporary sibling swapped in when complete)."""
-        from cardiolatent.io_utils import atomic_dir, write_table_atomic, write_text_atomic
-
         out = Path(out)
         paths = self.files(out)
         self.summary.outputs = [p.name for p in paths.values()]
@@ -232,8 +234,6 @@ class GwasSummary(Result):
     @classmethod
     def load(cls, out: str | os.PathLike) -> "GwasSummary":
         """Read a saved ``gwas-results`` folder back."""
-        from cardiolatent.io_utils import read_table
-
         out = Path(out)
         path = out / "summary.json"
         if not path.exists():
@@ -523,8 +523,6 @@ def gwas_results(
     ``tsv`` for the saved Manhattan / QQ tables; ``chunk_mb``: text per streamed block (MB);
     ``show_progress``: a progress bar; ``settings``: the other parameters of :func:`summarise_results`.
     """
-    from cardiolatent.gwas.readers import discover_results
-
     threshold, how = genome_wide_threshold(p_threshold, meff)
     for name in ("manhattan_background", "qq_n_points"):
         if settings.get(name, 0) < 0:
@@ -537,7 +535,6 @@ def gwas_results(
     files = discover_results(results, name_regex=name_regex, format=format, skipped=skipped)
     if not files:
         raise CardiolatentError(f"no GWAS results files in {' '.join(map(str, results))}")
-    from tqdm.auto import tqdm
 
     bar = tqdm(total=sum(f.size for f in files), unit="B", unit_scale=True, desc="reading results",
                disable=not show_progress, leave=False)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import shlex
 from datetime import date
 
+from cardiolatent import __version__
+
 
 def q(s: str) -> str:
     """Quote one word for bash."""
@@ -26,8 +28,6 @@ def dq(text: str) -> str:
 
 def header(spec, tables, tool_line: str) -> list[str]:
     """The first lines of a script: shebang, what it runs on, strict mode, OUT / THREADS / executable."""
-    from cardiolatent import __version__
-
     var, default = spec.executable
     return [
         "#!/usr/bin/env bash",
@@ -98,22 +98,6 @@ def plink_preamble(spec, tables, comment: str, flag: str, path: str, sample: str
 def flags(written) -> str:
     """The extra flags every call needs for these files, quoted."""
     return " ".join(q(f) for f in written.extra_flags)
-
-
-def numeric_equal(frame, value: float, skip=()) -> list[tuple[str, int]]:
-    """(column, row) of numeric cells of ``frame`` exactly equal to ``value`` (first per column)."""
-    import numpy as np
-    import pandas as pd
-
-    hits = []
-    for c in frame.columns:
-        if c in skip:
-            continue
-        x = pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64)
-        w = np.flatnonzero(x == value)
-        if len(w):
-            hits.append((c, int(w[0])))
-    return hits
 
 
 def tsv(header_names, rows) -> str:

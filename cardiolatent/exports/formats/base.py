@@ -71,7 +71,8 @@ class ToolFormat:
     covariates may be written as level labels. ``t2e``: time-to-event pairs supported.
     ``script``: file name of the run script; ``render(tables, written) -> str`` its text.
     ``executable``: (environment variable, default command) of the tool in the script.
-    ``missing_rule(written, frames, ids)``: adjusts ``written.missing`` / ``written.extra_flags`` /
+    ``missing_rule(written, cells_equal_to, ids)``: (``cells_equal_to(value)``: the (column, row) of
+    written numeric cells equal to ``value``, first per column) adjusts ``written.missing`` / ``written.extra_flags`` /
     ``written.notes`` for values that equal the tool's missing code, or raises (None: nothing to do).
     ``iid_only_psam``: a ``.psam`` without FID gives an ``#IID`` header. ``results``: how
     ``gwas-results`` reads the tool's output (None: not read back). ``result_files(tables, written)``:

@@ -22,9 +22,9 @@ RESULTS = ResultColumns(
 )
 
 
-def missing_rule(W, frames, ids) -> None:
+def missing_rule(W, cells_equal_to, ids) -> None:
     """A real -9 value is an error (BOLT-LMM reads -9 as missing and has no option to change that)."""
-    hits = [h for f in frames for h in S.numeric_equal(f, -9.0)]
+    hits = cells_equal_to(-9.0)
     if hits:
         c, r = hits[0]
         raise CardiolatentError(f"column {c} is -9 for eid {int(ids['eid'].iloc[r])}; BOLT-LMM reads -9 as "

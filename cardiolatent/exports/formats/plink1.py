@@ -24,11 +24,11 @@ RESULTS = ResultColumns(
 )
 
 
-def missing_rule(W, frames, ids) -> None:
+def missing_rule(W, cells_equal_to, ids) -> None:
     """Pick the first code of :data:`MISSING_CODES` no written value equals; a moved code adds
     ``--missing-phenotype CODE`` to every call."""
     for code in MISSING_CODES:
-        if not any(S.numeric_equal(f, float(code)) for f in frames):
+        if not cells_equal_to(float(code)):
             W.missing = code
             break
     else:

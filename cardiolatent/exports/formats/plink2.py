@@ -27,9 +27,9 @@ RESULTS = ResultColumns(
 )
 
 
-def missing_rule(W, frames, ids) -> None:
+def missing_rule(W, cells_equal_to, ids) -> None:
     """A real -9 value: pass ``--no-input-missing-phenotype`` (PLINK 2 reads -9 as missing by default)."""
-    hits = [h for f in frames for h in S.numeric_equal(f, -9.0)]
+    hits = cells_equal_to(-9.0)
     if hits:
         W.extra_flags.append("--no-input-missing-phenotype")
         W.notes.append(f"column {hits[0][0]} has the value -9, which PLINK 2 reads as missing by default: "

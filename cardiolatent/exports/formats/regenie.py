@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from cardiolatent.exports.formats import _script as S
 from cardiolatent.exports.formats.base import ResultColumns, ToolFormat
@@ -95,7 +95,7 @@ def example_result(rows) -> str:
     for r in rows.itertuples():
         lines.append(" ".join(map(str, [r.chrom, r.pos, r.id, r.other_allele, r.effect_allele, repr(r.eaf),
                                         int(r.n), "ADD", repr(r.beta), repr(r.se), "1.0",
-                                        repr(float(-np.log10(r.p))), "NA"])))
+                                        repr(-math.log10(r.p)), "NA"])))
     return "\n".join(lines) + "\n"
 
 
