@@ -203,6 +203,8 @@ class Result:
         except ValueError as exc:
             raise CardiolatentError(f"{summ_path} is not valid JSON: {exc}") from exc
         klass = _result_class(rec.get("result", ""), summ_path) if cls is Result else cls
+        if klass is not cls and klass.load.__func__ is not Result.load.__func__:
+            return klass.load(out)  # a result with its own files (e.g. an export's role map)
         names = {p: (out / n if out.is_dir() else out.with_name(n)) for p, n in
                  _parts_of(klass, rec, out).items()}
         table = read_table(names.pop("table"), what=f"{klass.kind} result table")

@@ -334,7 +334,3 @@ def design_matrix(variables: Variables, names: Sequence[str], *, rows: np.ndarra
         keep.append(j)
     return Design(mat[:, keep], [out_names[j] for j in keep], notes)
 
-
-# Transitional alias while exports/ moves to cardiolatent.latents.read_latents (issue 12); removed after.
-from cardiolatent.latents import read_latents as load_latents  # noqa: E402,F401
-from cardiolatent.io_utils import read_table  # noqa: E402,F401

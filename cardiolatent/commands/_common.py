@@ -113,17 +113,18 @@ def max_followup(args) -> float | None:
 
 def add_workers_argument(p, what: str) -> None:
     p.add_argument("--workers", type=int, default=None,
-                   help=f"processes {what} (default: every core of this machine, {os.cpu_count() or 1})")
+                   help=f"processes {what}; 0 = no extra process (default: every core of this machine, "
+                        f"{os.cpu_count() or 1})")
 
 
 def workers(args) -> int:
-    """``--workers``, or every core when not given; fewer than 1 is refused."""
+    """``--workers``, or every core when not given; 0 = work in this process; negative is refused."""
     from cardiolatent.errors import CardiolatentError
 
     if args.workers is None:
         return os.cpu_count() or 1
-    if args.workers < 1:
-        raise CardiolatentError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers < 0:
+        raise CardiolatentError(f"--workers must be 0 or more, not {args.workers}")
     return int(args.workers)
 
 

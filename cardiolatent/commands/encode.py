@@ -23,6 +23,8 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
+    from cardiolatent.commands._common import add_workers_argument
+
     add_images_argument(p)
     p.add_argument("--weights", nargs="+", default=["demo"],
                    help="'demo' (the five shipped demo models) or weights files/folders, one per seed")
@@ -30,7 +32,7 @@ def add_arguments(p) -> None:
                    help="preset for weights files that do not carry their configuration (e.g. published)")
     p.add_argument("--out", default="latents.parquet", help="latents table (.parquet, .tsv or .csv)")
     p.add_argument("--batch-size", type=int, default=8, help="volumes per encoder call")
-    p.add_argument("--workers", type=int, default=2, help="processes reading and preparing images")
+    add_workers_argument(p, "reading and preparing images")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="precision of the encoder (bf16/fp16: CUDA only)")
@@ -55,13 +57,14 @@ def load_encoders(weights: list[str], config: str | None = None, device: str = "
 
 
 def run(args) -> int:
+    from cardiolatent.commands._common import workers
     from cardiolatent.encode.run import encode_inputs
     from cardiolatent.images.readers import discover_inputs
 
     images = image_paths(args)
     encoders = load_encoders(args.weights, args.config, args.device)
     items = discover_inputs(images)
-    res = encode_inputs(items, encoders, args.out, batch_size=args.batch_size, workers=args.workers,
+    res = encode_inputs(items, encoders, args.out, batch_size=args.batch_size, workers=workers(args),
                         device=args.device, dtype=None if args.dtype == "fp32" else args.dtype,
                         progress=not args.quiet, resume=not args.no_resume, excluded=items.excluded)
     n = res.latents[["eid", "instance"]].drop_duplicates().shape[0]

@@ -20,7 +20,9 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from cardiolatent.commands._common import add_latents_argument, add_ukb_argument
+    import argparse
+
+    from cardiolatent.commands._common import add_latents_argument, add_max_followup_argument, add_ukb_argument
     from cardiolatent.exports.options import TRANSFORMS
     from cardiolatent.exports.formats import FORMATS
 
@@ -51,8 +53,8 @@ def add_arguments(p) -> None:
     p.add_argument("--t2e", default=None,
                    help="comma-separated outcomes written as REGENIE --t2e time (years from the imaging visit) / "
                         "event pairs (incident events; prevalent cases set missing)")
-    p.add_argument("--t2e-max-years", type=float, default=10.0,
-                   help="follow-up cap for --t2e in years (0 = no cap)")
+    add_max_followup_argument(p)
+    p.add_argument("--t2e-max-years", dest="max_followup", type=float, help=argparse.SUPPRESS)
     p.add_argument("--definitions", default=None, help="outcome definitions TOML (default: packaged)")
     qc = p.add_argument_group("sample QC")
     qc.add_argument("--withdrawals", default=None, help="withdrawals file (one eid per line)")
@@ -104,7 +106,7 @@ def _qc_hint(args) -> str | None:
 
 def run(args) -> int:
     from cardiolatent.analysis.design import expand_names, fields_needed
-    from cardiolatent.commands._common import latents_path, registry_from_args, ukb_path
+    from cardiolatent.commands._common import latents_path, max_followup, registry_from_args, ukb_path
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.exports.formats import get_format
     from cardiolatent.exports.phenotypes import SampleQC, prepare_export
@@ -134,7 +136,7 @@ def run(args) -> int:
     tables = prepare_export(args.latents, main, latent_columns=args.latent_columns, transform=args.transform,
                             covariates=args.covariates, pcs=args.pcs, categorical=args.categorical,
                             min_level_count=args.min_level_count, binary_traits=args.binary_traits,
-                            t2e=args.t2e, t2e_max_years=(args.t2e_max_years or None), definitions=defs,
+                            t2e=args.t2e, t2e_max_years=max_followup(args), definitions=defs,
                             registry=reg, qc=qc)
     result = export_result(tables, args.format, _parameters(args, ukb))
     result.save(args.out)

@@ -13,6 +13,8 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
+    from cardiolatent.commands._common import add_workers_argument
+
     p.add_argument("--n", type=int, default=2000, help="number of participants")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=20208, help="random seed")
@@ -21,15 +23,16 @@ def add_arguments(p) -> None:
     p.add_argument("--no-images", action="store_true", help="write everything but the bulk image zips")
     p.add_argument("--nifti", action="store_true", help="also write each 4-chamber cine as NIfTI (T x H x W)")
     p.add_argument("--h5", action="store_true", help="also write the 4-chamber cines into one HDF5 file (ImLatent layout)")
-    p.add_argument("--workers", type=int, default=None, help="processes for image writing (default: all cores)")
+    add_workers_argument(p, "writing images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
+    from cardiolatent.commands._common import workers
     from cardiolatent.synth.build import make_cohort
     from cardiolatent.synth.summary import print_summary
 
     paths = make_cohort(args.out, n=args.n, seed=args.seed, images=not args.no_images, naming=args.naming,
-                        nifti=args.nifti, h5=args.h5, workers=args.workers, progress=not args.quiet)
+                        nifti=args.nifti, h5=args.h5, workers=workers(args), progress=not args.quiet)
     print_summary(paths)
     return 0

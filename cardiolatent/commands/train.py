@@ -21,6 +21,8 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
+    from cardiolatent.commands._common import add_workers_argument
+
     add_images_argument(p)
     p.add_argument("--out", required=True, help="output folder (checkpoint, loss log, final weights)")
     p.add_argument("--preset", default="demo", help="model preset: demo, mini or published")
@@ -43,7 +45,7 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--amp", action="store_true", help="bf16 mixed precision (CUDA only)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--workers", type=int, default=2, help="processes preparing images")
+    add_workers_argument(p, "preparing images")
     p.add_argument("--cache", default=None,
                    help="folder for the prepared-cine cache (default: --out); share it between seeds")
     p.add_argument("--weights-dtype", choices=["float32", "float16"], default="float32",
@@ -57,6 +59,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from cardiolatent.commands._common import workers
     import numpy as np
 
     from cardiolatent.images.readers import discover_inputs
@@ -67,7 +70,7 @@ def run(args) -> int:
 
     cfg_model = get_preset(args.preset)
     items = discover_inputs(image_paths(args))
-    data, index, qc = prepared_dataset(items, cfg_model.input_shape, args.cache or args.out, workers=args.workers,
+    data, index, qc = prepared_dataset(items, cfg_model.input_shape, args.cache or args.out, workers=workers(args),
                                        progress=not args.quiet)
     split = split_participants(index["eid"], args.holdout_fraction, args.split_seed)
     index = index.assign(split=index["eid"].map(split))

@@ -2,7 +2,7 @@
 
 M_eff may come from the ``summary.json`` that ``cardiolatent icc`` writes: its ``meff`` entry holds,
 for all latents (``all``) and per seed, the effective number of tests by Li & Ji (``meff_li_ji``,
-as :meth:`cardiolatent.stats.meff.MeffResult.as_dict` names it; ``li_ji`` is accepted too) and by
+as :meth:`cardiolatent.stats.independent_tests.MeffResult.as_dict` names it; ``li_ji`` is accepted too) and by
 Nyholt.
 """
 
