@@ -196,12 +196,7 @@ class Result:
         """Read a saved result back (as the class that saved it, when called on :class:`Result`)."""
         out = Path(out)
         summ_path = out / "summary.json" if out.is_dir() else out.with_name(f"{table_stem(out)}.summary.json")
-        if not summ_path.exists():
-            raise CardiolatentError(f"{out} is not a saved cardiolatent result (no {summ_path.name})")
-        try:
-            rec = json.loads(summ_path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise CardiolatentError(f"{summ_path} is not valid JSON: {exc}") from exc
+        rec = read_record(summ_path, f"{out} is not a saved cardiolatent result (no {summ_path.name})")
         klass = _result_class(rec.get("result", ""), summ_path) if cls is Result else cls
         if klass is not cls and klass.load.__func__ is not Result.load.__func__:
             return klass.load(out)  # a result with its own files (e.g. an export's role map)
@@ -212,6 +207,16 @@ class Result:
         summary = {k: v for k, v in rec.items() if k not in ("cardiolatent_version", "result", "files")}
         extras = {p: read_table(path, what=f"{klass.kind} table {p}") for p, path in names.items() if path.exists()}
         return klass._from_saved(table, excluded, summary, extras)
+
+
+def read_record(path: Path, missing: str) -> dict:
+    """The JSON record of a saved result (``summary.json``); ``missing`` is the error when absent."""
+    if not path.exists():
+        raise CardiolatentError(missing)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise CardiolatentError(f"{path} is not valid JSON: {exc}") from exc
 
 
 def _parts_of(klass, rec: dict, out: Path) -> dict[str, str]:
@@ -293,4 +298,4 @@ def _listed_files(summary_path: Path) -> set[str]:
             and f not in ("", ".", "..")}
 
 
-__all__ = ["Result", "Summary", "jsonable", "empty_excluded"]
+__all__ = ["Result", "Summary", "jsonable", "empty_excluded", "read_record"]

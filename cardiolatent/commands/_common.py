@@ -169,3 +169,17 @@ def analysis_inputs(args, names):
     defs = load_definitions(args.definitions) if args.definitions else load_definitions()
     main = read_main(ukb_path(args), fields_needed(names, reg, defs), registry=reg, missing_ok=True)
     return main, defs
+
+
+def save_and_report(res, args) -> None:
+    """The commands' ending: print the summary, save the result to ``--out`` (or print the table)."""
+    quiet = getattr(args, "quiet", False)
+    if not quiet:
+        res.print_summary()
+    if not args.out:
+        write_output(res.table, None)
+        return
+    paths = res.save(args.out)
+    if not quiet:
+        print(f"wrote {len(res.table):,} rows to {args.out}; beside it: "
+              f"{', '.join(p.name for k, p in paths.items() if k != 'table')}")

@@ -49,7 +49,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from cardiolatent.analysis.association import association_scan
     from cardiolatent.analysis.design import expand_names
-    from cardiolatent.commands._common import analysis_inputs, write_output
+    from cardiolatent.commands._common import analysis_inputs, save_and_report
 
     main, defs = analysis_inputs(args, expand_names([args.traits, args.covariates]))
     res = association_scan(args.latents, main, args.traits, args.covariates, direction=args.direction,
@@ -57,13 +57,5 @@ def run(args) -> int:
                            min_cases=args.min_cases, min_nonmissing=args.min_nonmissing,
                            permutations=args.permutations, seed=args.seed, alpha=args.alpha, meff=args.meff,
                            definitions=defs, visits=args.visits, latent_columns=args.latent_columns)
-    if not args.quiet:
-        res.print_summary()
-    if args.out:
-        paths = res.save(args.out)
-        if not args.quiet:
-            print(f"wrote {len(res.table):,} rows to {args.out}; beside it: "
-                  f"{', '.join(p.name for k, p in paths.items() if k != 'table')}")
-    else:
-        write_output(res.table, None)
+    save_and_report(res, args)
     return 0

@@ -40,7 +40,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from cardiolatent.analysis.design import expand_names
     from cardiolatent.analysis.survival import cox_latents
-    from cardiolatent.commands._common import analysis_inputs, max_followup, write_output
+    from cardiolatent.commands._common import analysis_inputs, max_followup, save_and_report, write_output
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.io_utils import read_table
 
@@ -58,15 +58,9 @@ def run(args) -> int:
     res = cox_latents(args.latents, main, outcomes, args.covariates, strata=args.strata, robust=args.robust,
                       ph_test=args.ph_test, max_followup_years=follow, definitions=defs, visits=args.visits,
                       latent_columns=args.latent_columns, groups=groups, quantiles=args.quantiles)
-    if not args.quiet:
-        res.print_summary()
+    save_and_report(res, args)
     if args.out:
-        paths = res.save(args.out)
-        if not args.quiet:
-            print(f"wrote {len(res.table):,} rows to {args.out}; beside it: "
-                  f"{', '.join(p.name for k, p in paths.items() if k != 'table')}")
         return 0
-    write_output(res.table, None)
     for k, df in res.groups.items():
         print(f"== {k} ==")
         write_output(df, None)

@@ -49,7 +49,7 @@ from cardiolatent.errors import CardiolatentError
 from cardiolatent.exports.formats import FORMATS, FormatSpec, get_format
 from cardiolatent.exports.naming import safe_name
 from cardiolatent.io_utils import _UMASK, atomic_dir, atomic_path, write_table_atomic, write_text_atomic
-from cardiolatent.results import Result, Summary, jsonable
+from cardiolatent.results import Result, Summary, jsonable, read_record
 
 __all__ = [
     "FormatSpec",
@@ -397,12 +397,7 @@ class ExportResult(Result):
         path = out / "summary.json"
         if not path.exists():
             path = out / "manifest.json"
-        if not path.exists():
-            raise CardiolatentError(f"{out} is not a cardiolatent export (no manifest.json)")
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise CardiolatentError(f"{path} is not valid JSON: {exc}") from exc
+        rec = read_record(path, f"{out} is not a cardiolatent export (no manifest.json)")
         summary = ExportSummary.from_dict(rec)
         missing = summary.file_format.get("missing", "NA")
         table = pd.read_csv(out / summary.files.get("pheno", "pheno.txt"), sep="\t", dtype=str, keep_default_na=False)

@@ -42,7 +42,7 @@ from cardiolatent.gwas.readers import discover_results
 from cardiolatent.gwas.thresholds import PAPER_P, genome_wide_threshold
 from cardiolatent.io_utils import atomic_dir, write_table_atomic, write_text_atomic
 from cardiolatent.io_utils import read_table
-from cardiolatent.results import Result, Summary, empty_excluded, jsonable
+from cardiolatent.results import Result, Summary, empty_excluded, jsonable, read_record
 
 __all__ = [
     "CHI2_MEDIAN_1DF",
@@ -235,13 +235,7 @@ class GwasSummary(Result):
     def load(cls, out: str | os.PathLike) -> "GwasSummary":
         """Read a saved ``gwas-results`` folder back."""
         out = Path(out)
-        path = out / "summary.json"
-        if not path.exists():
-            raise CardiolatentError(f"{out} is not a saved gwas-results folder (no summary.json)")
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise CardiolatentError(f"{path} is not valid JSON: {exc}") from exc
+        rec = read_record(out / "summary.json", f"{out} is not a saved gwas-results folder (no summary.json)")
         summary = GwasResultsSummary.from_dict(rec)
         fmt = "tsv" if (out / "manhattan.tsv").exists() and not (out / "manhattan.parquet").exists() else "parquet"
         ext = ".parquet" if fmt == "parquet" else ".tsv"

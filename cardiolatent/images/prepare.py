@@ -207,18 +207,6 @@ def prepare(frames, *, frames_required: int | None = FRAMES_REQUIRED, size=CROP_
 
 
 def resample(volume, shape: Sequence[int]):
-    """Resample a prepared volume (T, H, W) to ``shape`` (T', H', W') for a smaller preset.
-
-    Deterministic and dtype-preserving (float32 for integer input); accepts numpy arrays
-    (returns numpy) or torch tensors of shape (T, H, W) or (N, C, T, H, W) (returns torch).
-
-    Method: PyTorch has no antialiased 3D interpolation, so where an axis shrinks by an
-    integer factor the volume is first average-pooled by that factor (an exact box filter,
-    which is what antialiasing would approximate); any remaining change of size is done with
-    trilinear interpolation (``align_corners=False``). A constant volume stays constant (up
-    to float rounding), and the value range never grows.
-
-    The code is :func:`cardiolatent.model.resample.resample_volume` (the model resamples with it
-    too); this name is kept for the preparation pipeline.
-    """
+    """Resample a prepared volume (T, H, W) to ``shape`` for a smaller preset: the preparation
+    pipeline's name for :func:`cardiolatent.model.resample.resample_volume` (method there)."""
     return resample_volume(volume, shape)
