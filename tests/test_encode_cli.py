@@ -51,3 +51,14 @@ def test_encode_then_ensemble(small_cohort, tmp_path, capsys):
     assert summary
     wide = pd.read_parquet(ens / "ensemble_wide.parquet")
     assert len(wide) == manifest["eid"].nunique()  # visit 2 preferred, one row per participant
+
+    # ... -> export: the real producers' files, not hand-written ones
+    exp = tmp_path / "export"
+    assert main(["export", "--latents", str(ens / "ensemble_wide.parquet"), "--ukb", str(small_cohort.main),
+                 "--format", "plink2", "--covariates", "age,sex", "--out", str(exp), "--quiet"]) == 0
+    pheno = pd.read_csv(exp / "pheno.txt", sep="\t")
+    man = json.loads((exp / "manifest.json").read_text())
+    assert list(pheno.columns[2:]) == [c for c in wide.columns if c.startswith("E_Z")]
+    assert len(pheno) == man["participants"]["written"] > 0.9 * len(wide)
+    excluded = pd.read_csv(exp / "excluded.tsv", sep="\t")
+    assert len(pheno) + len(excluded) == len(wide)  # every participant written or excluded with a reason

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.images.readers import QC_COLUMNS
-from cardiolatent.io_utils import atomic_path
+from cardiolatent.io_utils import atomic_path, read_table, table_suffix
 
 _TABLE_SUFFIXES = (".parquet", ".tsv.gz", ".tsv", ".txt", ".csv.gz", ".csv")
 
@@ -56,12 +56,8 @@ def write_latents_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 def read_latents_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a table written by :func:`write_latents_table` with the latents dtypes."""
-    path = Path(path)
-    suf = _table_suffix(path)
-    if suf == ".parquet":
-        return pd.read_parquet(path)
-    df = pd.read_csv(path, sep="," if suf.startswith(".csv") else "\t")
-    return latent_dtypes(df)
+    df = read_table(path, what="latents table")
+    return df if (table_suffix(path) or "") == ".parquet" else latent_dtypes(df)
 
 
 def write_qc_table(qc: pd.DataFrame, path: str | os.PathLike) -> Path:
