@@ -329,36 +329,9 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
     pairs["sign"] = np.where(pairs["r"] < 0, -1, 1).astype(np.int64)
     ref_k = [k for k, _ in cols[ref]]
     col_of = {s: dict(cols[s]) for s in order}
-
-    def values(c):
-        v = t[c].to_numpy(dtype=np.float64)
-        if standardize:
-            ok = np.isfinite(v)
-            sd = v[ok].std() if ok.any() else 0.0
-            v = (v - (v[ok].mean() if ok.any() else 0.0)) / (sd if sd > 0 else np.inf)
-        return v
-
-    n, p = len(t), len(ref_k)
-    x = np.full((n, 1 + len(others), p), np.nan)
-    x[:, 0, :] = np.stack([values(col_of[ref][k]) for k in ref_k], axis=1) if p else np.zeros((n, 0))
-    lookup = {(int(a), int(b)): (int(c), float(r), int(sg)) for a, b, c, r, sg in
-              pairs[["latent", "seed", "partner", "r", "sign"]].itertuples(index=False)}
-    absr = np.full((len(others), p), np.nan)
-    partner_txt = [[] for _ in range(p)]
-    for j, s in enumerate(others):
-        cache = {}
-        for v, k in enumerate(ref_k):
-            hit = lookup.get((k, s))
-            if hit is None:
-                partner_txt[v].append(f"S{s}:none")
-                continue
-            c, r, sg = hit
-            if c not in cache:
-                cache[c] = values(col_of[s][c])
-            x[:, 1 + j, v] = sg * cache[c]
-            absr[j, v] = abs(r)
-            partner_txt[v].append(f"{'-' if sg < 0 else '+'}{col_of[s][c]}")
-
+    x, absr, partner_txt = _rater_array(t, pairs, ref, others, ref_k, col_of, standardize)
+    p = len(ref_k)
+    n = len(t)
     min_abs = absr.min(axis=0)  # NaN where a seed has no partner (hungarian, fewer latents)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slice
@@ -397,3 +370,40 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
     }
     return ReproducibilityResult(table=tab, excluded=_excluded(w), summary=SeedICCSummary.from_dict(summary),
                                  between="seeds", matching=match_tab)
+
+
+def _column_values(t: pd.DataFrame, c: str, standardize: bool) -> np.ndarray:
+    """One latent column as float64, z-scored over its observed rows when ``standardize``."""
+    v = t[c].to_numpy(dtype=np.float64)
+    if standardize:
+        ok = np.isfinite(v)
+        sd = v[ok].std() if ok.any() else 0.0
+        v = (v - (v[ok].mean() if ok.any() else 0.0)) / (sd if sd > 0 else np.inf)
+    return v
+
+
+def _rater_array(t, pairs, ref, others, ref_k, col_of, standardize):
+    """(n, 1 + other seeds, reference latents) array of the sign-corrected raters, the |r| of each
+    partner (others x latents; NaN without one) and the partners' names per reference latent."""
+    n, p = len(t), len(ref_k)
+    x = np.full((n, 1 + len(others), p), np.nan)
+    x[:, 0, :] = (np.stack([_column_values(t, col_of[ref][k], standardize) for k in ref_k], axis=1)
+                  if p else np.zeros((n, 0)))
+    lookup = {(int(a), int(b)): (int(c), float(r), int(sg)) for a, b, c, r, sg in
+              pairs[["latent", "seed", "partner", "r", "sign"]].itertuples(index=False)}
+    absr = np.full((len(others), p), np.nan)
+    partner_txt = [[] for _ in range(p)]
+    for j, s in enumerate(others):
+        cache = {}
+        for v, k in enumerate(ref_k):
+            hit = lookup.get((k, s))
+            if hit is None:
+                partner_txt[v].append(f"S{s}:none")
+                continue
+            c, r, sg = hit
+            if c not in cache:
+                cache[c] = _column_values(t, col_of[s][c], standardize)
+            x[:, 1 + j, v] = sg * cache[c]
+            absr[j, v] = abs(r)
+            partner_txt[v].append(f"{'-' if sg < 0 else '+'}{col_of[s][c]}")
+    return x, absr, partner_txt
