@@ -105,7 +105,7 @@ def survival_data(main: Any, keys: pd.DataFrame, outcome: str, *, max_followup_y
     key = next((k for k in defs if k.lower() == str(outcome).lower()), None)
     if key is None:
         raise CardiolatentError(f"unknown outcome {outcome!r}; defined: {', '.join(sorted(defs))} "
-                                "(add your own with --definitions FILE.toml)")
+                                "(add your own in a definitions file: definitions=load_definitions(path))")
     n = len(keys)
     time = np.full(n, np.nan)
     event = np.zeros(n, dtype=np.int64)

@@ -29,6 +29,10 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from cardiolatent.commands._common import workers
+    from cardiolatent.errors import CardiolatentError
+
+    if args.n < 20:
+        raise CardiolatentError(f"--n must be at least 20 participants (got {args.n})")
     from cardiolatent.synth.build import make_cohort
     from cardiolatent.synth.summary import print_summary
 

@@ -21,6 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cardiolatent import __version__
+from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import atomic_path, write_table_atomic, write_text_atomic
 from cardiolatent.synth.cohort import simulate_cohort
 from cardiolatent.synth.dicom import read_bulk_zip, write_bulk_zip, write_h5, write_nifti
@@ -178,9 +179,9 @@ def make_cohort(
     workers : processes for image writing (default: all cores).
     """
     if n < 20:
-        raise ValueError(f"--n must be at least 20 participants (got {n})")
+        raise CardiolatentError(f"n must be at least 20 participants (got {n})")
     if naming not in MAIN_NAME:
-        raise ValueError(f"naming must be one of {sorted(MAIN_NAME)} (got {naming!r})")
+        raise CardiolatentError(f"naming must be one of {sorted(MAIN_NAME)} (got {naming!r})")
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
