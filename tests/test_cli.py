@@ -84,3 +84,45 @@ def test_binary_file_is_not_a_table(tmp_path, capsys):
 def test_missing_file(capsys, tmp_path):
     assert main(["covariates", "--ukb", str(tmp_path / "nope.csv")]) == 2
     assert "nope.csv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, new, old, dest, value", [
+    ("icc", ["--standardise"], ["--standardize"], "standardise", True),
+    ("ensemble", ["--standardise"], ["--standardize"], "standardise", True),
+    ("assoc", ["--no-standardise"], ["--no-standardize"], "standardise", False),
+    ("cox", ["--outcomes", "MI"], ["--outcome", "MI"], "outcomes", "MI"),
+    ("export", ["--outcomes", "AF"], ["--binary-traits", "AF"], "binary_traits", "AF"),
+    ("export", ["--max-followup", "5"], ["--t2e-max-years", "5"], "max_followup", 5.0),
+])
+def test_one_vocabulary_old_spellings_hidden(command, new, old, dest, value, capsys):
+    """One spelling per idea across commands; the old spelling still parses, and is not in --help."""
+    from cardiolatent.cli import build_parser
+
+    parser = build_parser(only=command)
+    required = {"icc": ["--between", "seeds", "--out", "x.tsv"], "ensemble": ["--latents", "x", "--out", "o"],
+                "export": ["--format", "plink2", "--out", "o"]}.get(command, [])
+    for spelling in (new, old):
+        args = parser.parse_args([command, *required, *spelling])
+        assert getattr(args, dest) == value
+    with pytest.raises(SystemExit):
+        parser.parse_args([command, "--help"])
+    shown = capsys.readouterr().out
+    assert new[0] in shown and old[0] + " " not in shown and old[0] + "\n" not in shown
+
+
+def test_shared_defaults_agree():
+    """--max-followup is 10 years wherever it appears; --workers defaults to every core."""
+    import os
+
+    from cardiolatent.cli import build_parser
+
+    for command in ("cox", "export", "outcomes"):
+        args = build_parser(only=command).parse_args([command] + {"export": ["--format", "bolt", "--out", "o"]}
+                                                     .get(command, []))
+        assert args.max_followup == 10.0, command
+    from cardiolatent.commands._common import workers
+
+    for command in ("encode", "train", "synth"):
+        extra = {"train": ["--out", "o"], "synth": ["--out", "o"], "encode": ["--out", "o.parquet"]}[command]
+        args = build_parser(only=command).parse_args([command, *extra])
+        assert args.workers is None and workers(args) == (os.cpu_count() or 1), command

@@ -3,7 +3,9 @@
 Vocabulary (old spellings keep working as hidden aliases):
 
 - ``--standardise`` (z-score; hidden alias ``--standardize``), ``--no-standardise``;
-- ``--outcomes`` names outcomes from the definitions file (hidden alias ``--outcome``);
+- ``--outcomes`` names outcomes from the definitions file in ``assoc`` (tested as binary traits),
+  ``cox`` (incident events; hidden alias ``--outcome``) and ``export`` (binary phenotypes; hidden
+  alias ``--binary-traits``); ``export --t2e`` names outcomes for REGENIE's time-to-event model;
 - ``--max-followup YEARS``: 10 (the paper) everywhere; 0 = up to the administrative date;
 - ``--workers N``: processes for image work; default every core of the machine;
 - ``--latents``, ``--ukb``, ``--visits prefer2|both``, ``--latent-columns``, ``--out``, ``--quiet``.

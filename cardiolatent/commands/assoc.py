@@ -24,7 +24,10 @@ def add_arguments(p) -> None:
     from cardiolatent.commands._common import add_analysis_arguments
 
     add_analysis_arguments(p)
-    p.add_argument("--traits", required=True, help="comma-separated trait/disease names or field ids")
+    p.add_argument("--traits", default=None, help="comma-separated trait names or field ids (diseases too)")
+    p.add_argument("--outcomes", default=None,
+                   help="comma-separated outcomes from the definitions file (AF, MI, HF, HTN, T2D, ...), tested as "
+                        "binary traits (case = diagnosis year within [imaging year - 5, imaging year + 1])")
     p.add_argument("--covariates", default="paper_traits",
                    help="comma-separated covariate names and/or presets (paper_traits, paper_disease, gwas, none)")
     p.add_argument("--out", default=None, help="output table (.tsv, .csv or .parquet); default: print")
@@ -50,9 +53,13 @@ def run(args) -> int:
     from cardiolatent.analysis.association import association_scan
     from cardiolatent.analysis.design import expand_names
     from cardiolatent.commands._common import analysis_inputs, save_and_report
+    from cardiolatent.errors import CardiolatentError
 
-    main, defs = analysis_inputs(args, expand_names([args.traits, args.covariates]))
-    res = association_scan(args.latents, main, args.traits, args.covariates, direction=args.direction,
+    traits = ",".join(t for t in (args.traits, args.outcomes) if t)
+    if not traits:
+        raise CardiolatentError("give --traits and/or --outcomes")
+    main, defs = analysis_inputs(args, expand_names([traits, args.covariates]))
+    res = association_scan(args.latents, main, traits, args.covariates, direction=args.direction,
                            standardise=args.standardise, inverse_normal=args.inverse_normal,
                            min_cases=args.min_cases, min_nonmissing=args.min_nonmissing,
                            permutations=args.permutations, seed=args.seed, alpha=args.alpha, meff=args.meff,

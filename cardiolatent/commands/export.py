@@ -9,7 +9,7 @@ DESCRIPTION = (
     "IID = eid; rank-based inverse normal transformed by default), covar.txt (the paper's GWAS covariates: "
     "genetic sex, age at imaging, genotyping batch, BSA, imaging year, imaging centre, visit; --pcs adds "
     "genetic PCs; categorical ones as 0/1 dummies with the most frequent level as reference, rare levels "
-    "merged, constant columns dropped), optional pheno_binary.txt (--binary-traits) and pheno_t2e.txt "
+    "merged, constant columns dropped), optional pheno_binary.txt (--outcomes) and pheno_t2e.txt "
     "(--t2e, REGENIE), keep.txt, excluded.tsv (every participant not written, with the reason), "
     "run_<format>.sh (the command lines for these files; edit the genotype paths) and manifest.json "
     "(counts at every filter, transform, parameters, versions). Sample QC, applied in this order, each "
@@ -47,9 +47,10 @@ def add_arguments(p) -> None:
                         "REGENIE's --catCovarList or BOLT's --covarCol (regenie and bolt only)")
     p.add_argument("--min-level-count", type=int, default=10,
                    help="categorical levels with fewer written participants are merged")
-    p.add_argument("--binary-traits", default=None,
+    p.add_argument("--outcomes", dest="binary_traits", default=None,
                    help="comma-separated outcomes (AF, MI, ...) or 0/1 fields written as binary phenotypes "
                         "(case = diagnosis within [imaging year - 5, imaging year + 1])")
+    p.add_argument("--binary-traits", dest="binary_traits", help=argparse.SUPPRESS)
     p.add_argument("--t2e", default=None,
                    help="comma-separated outcomes written as REGENIE --t2e time (years from the imaging visit) / "
                         "event pairs (incident events; prevalent cases set missing)")
