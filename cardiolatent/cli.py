@@ -56,6 +56,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cardiolatent {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an unexpected error (for a bug report)")
     sub = parser.add_subparsers(dest="command", metavar="<command>", title="commands")
     for name, modname in COMMANDS.items():
         mod = importlib.import_module(f"cardiolatent.commands.{modname}")
@@ -67,6 +69,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         )
         if only is None or only == name:
             mod.add_arguments(p)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the Python traceback of an unexpected error (for a bug report)")
         p.set_defaults(_run=mod.run)
     return parser
 
@@ -90,14 +94,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from cardiolatent.errors import CardiolatentError
 
+    where = f"cardiolatent {args.command}"
     try:
         return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{where}: interrupted; run the same command again to resume (finished work is kept)",
+              file=sys.stderr)
+        return 130
     except (CardiolatentError, FileNotFoundError) as exc:
         # Bad input: one line naming the file, field or participant; no traceback.
         msg = exc.args[0] if exc.args and isinstance(exc, CardiolatentError) else str(exc)
-        print(f"cardiolatent {args.command}: error: {msg}", file=sys.stderr)
+        print(f"{where}: error: {msg}", file=sys.stderr)
         return 2
-
+    except OSError as exc:  # the environment: a full disk, no permission, a vanished file
+        if getattr(args, "debug", False):
+            raise
+        what = exc.strerror or str(exc)
+        print(f"{where}: error: {what}" + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"{where}: error: out of memory (try fewer --workers or a smaller --batch-size)", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug, or an input not yet checked: still one line for the user
+        if getattr(args, "debug", False):
+            raise
+        print(f"{where}: unexpected error: {type(exc).__name__}: {exc}. This is a bug in cardiolatent or an "
+              "input it does not check yet; rerun with --debug for the traceback and report it", file=sys.stderr)
+        return 1
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -126,3 +126,38 @@ def test_shared_defaults_agree():
         extra = {"train": ["--out", "o"], "synth": ["--out", "o"], "encode": ["--out", "o.parquet"]}[command]
         args = build_parser(only=command).parse_args([command, *extra])
         assert args.workers is None and workers(args) == (os.cpu_count() or 1), command
+
+
+def _run_with(monkeypatch, exc, argv=("fields",)):
+    from cardiolatent.commands import fields
+
+    def boom(args):
+        raise exc
+
+    monkeypatch.setattr(fields, "run", boom)
+    from cardiolatent.cli import main
+
+    return main(list(argv))
+
+
+def test_unexpected_error_is_one_line_with_a_pointer_to_debug(monkeypatch, capsys):
+    rc = _run_with(monkeypatch, RuntimeError("something odd"))
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "RuntimeError: something odd" in err and "--debug" in err
+    with pytest.raises(RuntimeError):  # --debug shows the real traceback, before or after the command
+        _run_with(monkeypatch, RuntimeError("x"), argv=("fields", "--debug"))
+    with pytest.raises(RuntimeError):
+        _run_with(monkeypatch, RuntimeError("x"), argv=("--debug", "fields"))
+
+
+def test_ctrl_c_full_disk_and_memory_are_one_line(monkeypatch, capsys):
+    import errno
+
+    assert _run_with(monkeypatch, KeyboardInterrupt()) == 130
+    assert "interrupted; run the same command again to resume" in capsys.readouterr().err
+    rc = _run_with(monkeypatch, OSError(errno.ENOSPC, "No space left on device", "/data/out/pheno.txt"))
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip() == "cardiolatent fields: error: No space left on device: /data/out/pheno.txt"
+    assert _run_with(monkeypatch, MemoryError()) == 2
+    assert "out of memory" in capsys.readouterr().err
