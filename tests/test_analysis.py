@@ -289,3 +289,14 @@ def test_maxT_uses_each_traits_own_model(data):
     expect = (1 + (null[None, :] >= tobs[:, None] - 1e-9).sum(1)) / 31
     np.testing.assert_allclose(t["p_maxT"].to_numpy(), expect, rtol=0, atol=1e-12)
     assert res.summary.permutations == 30
+
+
+def test_cox_groups_checked_before_any_model_is_fitted(data, monkeypatch):
+    import cardiolatent.analysis.survival as sv
+
+    def no_fit(*a, **k):
+        raise AssertionError("a model was fitted before the options were checked")
+
+    monkeypatch.setattr(sv, "cox_scan", no_fit)
+    with pytest.raises(CardiolatentError, match="groups 'S1701_Z999' is not a latent column"):
+        sv.cox_latents(data["path"], data["main"], "AF", "age,sex", groups="S1701_Z999")

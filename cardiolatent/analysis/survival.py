@@ -168,6 +168,7 @@ def cox_latents(
     same covariates: :func:`group_curves` per outcome, in ``result.groups``.
     """
     L = read_latents(latents, visits=visits, columns=latent_columns)
+    group = _group_score(L, groups) if groups is not None else None  # checked before any model is fitted
     outcomes = expand_names(outcomes)
     covs = [c for c in expand_names(covariates) if c != strata]
     need = list(dict.fromkeys(covs + ([strata] if strata else [])))
@@ -227,8 +228,8 @@ def cox_latents(
         "notes": notes,
     }
     group_tables = {}
-    if groups is not None:
-        label, score = _group_score(L, groups)
+    if group is not None:
+        label, score = group
         summary.update(groups=label, quantiles=int(quantiles))
         for o in outcomes:
             g = group_curves(score, main, L.keys, o, q=quantiles, max_followup_years=max_followup_years,
