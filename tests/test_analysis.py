@@ -300,3 +300,21 @@ def test_cox_groups_checked_before_any_model_is_fitted(data, monkeypatch):
     monkeypatch.setattr(sv, "cox_scan", no_fit)
     with pytest.raises(CardiolatentError, match="groups 'S1701_Z999' is not a latent column"):
         sv.cox_latents(data["path"], data["main"], "AF", "age,sex", groups="S1701_Z999")
+
+
+def test_eid_absent_from_main_data_is_not_in_main_data_everywhere(data, tmp_path):
+    """assoc and cox give the same reason as export for a participant the main data lacks."""
+    from cardiolatent.cli import main
+
+    long = data["long"].copy()
+    ghost = long[long["eid"] == long["eid"].iloc[0]].assign(eid=9999999)
+    src = tmp_path / "lat.parquet"
+    pd.concat([long, ghost], ignore_index=True).to_parquet(src)
+    ukb = str(data["cohort"].main)
+    assert main(["assoc", "--latents", str(src), "--ukb", ukb, "--traits", "bmi", "--covariates", "age,sex",
+                 "--out", str(tmp_path / "a.tsv"), "--quiet"]) == 0
+    assert main(["cox", "--latents", str(src), "--ukb", ukb, "--outcomes", "AF", "--covariates", "age,sex",
+                 "--out", str(tmp_path / "c.tsv"), "--quiet"]) == 0
+    for name in ("a.excluded.tsv", "c.excluded.tsv"):
+        ex = pd.read_csv(tmp_path / name, sep="\t")
+        assert ex.loc[ex["eid"] == 9999999, "reason"].tolist() == ["not_in_main_data"], name

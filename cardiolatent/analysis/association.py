@@ -27,7 +27,13 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import pandas as pd
 
-from cardiolatent.analysis.design import Design, design_matrix, expand_names, participant_variables
+from cardiolatent.analysis.design import (
+    NOT_IN_MAIN_DATA,
+    Design,
+    design_matrix,
+    expand_names,
+    participant_variables,
+)
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import read_latents
 from cardiolatent.results import Result, Summary
@@ -37,6 +43,7 @@ from cardiolatent.stats.multitest import benjamini_hochberg, bonferroni, westfal
 from cardiolatent.stats.ols import ols_scan
 from cardiolatent.stats.transforms import inverse_normal as _inverse_normal
 from cardiolatent.stats.transforms import standardise as _standardise
+from cardiolatent.ukb.covariates import as_wide
 
 RESULT_COLUMNS = ("latent", "trait", "beta", "se", "t", "p", "n", "n_cases", "status")
 
@@ -215,7 +222,9 @@ def association_scan(
         table["p_maxT"] = _maxT(models, Y, X, tnames, tkinds, table, L.columns, permutations, seed)
     excluded = L.excluded[["eid", "instance", "reason"]].copy()
     if V.no_visit:
-        nv = L.keys[~V.has_visit].assign(reason="no_visit_date")
+        nv = L.keys[~V.has_visit].copy()
+        absent = ~nv["eid"].isin(as_wide(main).index)
+        nv["reason"] = np.where(absent, NOT_IN_MAIN_DATA, "no_visit_date")
         excluded = pd.concat([excluded, nv], ignore_index=True)
     summary = AssocSummary(
         n_rows=int(L.n_rows), n_latents=L.n_latents, n_traits_tested=len(tnames), traits_tested=tnames,

@@ -56,6 +56,9 @@ CATEGORICAL_COVARIATES = frozenset({"sex", "genetic_sex", "centre", "imaging_yea
 
 _NOT_VARIABLES = {"visit_date", "bp_source", "bmi_computed"}
 
+#: the exclusion reason of a latents row whose participant is not in the main data (every analysis)
+NOT_IN_MAIN_DATA = "not_in_main_data"
+
 
 # --------------------------------------------------------------------------------------------
 # variables (traits, covariates, outcome case status)

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import pandas as pd
 
-from cardiolatent.analysis.design import design_matrix, expand_names, participant_variables
+from cardiolatent.analysis.design import NOT_IN_MAIN_DATA, design_matrix, expand_names, participant_variables
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import Latents, read_latents
 from cardiolatent.results import Result, Summary
@@ -125,8 +125,8 @@ def survival_data(main: Any, keys: pd.DataFrame, outcome: str, *, max_followup_y
         t = res.table.set_index("eid").reindex(eids[rows])
         ex = res.excluded.set_index("eid")["reason"] if len(res.excluded) else pd.Series(dtype=object)
         tt = t["time_years"].to_numpy(float)
-        ev = t["event"].fillna(0).to_numpy().astype(np.int64)
-        prev = t["prevalent"].fillna(False).to_numpy(bool)
+        ev = pd.to_numeric(t["event"], errors="coerce").fillna(0).to_numpy().astype(np.int64)
+        prev = t["prevalent"].astype("boolean").fillna(False).to_numpy(bool)
         exr = ex.reindex(eids[rows]).to_numpy(object) if len(ex) else np.full(len(rows), None, dtype=object)
         r = np.full(len(rows), None, dtype=object)
         r[~(tt > 0)] = "no_follow_up"
@@ -137,6 +137,7 @@ def survival_data(main: Any, keys: pd.DataFrame, outcome: str, *, max_followup_y
         time[rows] = np.where(ok, tt, np.nan)
         event[rows] = np.where(ok, ev, 0)
         reason[rows] = r
+    reason[~np.isin(eids, wide.index.to_numpy())] = NOT_IN_MAIN_DATA
     return SurvivalData(key, time, event, reason)
 
 
