@@ -130,9 +130,13 @@ def test_missing_file_is_an_input_error(reader, tmp_path):
     assert isinstance(e.value, InputError) and e.value.reason in QC_REASONS and str(path) in str(e.value)
 
 
-def test_unparseable_name(reader, tmp_path):
-    if reader.parse_name is None:
-        pytest.skip(f"{reader.kind}: a container; eid and instance come from inside the file")
+#: readers that take eid and instance from the file name (containers such as HDF5 read them inside)
+NAMED_KINDS = [k for k in KINDS if READERS[k].parse_name is not None]
+
+
+@pytest.mark.parametrize("kind", NAMED_KINDS)
+def test_unparseable_name(kind, tmp_path):
+    reader = READERS[kind]
     path, _ = _example(reader, tmp_path / "in")
     renamed = path.with_name("scan" + path.name[-max(len(s) for s in reader.suffixes if path.name.lower().endswith(s)):])
     path.rename(renamed)
