@@ -193,6 +193,8 @@ def association_scan(
                                 f"(disease ~ latent), not {direction!r}")
     if not 0 < alpha < 1:
         raise CardiolatentError(f"alpha must be between 0 and 1, not {alpha}")
+    if meff is not None and not meff > 0:
+        raise CardiolatentError(f"meff must be a positive number of independent latents, not {meff}")
     L = read_latents(latents, visits=visits, columns=latent_columns)
     traits = expand_names(traits)
     covs = expand_names(covariates)

@@ -55,6 +55,10 @@ def run(args) -> int:
     from cardiolatent.commands._common import analysis_inputs, save_and_report
     from cardiolatent.errors import CardiolatentError
 
+    if args.meff is not None and not args.meff > 0:
+        raise CardiolatentError(f"--meff must be a positive number of independent latents, not {args.meff}")
+    if not 0 < args.alpha < 1:
+        raise CardiolatentError(f"--alpha must be between 0 and 1, not {args.alpha}")
     traits = ",".join(t for t in (args.traits, args.outcomes) if t)
     if not traits:
         raise CardiolatentError("give --traits and/or --outcomes")

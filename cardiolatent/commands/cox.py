@@ -43,6 +43,8 @@ def run(args) -> int:
     from cardiolatent.commands._common import analysis_inputs, max_followup, save_and_report, write_output
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.io_utils import read_table
+    import numpy as np
+    import pandas as pd
 
     outcomes = expand_names(args.outcomes)
     names = expand_names([args.covariates] + ([args.strata] if args.strata else []) + outcomes + ["sex"])
@@ -53,6 +55,13 @@ def run(args) -> int:
         groups = read_table(args.score, what="score table")
         if "eid" not in groups.columns or "score" not in groups.columns:
             raise CardiolatentError(f"{args.score} needs columns 'eid' and 'score'")
+        num = pd.to_numeric(groups["score"], errors="coerce")
+        bad = num.isna() & groups["score"].notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise CardiolatentError(f"{args.score}: column 'score' holds {groups['score'].iloc[i]!r} for eid "
+                                    f"{groups['eid'].iloc[i]}, not a number ({int(bad.sum())} such value(s))")
+        groups = groups.assign(score=num)
     main, defs = analysis_inputs(args, names)
     follow = max_followup(args)
     res = cox_latents(args.latents, main, outcomes, args.covariates, strata=args.strata, robust=args.robust,

@@ -44,6 +44,9 @@ def load_encoders(weights: list[str], config: str | None = None, device: str = "
     """Models for ``--weights``: 'demo' or paths; every model must know its seed."""
     from cardiolatent.model.pipeline import demo_weight_files, load_model
 
+    from cardiolatent.encode.encoders import resolve_device
+
+    resolve_device(device)  # an unknown or absent device is one message, before any model is built
     paths = demo_weight_files() if weights == ["demo"] else weights
     models = [load_model(p, config=config, device=device) for p in paths]
     for i, m in enumerate(models):

@@ -81,7 +81,8 @@ def add_arguments(p) -> None:
 _FLAGS = {"p_threshold": "--p-threshold", "meff": "--meff", "min_mac": "--min-mac", "min_info": "--min-info",
           "name_regex": "--name-regex", "manhattan_p": "--manhattan-p", "clump_p2": "--clump-p2",
           "manhattan_background": "--manhattan-background", "qq_n_points": "--qq-points", "chunk_mb": "--chunk-mb",
-          "table_format": "--table-format", "test": "--test", "plink": "--plink1"}
+          "table_format": "--table-format", "test": "--test", "plink": "--plink1", "window_kb": "--window-kb",
+          "merge_kb": "--merge-kb", "clump_kb": "--clump-kb"}
 
 
 def _as_flags(exc):

@@ -55,6 +55,12 @@ def run(args) -> int:
     unknown = [n for n in names if n not in defs]
     if unknown:
         raise CardiolatentError(f"unknown outcome(s) {', '.join(unknown)}; defined: {', '.join(defs)}")
+    import datetime as _dt
+
+    try:
+        _dt.date.fromisoformat(args.admin_date)
+    except ValueError:
+        raise CardiolatentError(f"--admin-date {args.admin_date} is not a date (YYYY-MM-DD)") from None
     try:
         lo, hi = (int(x) for x in args.case_window.split(","))
     except ValueError:

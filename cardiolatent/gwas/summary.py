@@ -275,7 +275,11 @@ class GwasSummary(Result):
         return lines
 
 
-def _check_settings(p_threshold, ld_ref, clump_p2, manhattan_p) -> None:
+def _check_settings(p_threshold, ld_ref, clump_p2, manhattan_p, window_kb=250.0, merge_kb=250.0,
+                    clump_kb=None) -> None:
+    for name, v in (("window_kb", window_kb), ("merge_kb", merge_kb), ("clump_kb", clump_kb)):
+        if v is not None and not (np.isfinite(v) and v >= 0):
+            raise CardiolatentError(f"{name} must be a distance of 0 kb or more, not {v}")
     if not 0 < p_threshold < 1:
         raise CardiolatentError(f"the P threshold must be between 0 and 1, not {p_threshold}")
     if ld_ref is not None and not 0 < p_threshold <= clump_p2 < 1:
@@ -417,7 +421,7 @@ def summarise_results(
     progress : called with the number of (compressed) bytes newly consumed.
     on_latent : called with each latent's name as it starts.
     """
-    _check_settings(p_threshold, ld_ref, clump_p2, manhattan_p)
+    _check_settings(p_threshold, ld_ref, clump_p2, manhattan_p, window_kb, merge_kb, clump_kb)
     t_sig = float(-np.log10(p_threshold))
     man_floor = float(-np.log10(manhattan_p))
     keep_floor = min(man_floor, t_sig, float(-np.log10(clump_p2)) if ld_ref is not None else np.inf)
@@ -525,6 +529,9 @@ def gwas_results(
         raise CardiolatentError("chunk_mb must be positive")
     if table_format not in ("parquet", "tsv"):
         raise CardiolatentError(f"table_format must be parquet or tsv, not {table_format!r}")
+    _check_settings(threshold, settings.get("ld_ref"), settings.get("clump_p2", 1e-4),
+                    settings.get("manhattan_p", 1e-3), settings.get("window_kb", 250.0),
+                    settings.get("merge_kb", 250.0), settings.get("clump_kb"))  # before any file is read
     skipped: list = []
     files = discover_results(results, name_regex=name_regex, format=format, skipped=skipped)
     if not files:

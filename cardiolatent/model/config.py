@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from cardiolatent.errors import CardiolatentError
+
 
 def _tuple_int(values) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
@@ -141,4 +143,4 @@ def get_preset(name: str) -> ModelConfig:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+        raise CardiolatentError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}") from None

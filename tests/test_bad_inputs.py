@@ -1,0 +1,75 @@
+"""Bad input through the command line: one line naming the option, file or value, exit 2, and no
+work done first (issue 13; the catch-all for the unexpected is tested in test_cli.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cardiolatent.cli import main
+
+
+@pytest.fixture(scope="module")
+def inputs(gwas_cohort, tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    truth = pd.read_csv(gwas_cohort.truth / "participants.tsv", sep="\t")
+    rng = np.random.default_rng(0)
+    parts = []
+    for seed in (1701, 42):
+        z = truth[["eid", "instance"]].assign(seed=seed)
+        for k in range(3):
+            z[f"Z{k}"] = rng.normal(size=len(truth)).astype(np.float32)
+        parts.append(z)
+    pd.concat(parts).to_parquet(d / "lat.parquet")
+    pd.DataFrame({"eid": truth["eid"], "score": "high"}).to_csv(d / "score.tsv", sep="\t", index=False)
+    lat = pd.concat(parts)
+    lat["eid"] = lat["eid"].astype(str)
+    lat.iloc[3, 0] = "abc"
+    lat.to_csv(d / "string_eid.csv", index=False)
+    (d / "results").mkdir()
+    return dict(dir=d, ukb=str(gwas_cohort.main), lat=str(d / "lat.parquet"))
+
+
+CASES = {
+    "meff_zero": (["assoc", "--traits", "bmi", "--meff", "0"], "--meff must be a positive number"),
+    "alpha_out_of_range": (["assoc", "--traits", "bmi", "--alpha", "1.5"], "--alpha must be between 0 and 1"),
+    "no_traits": (["assoc"], "give --traits and/or --outcomes"),
+    "score_not_numeric": (["cox", "--groups", "score", "--score", "{dir}/score.tsv"],
+                          "column 'score' holds 'high' for eid"),
+    "groups_unknown_latent": (["cox", "--groups", "S1701_Z999"], "groups 'S1701_Z999' is not a latent column"),
+    "max_followup_negative": (["cox", "--max-followup", "-1"], "--max-followup must be a positive number"),
+    "admin_date_impossible": (["outcomes", "--admin-date", "2023-02-30"], "--admin-date 2023-02-30 is not a date"),
+    "string_eid": (["icc", "--latents", "{dir}/string_eid.csv", "--between", "seeds", "--out", "{dir}/i.tsv"],
+                   "column 'eid' must hold whole numbers; found 'abc'"),
+    "device_tpu": (["encode", "--images", "{dir}", "--device", "tpu", "--out", "{dir}/e.parquet"],
+                   "unknown device 'tpu'"),
+    "device_cuda_without_cuda": (["encode", "--images", "{dir}", "--device", "cuda", "--out", "{dir}/e.parquet"],
+                                 "CUDA is not available"),
+    "unknown_preset": (["encode", "--images", "{dir}", "--config", "nonsense", "--out", "{dir}/e.parquet"],
+                       "unknown model preset 'nonsense'"),
+    "window_negative": (["gwas-results", "--results", "{dir}/results", "--window-kb", "-1", "--out", "{dir}/g"],
+                        "--window-kb must be a distance of 0 kb or more"),
+    "synth_n_zero": (["synth", "--n", "0", "--out", "{dir}/s"], "--n must be at least 20"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_line_naming_it(case, inputs, capsys):
+    import torch
+
+    argv, expect = CASES[case]
+    if case == "device_cuda_without_cuda" and torch.cuda.is_available():
+        argv = [a if a != "cuda" else "cuda:999" for a in argv]
+        expect = "CUDA device(s) visible"
+    argv = [a.format(**inputs) for a in argv]
+    command = argv[0]
+    if command in ("assoc", "cox", "outcomes"):
+        argv += ["--ukb", inputs["ukb"]]
+    if command in ("assoc", "cox"):
+        argv += ["--latents", inputs["lat"]]
+    rc = main(argv + ["--quiet"] if command not in ("gwas-results",) else argv + ["--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "unexpected error" not in err, err
+    assert err.startswith(f"cardiolatent {command}: error: ") and expect in err, err
