@@ -73,3 +73,22 @@ def test_bad_input_is_one_line_naming_it(case, inputs, capsys):
     assert rc == 2, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err and "unexpected error" not in err, err
     assert err.startswith(f"cardiolatent {command}: error: ") and expect in err, err
+
+
+def test_a_constant_latent_says_constant(inputs, tmp_path):
+    """Not ``too_few``: the status says why, in assoc (OLS and logistic) as in cox."""
+    lat = pd.read_parquet(inputs["lat"])
+    lat["Z2"] = np.float32(1.5)
+    src = tmp_path / "lat.parquet"
+    lat.to_parquet(src)
+    for extra, name in ((["--traits", "bmi"], "a.tsv"),
+                        (["--outcomes", "HTN", "--direction", "outcome", "--min-cases", "5"], "b.tsv")):
+        assert main(["assoc", "--latents", str(src), "--ukb", inputs["ukb"], *extra, "--out", str(tmp_path / name),
+                     "--quiet"]) == 0
+        t = pd.read_csv(tmp_path / name, sep="\t")
+        assert set(t.loc[t["latent"].str.endswith("_Z2"), "status"]) == {"constant"}
+        assert "constant" not in set(t.loc[~t["latent"].str.endswith("_Z2"), "status"])
+    assert main(["cox", "--latents", str(src), "--ukb", inputs["ukb"], "--outcomes", "AF", "--out",
+                 str(tmp_path / "c.tsv"), "--quiet"]) == 0
+    c = pd.read_csv(tmp_path / "c.tsv", sep="\t")
+    assert set(c.loc[c["latent"].str.endswith("_Z2"), "status"]) == {"constant"}

@@ -216,6 +216,7 @@ def association_scan(
                                     f"not binary: {', '.join(bad)}")
     models = _model_specs(V, tnames, covs, min_level_count)
     table, notes = _scan(models, Y, X, tnames, tkinds, covs, L.columns, direction, list(V.notes))
+    _mark_constant_latents(table, L, notes)
     m_eff = meff
     if m_eff is None:
         m_eff = _meff(L.as_float64()) if L.n_latents > 1 else 1.0
@@ -240,6 +241,18 @@ def association_scan(
         excluded_reasons=excluded["reason"].value_counts().to_dict() if len(excluded) else {},
         rows_without_visit_date=int(V.no_visit), notes=notes)
     return AssocResult(table, excluded, summary)
+
+
+def _mark_constant_latents(table: pd.DataFrame, L, notes: list[str]) -> None:
+    """A latent with one value over its rows gets status ``constant`` (not ``too_few``), noted."""
+    x = L.as_float64()
+    lo = np.where(np.isfinite(x), x, np.inf).min(axis=0)
+    hi = np.where(np.isfinite(x), x, -np.inf).max(axis=0)
+    const = [c for c, a, b in zip(L.columns, lo, hi) if a == b]
+    if const and len(table):
+        table.loc[table["latent"].isin(const), "status"] = "constant"
+        notes.append(f"{len(const)} latent(s) constant over the rows, not tested: {', '.join(const[:8])}"
+                     + (" ..." if len(const) > 8 else ""))
 
 
 def _latent_matrix(L, *, standardise: bool, inverse_normal: bool) -> np.ndarray:
