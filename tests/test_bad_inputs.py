@@ -92,3 +92,39 @@ def test_a_constant_latent_says_constant(inputs, tmp_path):
                  str(tmp_path / "c.tsv"), "--quiet"]) == 0
     c = pd.read_csv(tmp_path / "c.tsv", sep="\t")
     assert set(c.loc[c["latent"].str.endswith("_Z2"), "status"]) == {"constant"}
+
+
+def test_separated_and_underpowered_models_are_said(inputs, tmp_path, capsys):
+    """A latent that splits events from non-events gives status separation, and the console and the
+    summary say so; no numpy warning reaches the user raw; few events per parameter are flagged."""
+    import json
+    import warnings
+
+    from cardiolatent.analysis.survival import survival_data
+    from cardiolatent.latents import read_latents
+    from cardiolatent.ukb.read import read_main
+
+    L = read_latents(inputs["lat"])
+    from cardiolatent.analysis.design import fields_needed
+
+    mdata = read_main(inputs["ukb"], fields_needed(["MI"]), missing_ok=True)
+    S = survival_data(mdata, L.keys, "MI")
+    lat = pd.read_parquet(inputs["lat"])
+    ev = pd.Series(S.event, index=pd.MultiIndex.from_frame(L.keys))
+    key = pd.MultiIndex.from_frame(lat[["eid", "instance"]])
+    lat["Z1"] = (ev.reindex(key).fillna(0).to_numpy() * 50.0).astype(np.float32)  # events only at 50
+    src = tmp_path / "lat.parquet"
+    lat.to_parquet(src)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        rc = main(["cox", "--latents", str(src), "--ukb", inputs["ukb"], "--outcomes", "MI", "--covariates", "age,sex",
+                   "--out", str(tmp_path / "c.tsv")])
+    out = capsys.readouterr()
+    assert rc == 0 and "RuntimeWarning" not in out.err
+    t = pd.read_csv(tmp_path / "c.tsv", sep="\t")
+    assert set(t.loc[t["latent"].str.endswith("_Z1"), "status"]) == {"separation"}
+    summ = json.loads((tmp_path / "c.summary.json").read_text())
+    assert summ["outcomes"]["MI"]["status"] == {"separation": 2}
+    assert any("status separation" in n for n in summ["notes"]) and "status separation" in out.out
+    n_ev = summ["outcomes"]["MI"]["n_events"]
+    assert (n_ev < 30) == any("underpowered" in n for n in summ["notes"])

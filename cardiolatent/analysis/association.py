@@ -21,6 +21,7 @@ when ``permutations > 0``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
@@ -32,7 +33,9 @@ from cardiolatent.analysis.design import (
     Design,
     design_matrix,
     expand_names,
+    model_notes,
     participant_variables,
+    status_counts,
 )
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import read_latents
@@ -69,6 +72,7 @@ class AssocSummary(Summary):
     n_excluded_rows: int = 0
     excluded_reasons: dict = field(default_factory=dict)
     rows_without_visit_date: int = 0
+    status: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
 
@@ -217,6 +221,9 @@ def association_scan(
     models = _model_specs(V, tnames, covs, min_level_count)
     table, notes = _scan(models, Y, X, tnames, tkinds, covs, L.columns, direction, list(V.notes))
     _mark_constant_latents(table, L, notes)
+    if len(table):
+        for trait, part in table.groupby("trait", sort=False):
+            notes += model_notes(str(trait), part.assign(status=part["status"].replace({"constant": "ok"})))
     m_eff = meff
     if m_eff is None:
         m_eff = _meff(L.as_float64()) if L.n_latents > 1 else 1.0
@@ -239,7 +246,7 @@ def association_scan(
         permutations=int(permutations if direction == "latent" else 0),
         n_excluded_rows=int(len(excluded)),
         excluded_reasons=excluded["reason"].value_counts().to_dict() if len(excluded) else {},
-        rows_without_visit_date=int(V.no_visit), notes=notes)
+        rows_without_visit_date=int(V.no_visit), status=status_counts(table), notes=notes)
     return AssocResult(table, excluded, summary)
 
 
@@ -282,12 +289,17 @@ def _scan(models: list[_Model], Y, X, tnames, tkinds, covs, latent_names, direct
         notes += [n for n in m.design.notes if n not in notes]
         if len(m.covariates) != len(covs):
             notes.append(f"{', '.join(tnames[j] for j in idx)}: tested without itself among the covariates")
-        if direction == "latent":
-            res = ols_scan(Y, X[:, idx], m.design.matrix, y_names=latent_names, x_names=[tnames[j] for j in idx],
-                           binary_x=[tkinds[j] == "binary" for j in idx])
-        else:
-            res = logistic_scan(X[:, idx], Y, m.design.matrix, d_names=[tnames[j] for j in idx], z_names=latent_names)
-            res = res.rename(columns={"outcome": "trait", "z": "t"})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)  # numpy's warnings become notes, never raw output
+            if direction == "latent":
+                res = ols_scan(Y, X[:, idx], m.design.matrix, y_names=latent_names,
+                               x_names=[tnames[j] for j in idx], binary_x=[tkinds[j] == "binary" for j in idx])
+            else:
+                res = logistic_scan(X[:, idx], Y, m.design.matrix, d_names=[tnames[j] for j in idx],
+                                    z_names=latent_names)
+                res = res.rename(columns={"outcome": "trait", "z": "t"})
+        if caught:
+            notes += model_notes(", ".join(tnames[j] for j in idx), res.iloc[:0], caught)
         res["covariates"] = ",".join(m.design.names) if len(m.design.names) <= 6 else ",".join(m.covariates)
         parts.append(res)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(RESULT_COLUMNS))

@@ -19,13 +19,21 @@ and by sex.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
 
-from cardiolatent.analysis.design import NOT_IN_MAIN_DATA, design_matrix, expand_names, participant_variables
+from cardiolatent.analysis.design import (
+    NOT_IN_MAIN_DATA,
+    design_matrix,
+    expand_names,
+    model_notes,
+    participant_variables,
+    status_counts,
+)
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import Latents, read_latents
 from cardiolatent.results import Result, Summary
@@ -202,13 +210,18 @@ def cox_latents(
             kw["ph_test"] = True
         if not c_index:
             kw["c_index"] = False
-        res = cox_scan(S.time[use], S.event[use].astype(float), Z[use],
-                       None if C is None else C[use], strata=None if st is None else st[use], **kw)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)  # numpy's warnings become notes, never raw output
+            res = cox_scan(S.time[use], S.event[use].astype(float), Z[use],
+                           None if C is None else C[use], strata=None if st is None else st[use], **kw)
         res.insert(1, "outcome", S.outcome)
         parts.append(res)
         r = pd.Series(reason[~use]).value_counts().to_dict()
         counts[S.outcome] = {"n_rows": int(len(Z)), "n_used": int(use.sum()),
-                             "n_events": int(S.event[use].sum()), "excluded": {k: int(v) for k, v in r.items()}}
+                             "n_events": int(S.event[use].sum()), "excluded": {k: int(v) for k, v in r.items()},
+                             "status": status_counts(res)}
+        notes += model_notes(S.outcome, res, caught, n_events=int(S.event[use].sum()), n_params=1 + len(cnames),
+                             unit="events")
         ex = L.keys[~use].copy()
         ex["outcome"] = S.outcome
         ex["reason"] = reason[~use]
