@@ -87,7 +87,6 @@ def test_missing_file(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("command, new, old, dest, value", [
-    ("icc", ["--standardise"], ["--standardize"], "standardise", True),
     ("ensemble", ["--standardise"], ["--standardize"], "standardise", True),
     ("assoc", ["--no-standardise"], ["--no-standardize"], "standardise", False),
     ("cox", ["--outcomes", "MI"], ["--outcome", "MI"], "outcomes", "MI"),
@@ -161,3 +160,18 @@ def test_ctrl_c_full_disk_and_memory_are_one_line(monkeypatch, capsys):
     assert rc == 2 and err.strip() == "cardiolatent fields: error: No space left on device: /data/out/pheno.txt"
     assert _run_with(monkeypatch, MemoryError()) == 2
     assert "out of memory" in capsys.readouterr().err
+
+
+def test_icc_between_seeds_standardises_by_default(capsys):
+    """Each seed's latent scale is arbitrary: z-scores unless --no-standardise (old flags still parse)."""
+    from cardiolatent.cli import build_parser
+
+    p = build_parser(only="icc")
+    base = ["icc", "--between", "seeds", "--out", "x.tsv"]
+    assert p.parse_args(base).standardise is True
+    assert p.parse_args(base + ["--no-standardise"]).standardise is False
+    assert p.parse_args(base + ["--standardize"]).standardise is True
+    with pytest.raises(SystemExit):
+        p.parse_args(["icc", "--help"])
+    shown = capsys.readouterr().out
+    assert "--no-standardise" in shown and "--standardize" not in shown

@@ -169,9 +169,9 @@ def test_ensemble_alignment_and_average(data):
     assert (ag.n_seeds == 5).all()
 
 
-def test_ensemble_other_reference_and_standardize(data):
+def test_ensemble_other_reference_and_standardise(data):
     _, truth, w = data
-    res = E.ensemble(w, reference=42, standardize=True)
+    res = E.ensemble(w, reference=42, standardise=True)
     assert res.reference == 42 and set(res.matching.seed) == {1701, 1993, 1994, 2023}
     e = res.table[[f"E_Z{k}" for k in truth[42][0]]].to_numpy(float)
     # the mean of 5 sign-aligned z-scores correlates strongly with the reference latent

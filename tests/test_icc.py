@@ -352,6 +352,7 @@ def test_command_between_seeds(tmp_path, long_latents, unrounded_pingouin):
     for s in SEEDS:
         perm, sign = truth[s]
         z = w[w.seed == s].sort_values("eid")[f"Z{perm[f]}"].to_numpy(np.float64)
+        z = (z - z.mean()) / z.std()  # the default: each seed's latent z-scored (population SD)
         cols.append(z * sign[f] * sign_r[f])
     got = tab[tab["latent"] == f"S1701_Z{perm_r[f]}"].rename(columns={"latent": "variable"})
     ref = pingouin_icc(np.column_stack(cols)).loc[["ICC2", "ICC3"]]
@@ -373,8 +374,8 @@ def test_seeds_threshold_hungarian_and_errors(long_latents):
     assert kept.summary["n_latents_kept"] == NLAT - 1
     lost = set(allr.table["latent"]) - set(kept.table["latent"])
     assert allr.table.set_index("latent").loc[list(lost)[0], "min_abs_r"] < 0.5
-    hung = rep.icc_between_seeds(long, matching="hungarian", forms=["ICC3"], standardize=True)
-    best = rep.icc_between_seeds(long, forms=["ICC3"], standardize=True)
+    hung = rep.icc_between_seeds(long, matching="hungarian", forms=["ICC3"], standardise=True)
+    best = rep.icc_between_seeds(long, forms=["ICC3"], standardise=True)
     np.testing.assert_allclose(hung.table["icc"], best.table["icc"], rtol=1e-12)  # same partners here
     assert hung.summary["matching"] == "hungarian" and len(hung.matching) == NLAT * 2
     other = rep.icc_between_seeds(long, reference=42, forms=["ICC3"])

@@ -79,7 +79,7 @@ class SeedICCSummary(_ICCSummary):
     reference: int = 0
     raters: list = field(default_factory=list)
     matching: str = "best"
-    standardize: bool = False
+    standardise: bool = False
     threshold: float | None = None
     n_reference_latents: int = 0
     n_latents_kept: int = 0
@@ -289,7 +289,7 @@ def _partners_hungarian(w, cols, ref) -> pd.DataFrame:
 
 def icc_between_seeds(latents, threshold: float | None = None, reference: int | None = None,
                       *, seeds=None, forms=icc_mod.FORMS, alpha: float = 0.05, matching: str = "best",
-                      standardize: bool = False, report_form: str = REPORT_FORM) -> ReproducibilityResult:
+                      standardise: bool = True, report_form: str = REPORT_FORM) -> ReproducibilityResult:
     """ICC of each reference-seed latent with its matched partners in the other seeds (raters = seeds).
 
     Rows: one per participant (:func:`cardiolatent.latents.read_latents`, ``visits="prefer2"``).
@@ -303,8 +303,8 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
       :func:`cardiolatent.encode.ensemble.ensemble`.
 
     Each partner is multiplied by the sign of its r (sign-corrected) so that the k = number of seeds
-    raters measure the same thing with the same orientation. ``standardize``: z-score every column
-    first (the seeds' latents have arbitrary scales and offsets; ICC2/ICC1 penalise them, ICC3 only
+    raters measure the same thing with the same orientation. ``standardise`` (default): z-score
+    every column first (the seeds' latents have arbitrary scales and offsets; ICC2/ICC1 penalise them, ICC3 only
     the scale). ``threshold``: keep only reference latents whose partners all have ``|r| >
     threshold`` (the paper used 0.8); None keeps all. ``reference``: default the first seed.
     """
@@ -329,7 +329,7 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
     pairs["sign"] = np.where(pairs["r"] < 0, -1, 1).astype(np.int64)
     ref_k = [k for k, _ in cols[ref]]
     col_of = {s: dict(cols[s]) for s in order}
-    x, absr, partner_txt = _rater_array(t, pairs, ref, others, ref_k, col_of, standardize)
+    x, absr, partner_txt = _rater_array(t, pairs, ref, others, ref_k, col_of, standardise)
     p = len(ref_k)
     n = len(t)
     min_abs = absr.min(axis=0)  # NaN where a seed has no partner (hungarian, fewer latents)
@@ -358,7 +358,7 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
         "seeds": [int(s) for s in order],
         "raters": [int(ref)] + [int(s) for s in others],
         "matching": matching,
-        "standardize": bool(standardize),
+        "standardise": bool(standardise),
         "threshold": threshold,
         "n_reference_latents": int(p),
         "n_latents_kept": int(keep.sum()),
@@ -372,22 +372,22 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
                                  between="seeds", matching=match_tab)
 
 
-def _column_values(t: pd.DataFrame, c: str, standardize: bool) -> np.ndarray:
-    """One latent column as float64, z-scored over its observed rows when ``standardize``."""
+def _column_values(t: pd.DataFrame, c: str, standardise: bool) -> np.ndarray:
+    """One latent column as float64, z-scored over its observed rows when ``standardise``."""
     v = t[c].to_numpy(dtype=np.float64)
-    if standardize:
+    if standardise:
         ok = np.isfinite(v)
         sd = v[ok].std() if ok.any() else 0.0
         v = (v - (v[ok].mean() if ok.any() else 0.0)) / (sd if sd > 0 else np.inf)
     return v
 
 
-def _rater_array(t, pairs, ref, others, ref_k, col_of, standardize):
+def _rater_array(t, pairs, ref, others, ref_k, col_of, standardise):
     """(n, 1 + other seeds, reference latents) array of the sign-corrected raters, the |r| of each
     partner (others x latents; NaN without one) and the partners' names per reference latent."""
     n, p = len(t), len(ref_k)
     x = np.full((n, 1 + len(others), p), np.nan)
-    x[:, 0, :] = (np.stack([_column_values(t, col_of[ref][k], standardize) for k in ref_k], axis=1)
+    x[:, 0, :] = (np.stack([_column_values(t, col_of[ref][k], standardise) for k in ref_k], axis=1)
                   if p else np.zeros((n, 0)))
     lookup = {(int(a), int(b)): (int(c), float(r), int(sg)) for a, b, c, r, sg in
               pairs[["latent", "seed", "partner", "r", "sign"]].itertuples(index=False)}
@@ -402,7 +402,7 @@ def _rater_array(t, pairs, ref, others, ref_k, col_of, standardize):
                 continue
             c, r, sg = hit
             if c not in cache:
-                cache[c] = _column_values(t, col_of[s][c], standardize)
+                cache[c] = _column_values(t, col_of[s][c], standardise)
             x[:, 1 + j, v] = sg * cache[c]
             absr[j, v] = abs(r)
             partner_txt[v].append(f"{'-' if sg < 0 else '+'}{col_of[s][c]}")

@@ -89,8 +89,15 @@ def add_latents_argument(p, *, with_ukb: bool = True, required: bool = False) ->
                         + default)
 
 
-def add_standardise_argument(p, help: str) -> None:
-    """``--standardise`` (and the hidden old spelling ``--standardize``)."""
+def add_standardise_argument(p, help: str, *, default: bool = False) -> None:
+    """``--standardise`` (hidden old spelling ``--standardize``); with ``default=True`` the option
+    shown is ``--no-standardise`` and the other two are kept, hidden, as no-ops."""
+    if default:
+        p.add_argument("--no-standardise", dest="standardise", action="store_false", help=help)
+        p.set_defaults(standardise=True)
+        for flag in ("--standardise", "--standardize"):
+            p.add_argument(flag, dest="standardise", action="store_true", help=argparse.SUPPRESS)
+        return
     p.add_argument("--standardise", dest="standardise", action="store_true", help=help)
     p.add_argument("--standardize", dest="standardise", action="store_true", help=argparse.SUPPRESS)
 

@@ -40,7 +40,7 @@ def run(args) -> int:
     from cardiolatent.encode.ensemble import cross_seed
 
     res = cross_seed(args.latents, threshold=args.threshold, reference=args.reference, seeds=args.seeds,
-                     standardize=args.standardise, visits=args.visits)
+                     standardise=args.standardise, visits=args.visits)
     res.save(args.out)
     if not args.quiet:
         res.print_summary()

@@ -47,8 +47,9 @@ def add_arguments(p) -> None:
     p.add_argument("--matching", choices=["best", "hungarian"], default="best",
                    help="--between seeds: best-|r| partner per seed (the paper's) or the one-to-one "
                         "Hungarian assignment")
-    add_standardise_argument(p, "--between seeds: z-score every latent column first (seeds' latent scales "
-                                "and offsets are arbitrary)")
+    add_standardise_argument(p, "--between seeds: use each seed's latents as they are (default: z-score every "
+                                "latent column first, since each seed's latent scale and offset are arbitrary)",
+                             default=True)
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -76,7 +77,7 @@ def run(args) -> int:
     else:
         res = rep.icc_between_seeds(lat, threshold=args.threshold, reference=args.reference, seeds=args.seeds,
                                     forms=forms, alpha=args.alpha, matching=args.matching,
-                                    standardize=args.standardise, report_form=report_form)
+                                    standardise=args.standardise, report_form=report_form)
     paths = res.save(args.out)
     if not args.quiet:
         res.print_summary()

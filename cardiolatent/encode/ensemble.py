@@ -80,7 +80,7 @@ class EnsembleResult:
     reference: int
     seeds: tuple[int, ...]
     n_rows: int
-    standardize: bool = False
+    standardise: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def consensus_table(wide, result: ConsensusResult) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
-def ensemble(wide, reference: int | None = None, seeds=None, *, standardize: bool = False) -> EnsembleResult:
+def ensemble(wide, reference: int | None = None, seeds=None, *, standardise: bool = False) -> EnsembleResult:
     """Align every seed's latents to a reference seed and average them into ``E_Z{k}``.
 
     For each other seed, the one-to-one assignment of its latents to the reference latents that
@@ -275,7 +275,7 @@ def ensemble(wide, reference: int | None = None, seeds=None, *, standardize: boo
     latents matched to reference latent k (the reference's own latent included). Correlations use
     complete rows; the averages are computed for every row (missing where an input is missing).
 
-    ``standardize``: average standardised latents (z-scores over the complete rows) instead of the
+    ``standardise``: average standardised latents (z-scores over the complete rows) instead of the
     raw values, which weighs seeds equally when their latent scales differ.
     """
     wide = _as_latents(wide)
@@ -291,7 +291,7 @@ def ensemble(wide, reference: int | None = None, seeds=None, *, standardize: boo
 
     def values(s):
         x = table[[c for _, c in cols[s]]].to_numpy(dtype=np.float64)
-        if standardize:
+        if standardise:
             mu = x[ok].mean(axis=0)
             sd = x[ok].std(axis=0)
             x = (x - mu) / np.where(sd > 0, sd, np.inf)
@@ -345,7 +345,7 @@ def ensemble(wide, reference: int | None = None, seeds=None, *, standardize: boo
     matching = (pd.concat(match_rows, ignore_index=True) if match_rows else
                 pd.DataFrame(columns=["seed", "latent", "matched_to", "r", "sign"]))
     return EnsembleResult(table=out, matching=matching, agreement=agreement, reference=ref,
-                          seeds=tuple(order), n_rows=n, standardize=standardize)
+                          seeds=tuple(order), n_rows=n, standardise=standardise)
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,7 +381,7 @@ def summary(wide: Latents, cons: ConsensusResult | None = None, ens: EnsembleRes
         out["ensemble"] = {
             "reference": int(ens.reference),
             "n_columns": int(ens.table.shape[1] - 2),
-            "standardize": bool(ens.standardize),
+            "standardise": bool(ens.standardise),
             "median_mean_abs_r": _finite(float(ens.agreement["mean_abs_r"].median())),
             "n_columns_min_abs_r_above_0.8": int((ens.agreement["min_abs_r"] > 0.8).sum()),
             "n_rows_used": ens.n_rows,
@@ -471,7 +471,7 @@ class CrossSeedResult(Result):
 
 
 def cross_seed(latents, *, threshold: float = 0.8, reference: int | None = None, seeds=None,
-               standardize: bool = False, visits: str = "prefer2") -> CrossSeedResult:
+               standardise: bool = False, visits: str = "prefer2") -> CrossSeedResult:
     """The whole cross-seed step: the paper's consensus selection and a Hungarian-aligned ensemble.
 
     ``latents``: a :class:`~cardiolatent.latents.Latents`, a file or a DataFrame (long or wide).
@@ -482,7 +482,7 @@ def cross_seed(latents, *, threshold: float = 0.8, reference: int | None = None,
                                 f"({len(participants_excluded(wide))} excluded)")
     order = tuple(wide.seed_columns(seeds))
     cons = consensus(wide, threshold=threshold, seeds=order)
-    ensr = ensemble(wide, reference=reference, seeds=order, standardize=standardize)
+    ensr = ensemble(wide, reference=reference, seeds=order, standardise=standardise)
     summ = summary(wide, cons, ensr)
     summ["latents"] = wide.source
     return CrossSeedResult(table=consensus_table(wide, cons), excluded=participants_excluded(wide),
