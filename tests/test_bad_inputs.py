@@ -128,3 +128,40 @@ def test_separated_and_underpowered_models_are_said(inputs, tmp_path, capsys):
     assert any("status separation" in n for n in summ["notes"]) and "status separation" in out.out
     n_ev = summ["outcomes"]["MI"]["n_events"]
     assert (n_ev < 30) == any("underpowered" in n for n in summ["notes"])
+
+
+def _main_copy(cohort_main, tmp_path, n=60) -> tuple[pd.DataFrame, str]:
+    m = pd.read_csv(cohort_main, nrows=n, dtype=str)
+    path = tmp_path / "main.csv"
+    m.to_csv(path, index=False)
+    return m, str(path)
+
+
+@pytest.mark.parametrize("how, line", [("long", 6), ("short", 11)])
+def test_a_row_with_the_wrong_number_of_fields_is_an_error_naming_the_line(gwas_cohort, tmp_path, capsys, how,
+                                                                            line):
+    m, path = _main_copy(gwas_cohort.main, tmp_path)
+    lines = open(path).read().splitlines()
+    lines[line - 1] = lines[line - 1] + ",surplus" if how == "long" else ",".join(lines[line - 1].split(",")[:-3])
+    open(path, "w").write("\n".join(lines) + "\n")
+    assert main(["covariates", "--ukb", path, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"cardiolatent covariates: error: main.csv: line {line} has "
+                   f"{len(m.columns) + (1 if how == 'long' else -3)} fields where the header has {len(m.columns)}; "
+                   "the file is damaged (rows are shifted)")
+
+
+def test_impossible_body_measures_become_missing_with_a_count(gwas_cohort, tmp_path, capsys):
+    """Not a BSA of 8e221: -170 cm and 1e308 cm are implausible, inf is not finite; each is counted."""
+    m, path = _main_copy(gwas_cohort.main, tmp_path)
+    m.loc[0, "50-2.0"], m.loc[1, "50-2.0"], m.loc[2, "21002-2.0"] = "-170", "1e308", "inf"
+    m.to_csv(path, index=False)
+    out = tmp_path / "cov.tsv"
+    assert main(["covariates", "--ukb", path, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "cleaned values:" in said and "implausible_value 2" in said and "not_finite 1" in said
+    cov = pd.read_csv(out, sep="\t").set_index("eid")
+    eids = m["eid"].astype(int).tolist()
+    assert cov.loc[eids[:2], "height"].isna().all() and np.isnan(cov.loc[eids[2], "weight"])
+    assert cov.loc[eids[:3], "bsa"].isna().all()
+    assert np.isfinite(cov["bsa"].dropna()).all() and cov["bsa"].dropna().between(0.5, 4).all()

@@ -25,6 +25,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from cardiolatent.errors import (
     CardiolatentError,
@@ -386,6 +388,40 @@ def _read_raw(header: _Header, id_col: str, cols: list[_Col], chunksize: int | N
     return df[names]
 
 
+def _check_row_widths(header: _Header) -> None:
+    """Every row has as many fields as the header; else one error naming the line.
+
+    pandas fills a short row with missing values and drops the extra fields of a long one when it
+    reads only some columns, so a damaged file would silently give shifted values. pyarrow's CSV
+    parser checks every row's width (quotes respected, in parallel, reading one column); the line
+    is then located by a plain scan, on the error path only.
+    """
+    opts = dict(read_options=pacsv.ReadOptions(skip_rows=1, autogenerate_column_names=True, block_size=1 << 24),
+                parse_options=pacsv.ParseOptions(delimiter=header.sep, newlines_in_values=False),
+                convert_options=pacsv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}))
+    try:
+        with pa.input_stream(str(header.path), compression=header.compression) as stream:
+            reader = pacsv.open_csv(stream, **opts)
+            for _ in reader:
+                pass
+    except pa.ArrowInvalid as exc:
+        if "Expected" not in str(exc) or "columns" not in str(exc):
+            return  # not a width problem: the pandas read reports it
+        line, width = _first_ragged_line(header)
+        raise FieldValueError(f"{header.path.name}: line {line} has {width} fields where the header has "
+                              f"{len(header.columns)}; the file is damaged (rows are shifted)") from None
+
+
+def _first_ragged_line(header: _Header) -> tuple[int, int]:
+    """(line number, number of fields) of the first row whose width differs from the header's."""
+    opener = gzip.open if header.compression == "gzip" else open
+    with opener(header.path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+        for k, row in enumerate(csv.reader(fh, delimiter=header.sep), start=1):
+            if k > 1 and row and len(row) != len(header.columns):
+                return k, len(row)
+    return 0, 0
+
+
 def _eid_index(raw: pd.Series, header: _Header, id_col: str) -> pd.Index:
     """Participant ids as an int64 Index named ``eid``; bad or duplicate ids raise."""
     text = raw.astype("string").str.strip()
@@ -450,6 +486,7 @@ def _to_numeric(raw: pd.Series, col: _Col, canon: str, info: FieldInfo, ctx: _Ct
         if mask.any():
             ctx.flag(vals.index[mask], canon, (_fmt_code(v) for v in vals[mask]), "negative_code")
             vals = vals.mask(mask)
+    vals = _drop_impossible(vals, col.field, canon, ctx)
     if info.type in ("integer", "categorical"):
         arr = vals.to_numpy()
         notna = ~np.isnan(arr)
@@ -459,6 +496,39 @@ def _to_numeric(raw: pd.Series, col: _Col, canon: str, info: FieldInfo, ctx: _Ct
             raise ctx.bad_value(col.name, canon, "an integer", vals.index[pos], _fmt_code(arr[pos]) if np.isfinite(arr[pos]) else str(arr[pos]))
         return vals.astype("Int64")
     return vals
+
+
+#: physiologically possible values of the body measures the covariates use (field -> (low, high));
+#: outside them a value is a data-entry or export error and becomes missing (flagged
+#: ``implausible_value``). Wide on purpose: they catch 1e308 and a height of -170, not outliers.
+PLAUSIBLE_RANGES: dict[int, tuple[float, float]] = {
+    50: (50.0, 260.0),      # standing height, cm
+    12144: (50.0, 260.0),   # height at the imaging visit, cm
+    21002: (15.0, 400.0),   # weight, kg
+    48: (20.0, 300.0),      # waist circumference, cm
+    4080: (40.0, 350.0),    # systolic blood pressure, automated, mmHg
+    93: (40.0, 350.0),      # systolic blood pressure, manual, mmHg
+    4079: (10.0, 250.0),    # diastolic blood pressure, automated, mmHg
+    94: (10.0, 250.0),      # diastolic blood pressure, manual, mmHg
+}
+
+
+def _drop_impossible(vals: pd.Series, field: int, canon: str, ctx: _Ctx) -> pd.Series:
+    """Infinite values (any numeric field) and values outside :data:`PLAUSIBLE_RANGES` -> NaN,
+    each flagged (``not_finite``, ``implausible_value``) so the count reaches the user."""
+    arr = vals.to_numpy(dtype=np.float64)
+    inf = np.isinf(arr)
+    if inf.any():
+        ctx.flag(vals.index[inf], canon, (str(v) for v in arr[inf]), "not_finite")
+    bad = inf.copy()
+    lim = PLAUSIBLE_RANGES.get(int(field))
+    if lim is not None:
+        with np.errstate(invalid="ignore"):
+            out = np.isfinite(arr) & ((arr < lim[0]) | (arr > lim[1]))
+        if out.any():
+            ctx.flag(vals.index[out], canon, (_fmt_code(v) for v in arr[out]), "implausible_value")
+        bad |= out
+    return vals.mask(bad) if bad.any() else vals
 
 
 def _to_date(raw: pd.Series, col: _Col, canon: str, info: FieldInfo, ctx: _Ctx) -> pd.Series:
@@ -705,6 +775,8 @@ def read_main(
             infos[c.field] = info
         c.ftype = infos[c.field].type
 
+    if header.sep != r"\s+":
+        _check_row_widths(header)
     try:
         raw = _read_raw(header, id_col, cols, chunksize, all_text=False)
     except (ValueError, TypeError) as exc:
