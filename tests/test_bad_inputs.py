@@ -165,3 +165,24 @@ def test_impossible_body_measures_become_missing_with_a_count(gwas_cohort, tmp_p
     assert cov.loc[eids[:2], "height"].isna().all() and np.isnan(cov.loc[eids[2], "weight"])
     assert cov.loc[eids[:3], "bsa"].isna().all()
     assert np.isfinite(cov["bsa"].dropna()).all() and cov["bsa"].dropna().between(0.5, 4).all()
+
+
+def test_an_event_after_death_or_after_the_admin_date_is_flagged(gwas_cohort, tmp_path):
+    m = pd.read_csv(gwas_cohort.main, dtype=str)
+    gap = pd.to_datetime(m["131350-0.0"]) - pd.to_datetime(m["53-2.0"])
+    m = m[(gap > pd.Timedelta(days=90)).to_numpy()].head(3).copy()  # AF recorded after the imaging visit
+    ev = pd.to_datetime(m["131350-0.0"])
+    m["40000-0.0"] = (ev - pd.Timedelta(days=30)).dt.strftime("%Y-%m-%d").to_numpy()  # died before the record
+    m.iloc[1, m.columns.get_loc("40000-0.0")] = np.nan
+    m.iloc[1, m.columns.get_loc("131350-0.0")] = "2024-06-01"  # after the end of the data (2023-10-31)
+    hospital = [c for c in m.columns if c.split("-")[0] in ("41270", "41280", "41271", "41281")]
+    m.iloc[1, [m.columns.get_loc(c) for c in hospital]] = np.nan  # the first-occurrence date is the only one
+    path = tmp_path / "main.csv"
+    m.to_csv(path, index=False)
+    out = tmp_path / "o.tsv"
+    assert main(["outcomes", "--ukb", str(path), "--outcomes", "AF", "--out", str(out), "--quiet"]) == 0
+    t = pd.read_csv(out, sep="\t", keep_default_na=False).set_index("eid")
+    eids = m["eid"].astype(int).tolist()
+    flags = t.loc[eids, "date_flag"].tolist()
+    assert flags == ["after_death", "after_admin_date", "after_death"]
+    assert (t.loc[eids, "event"].astype(int) == 0).all()  # never an incident event

@@ -215,7 +215,7 @@ def test_table_shape_and_exclusions(result):
     t = result.table
     assert list(t.columns) == [
         "eid", "outcome", "event_date", "source", "visit_date", "prevalent", "incident",
-        "case_window", "end_date", "time_years", "event", "censor_reason",
+        "case_window", "end_date", "time_years", "event", "censor_reason", "date_flag",
     ]
     kept = sorted(set(PEOPLE) - {10, 13})
     assert list(t["eid"]) == [e for e in kept for _ in range(2)]

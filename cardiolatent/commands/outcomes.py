@@ -81,4 +81,8 @@ def run(args) -> int:
     if len(main.flags):
         counts = main.flags["reason"].value_counts().to_dict()
         print("cleaned values (never used as events): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    flagged = t["date_flag"][t["date_flag"] != ""].value_counts().to_dict()
+    if flagged:
+        print("event dates kept but never counted as incident: "
+              + ", ".join(f"{k} {v:,}" for k, v in flagged.items()) + " (see the date_flag column)")
     return 0

@@ -61,7 +61,7 @@ DEATH_FIELD = 40000
 VISIT_FIELD = 53
 TABLE_COLUMNS = [
     "eid", "outcome", "event_date", "source", "visit_date", "prevalent", "incident",
-    "case_window", "end_date", "time_years", "event", "censor_reason",
+    "case_window", "end_date", "time_years", "event", "censor_reason", "date_flag",
 ]
 _SOURCE_ORDER = ("first_occurrence", "algorithmic", "icd10", "icd9")
 _KEYS = {"name", "first_occurrence", "algorithmic", "icd10", "icd9", "self_report"}
@@ -468,6 +468,9 @@ def outcome_table(
         - ``event`` (int64): 1 for an incident event at ``end_date``, else 0
         - ``censor_reason``: ``event``, ``death``, ``max_followup``, ``administrative`` or
           ``prevalent`` (ties: death before max_followup before administrative)
+        - ``date_flag``: ``after_death`` (a record dated after the participant's death) or
+          ``after_admin_date`` (after the end of follow-up), else empty: such a date is kept in
+          ``event_date`` but never counts as an incident event
 
         ``excluded``: participants without a visit date at the instance
         (``no_visit_date``), whose visit is after ``admin_date`` (``visit_after_admin_date``)
@@ -527,7 +530,19 @@ def outcome_table(
         .reset_index(drop=True)
     )
     table["outcome"] = table["outcome"].astype("string")
+    table["date_flag"] = _date_flags(table, death, admin)
     return OutcomeResult(table[TABLE_COLUMNS], excluded.reset_index(drop=True))
+
+
+def _date_flags(table: pd.DataFrame, death: pd.Series, admin: pd.Timestamp) -> pd.Series:
+    """``after_death`` / ``after_admin_date`` where a recorded event date is impossible in follow-up
+    terms (a record after the participant's death, or after the end of the data), else empty."""
+    ev = pd.to_datetime(table["event_date"])
+    died = pd.to_datetime(table["eid"].map(death))
+    flag = pd.Series("", index=table.index, dtype="string")
+    flag[(ev > admin).fillna(False).to_numpy(bool)] = "after_admin_date"
+    flag[(ev > died).fillna(False).to_numpy(bool)] = "after_death"
+    return flag
 
 
 def _needed_columns(wide: pd.DataFrame, defs: Sequence[OutcomeDefinition]) -> list[str]:
