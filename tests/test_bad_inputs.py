@@ -186,3 +186,23 @@ def test_an_event_after_death_or_after_the_admin_date_is_flagged(gwas_cohort, tm
     flags = t.loc[eids, "date_flag"].tolist()
     assert flags == ["after_death", "after_admin_date", "after_death"]
     assert (t.loc[eids, "event"].astype(int) == 0).all()  # never an incident event
+
+
+def test_p_of_zero_in_gwas_results_is_reported_not_a_lead(tmp_path, capsys):
+    import json
+
+    rng = np.random.default_rng(3)
+    n = 400
+    pos = np.sort(rng.choice(np.arange(10_000, 5_000_000), n, replace=False))
+    p = rng.uniform(size=n)
+    p[100], p[300] = 0.0, 1e-30  # underflowed, and a real hit 2.5 Mb away
+    rows = ["#CHROM\tPOS\tID\tREF\tALT\tA1\tTEST\tOBS_CT\tBETA\tSE\tT_STAT\tP"]
+    rows += [f"1\t{q}\trs{i}\tA\tG\tG\tADD\t1000\t0.1\t0.05\t2\t{pv:.6g}" for i, (q, pv) in enumerate(zip(pos, p))]
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "run.Z0.glm.linear").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "g"
+    assert main(["gwas-results", "--results", str(tmp_path / "res"), "--out", str(out), "--quiet"]) == 0
+    leads = pd.read_csv(out / "leads.tsv", sep="\t")
+    assert leads["id"].tolist() == ["rs300"] and (leads["p"] > 0).all()
+    notes = json.loads((out / "summary.json").read_text())["notes"]
+    assert any("1 variant(s) with P written as 0" in x and "rs100" in x for x in notes)

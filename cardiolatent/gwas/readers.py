@@ -562,14 +562,28 @@ def discover_results(inputs: Sequence[str | os.PathLike], *, name_regex: str | N
 # ---------------------------------------------------------------------------------------------
 # streaming
 # ---------------------------------------------------------------------------------------------
+def _ids_of(batch, c: dict, sel: np.ndarray, most: int = 5) -> list:
+    """The variant ids (or chrom:pos) of the first few selected rows, for messages."""
+    rows = np.flatnonzero(sel)[:most]
+    if not len(rows):
+        return []
+    col = c.get("id")
+    if col is not None:
+        ids = batch.column(col).to_pylist()
+        return [str(ids[i]) for i in rows]
+    return [f"row {int(i) + 1}" for i in rows]
+
+
 @dataclass
 class Chunk:
     """One block of a results file after filtering (rows with a P value only).
 
     ``chrom`` (k,) int16 codes (:func:`chrom_codes`), ``pos`` (k,) int64 bp, ``mlog10p`` (k,)
-    float64 ``-log10 P`` (finite, or inf for P = 0); ``n_rows``: data rows in the block;
-    ``n_missing_p``: rows of the requested test without a P value (NA); ``n_filtered``: rows
-    dropped by the test / MAC / INFO filters.
+    float64 ``-log10 P`` (finite); ``n_rows``: data rows in the block; ``n_missing_p``: rows of
+    the requested test without a P value (NA); ``n_filtered``: rows dropped by the test / MAC /
+    INFO filters; ``n_p_zero``: rows whose P was written as 0 (or -log10 P as inf), which are
+    below the tool's precision, left out and reported (``p_zero_ids``: their first few ids), never
+    a lead with P = 0.
     """
 
     chrom: np.ndarray
@@ -578,6 +592,8 @@ class Chunk:
     n_rows: int
     n_missing_p: int
     n_filtered: int
+    n_p_zero: int = 0
+    p_zero_ids: list = field(default_factory=list)
     _table: object = field(repr=False, default=None)
     _idx: np.ndarray = field(repr=False, default=None)
     _rf: ResultFile | None = field(repr=False, default=None)
@@ -798,13 +814,14 @@ def iter_chunks(rf: ResultFile, *, chunk_bytes: int = 2 << 20, test: str | None 
             mask &= ~(_minor_allele_count(rf, batch, n) < min_mac)
         n_filtered = int(n - mask.sum())
         has_p = ~np.isnan(m)
-        valid = mask & has_p
+        p_zero = mask & np.isinf(m)  # P written as 0 (or -log10 P as inf): below the tool's precision
+        valid = mask & has_p & ~p_zero
         idx = np.flatnonzero(valid)
         if on_progress is not None:
             on_progress(tell[0])
         yield Chunk(chrom=chrom[idx], pos=pos[idx], mlog10p=m[idx], n_rows=n,
-                    n_missing_p=int((mask & ~has_p).sum()), n_filtered=n_filtered,
-                    _table=batch, _idx=idx, _rf=rf)
+                    n_missing_p=int((mask & ~has_p).sum()), n_filtered=n_filtered, n_p_zero=int(p_zero.sum()),
+                    p_zero_ids=_ids_of(batch, c, p_zero), _table=batch, _idx=idx, _rf=rf)
     if test is not None and "test" in c and rows_total and not test_hit:
         raise CardiolatentError(f"{rf.path}: no row has TEST = {test}; tests in the file: "
                                 f"{', '.join(sorted(map(str, seen_tests))[:10])} (choose one with the test parameter)")

@@ -84,12 +84,16 @@ class _Accumulator:
     n_rows: int = 0
     n_missing_p: int = 0
     n_filtered: int = 0
+    n_p_zero: int = 0
+    p_zero_ids: list = field(default_factory=list)
     max_pos: dict = field(default_factory=dict)
 
     def add(self, ch) -> None:
         self.n_rows += ch.n_rows
         self.n_missing_p += ch.n_missing_p
         self.n_filtered += ch.n_filtered
+        self.n_p_zero += ch.n_p_zero
+        self.p_zero_ids += ch.p_zero_ids[: max(0, 5 - len(self.p_zero_ids))]
         if len(ch) == 0:
             return
         m = ch.mlog10p
@@ -443,6 +447,10 @@ def summarise_results(
                           progress=progress):
             notes.append(f"latent {latent}: several files cover the same chromosome(s); variants in more than one "
                          "file are counted more than once")
+        if acc.n_p_zero:
+            notes.append(f"latent {latent}: {acc.n_p_zero} variant(s) with P written as 0 (below the tool's "
+                         f"precision, e.g. {', '.join(acc.p_zero_ids)}) left out of every summary, never a lead "
+                         "with P = 0; ask the tool for -log10 P (REGENIE writes LOG10P; plink2 glm cols=+log10p)")
         for c, mp in acc.max_pos.items():
             max_pos[c] = max(max_pos.get(c, -1), mp)
         st = _inflation_and_qq(acc, latent, t_sig, man_floor, qq_n_points)
