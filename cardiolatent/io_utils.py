@@ -9,8 +9,10 @@ previous file whole. :func:`atomic_dir` does the same for a whole output folder.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,15 +34,59 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+#: marks cardiolatent's temporaries: ``.<name>.cltmp<pid>.<random><suffix>`` beside their target
+_TMP_TAG = "cltmp"
+
+
+def temp_prefix(path: Path) -> str:
+    """Prefix of this process's temporaries for ``path`` (the pid tells a live run from a killed one)."""
+    return f".{path.name}.{_TMP_TAG}{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of ``path`` that a killed run left (their process is gone); returns them.
+
+    A temporary of a run still going (another process writing the same output) is left alone.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pat = re.compile(rf"^\.{re.escape(path.name)}\.{_TMP_TAG}(\d+)\.")
+    gone = []
+    for p in path.parent.glob(f".{glob.escape(path.name)}.{_TMP_TAG}*"):
+        m = pat.match(p.name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        gone.append(p)
+    return gone
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
 
-    The temporary file lives in the same folder so the final ``os.replace`` is atomic.
+    The temporary file lives in the same folder so the final ``os.replace`` is atomic; temporaries
+    a killed earlier run left beside ``path`` are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    clean_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix or ".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -143,13 +189,14 @@ def atomic_dir(path: str | os.PathLike, *, marker: str = "summary.json"):
             raise CardiolatentError(f"output folder {path} exists and is not an earlier cardiolatent output "
                                     f"(no {marker}); choose a new or empty folder")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    clean_stale_temps(path)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)
         old = None
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".old", dir=path.parent))
             os.rmdir(old)
             os.replace(path, old)
         os.replace(tmp, path)

@@ -46,9 +46,11 @@ from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import (
     _UMASK,
     atomic_dir,
+    clean_stale_temps,
     read_table,
     table_stem,
     table_suffix,
+    temp_prefix,
 )
 
 EXCLUDED_COLUMNS = ["eid", "instance", "reason"]
@@ -260,15 +262,17 @@ def _save_files(paths: dict[str, Path], tables: dict[str, pd.DataFrame], rec: di
     folder = paths["table"].parent
     folder.mkdir(parents=True, exist_ok=True)
     previous = _listed_files(paths["summary"])
+    for path in paths.values():
+        clean_stale_temps(path)
     temps: dict[str, Path] = {}
     try:
         for part, df in tables.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{paths[part].name}.", suffix=table_suffix(paths[part]) or ".tmp",
+            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(paths[part]), suffix=table_suffix(paths[part]) or ".tmp",
                                        dir=folder)
             os.close(fd)
             temps[part] = Path(tmp)
             _write(df, temps[part])
-        fd, tmp = tempfile.mkstemp(prefix=f".{paths['summary'].name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(paths["summary"]), suffix=".tmp", dir=folder)
         os.close(fd)
         temps["summary"] = Path(tmp)
         temps["summary"].write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")

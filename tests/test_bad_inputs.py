@@ -206,3 +206,71 @@ def test_p_of_zero_in_gwas_results_is_reported_not_a_lead(tmp_path, capsys):
     assert leads["id"].tolist() == ["rs300"] and (leads["p"] > 0).all()
     notes = json.loads((out / "summary.json").read_text())["notes"]
     assert any("1 variant(s) with P written as 0" in x and "rs100" in x for x in notes)
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_killed_re_export_leaves_the_previous_export_whole(inputs, tmp_path, monkeypatch):
+    import cardiolatent.exports.writers as writers
+
+    out = tmp_path / "exp"
+    base = ["export", "--latents", inputs["lat"], "--ukb", inputs["ukb"], "--format", "plink2", "--out", str(out),
+            "--covariates", "age,sex", "--quiet"]
+    assert main(base + ["--outcomes", "HTN"]) == 0
+    before = _snapshot(out)
+    assert "pheno_binary.txt" in before
+    real, calls = writers.write_text_atomic, []
+
+    def dies_late(path, text):  # the phenotype tables are written; the script is not
+        calls.append(path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writers, "write_text_atomic", dies_late)
+    assert main(base + ["--latent-columns", "S1701_Z0"]) == 130
+    assert calls and _snapshot(out) == before  # the old folder, whole: no new pheno.txt beside the old files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # the killed run's temporary folder is gone
+    monkeypatch.setattr(writers, "write_text_atomic", real)
+
+    # a re-run with withdrawals and without the binary outcome: no stale file, the withdrawn are gone
+    lat = pd.read_parquet(inputs["lat"])
+    gone = lat["eid"].drop_duplicates().head(25)
+    gone.to_csv(tmp_path / "w.csv", index=False, header=False)
+    assert main(base + ["--withdrawals", str(tmp_path / "w.csv")]) == 0
+    after = _snapshot(out)
+    assert "pheno_binary.txt" not in after
+    pheno = pd.read_csv(out / "pheno.txt", sep="\t")
+    assert not pheno["IID"].isin(gone).any()
+    ex = pd.read_csv(out / "excluded.tsv", sep="\t")
+    assert set(gone) <= set(ex.loc[ex["reason"] == "withdrawn", "eid"])
+
+
+def test_temporaries_of_a_killed_write_are_cleaned_up_on_the_next_run(inputs, tmp_path):
+    """A run killed with SIGKILL leaves its temporaries; the next write of that output removes them
+    (and leaves alone those of a run still going)."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "a.tsv"
+    code = ("import os, signal\n"
+            "import cardiolatent.results as R\n"
+            "real = R._write\n"
+            "def die(df, path):\n"
+            "    real(df, path)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"
+            "R._write = die\n"
+            "from cardiolatent.cli import main\n"
+            f"main(['assoc', '--latents', {inputs['lat']!r}, '--ukb', {inputs['ukb']!r}, '--traits', 'bmi', "
+            f"'--covariates', 'age,sex', '--out', {str(out)!r}, '--quiet'])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == -9, r.stderr[-2000:]
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert left and not out.exists()
+    live = tmp_path / f".a.tsv.cltmp{os.getpid()}.live.tmp"  # this process is alive: not removed
+    live.write_text("x")
+    assert main(["assoc", "--latents", inputs["lat"], "--ukb", inputs["ukb"], "--traits", "bmi", "--covariates",
+                 "age,sex", "--out", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [live.name]
+    assert out.exists()
