@@ -274,3 +274,64 @@ def test_temporaries_of_a_killed_write_are_cleaned_up_on_the_next_run(inputs, tm
                  "age,sex", "--out", str(out), "--quiet"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [live.name]
     assert out.exists()
+
+
+def _demo_file_with(tmp_path, name, *, meta_edit=None, tensor_edit=None):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from cardiolatent.model.pipeline import demo_weight_files
+
+    src = demo_weight_files()[0]
+    with safe_open(str(src), "pt") as fh:
+        meta = dict(fh.metadata())
+    sd = load_file(str(src))
+    if meta_edit:
+        cfg = json.loads(meta["cardiolatent_config"])
+        meta_edit(cfg)
+        meta["cardiolatent_config"] = json.dumps(cfg)
+    if tensor_edit:
+        tensor_edit(sd)
+    path = tmp_path / name
+    save_file(sd, str(path), metadata=meta)
+    return path
+
+
+def test_weights_asking_for_a_wider_network_are_refused_before_it_is_built(tmp_path, monkeypatch, capsys):
+    import cardiolatent.model.pipeline as pipe
+
+    def wider(cfg):
+        cfg["base_channels"] *= 400  # a 400x wider network than the tensors hold
+
+    path = _demo_file_with(tmp_path, "S1701_wide.safetensors", meta_edit=wider)
+    built = []
+    real = pipe.DiffAENetwork
+
+    def counting(cfg, **kw):
+        import torch
+
+        if torch.empty(0).device.type != "meta":
+            built.append(cfg)
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(pipe, "DiffAENetwork", counting)
+    assert main(["encode", "--images", str(tmp_path), "--weights", str(path), "--out", str(tmp_path / "z.parquet"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "the weights do not fit the network" in err and "shape differences" in err
+    assert built == []  # refused from the shapes alone: no real network was allocated
+
+
+def test_weights_holding_nan_are_refused(tmp_path, capsys):
+    def poison(sd):
+        k = next(k for k, v in sd.items() if v.is_floating_point() and k.endswith("weight"))
+        sd[k] = sd[k].clone()
+        sd[k].view(-1)[3] = float("nan")
+
+    path = _demo_file_with(tmp_path, "S1701_nan.safetensors", tensor_edit=poison)
+    assert main(["encode", "--images", str(tmp_path), "--weights", str(path), "--out", str(tmp_path / "z.parquet"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "NaN or infinite value(s); the weights are damaged and are refused" in err and str(path) in err

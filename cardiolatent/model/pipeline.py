@@ -178,6 +178,13 @@ def load_model(path: str | os.PathLike, config: ModelConfig | str | dict | None 
             f"{path}: cannot tell the model configuration (no cardiolatent metadata and no preset with exactly "
             "these keys and shapes); pass config=ModelConfig(...) or a preset name")
     seed = cfg.seed
+    # the configuration is checked against the file's tensor shapes on the meta device first (no
+    # memory), so metadata asking for a far wider network than the tensors is refused before it is built
+    with torch.device("meta"):
+        probe = DiffAENetwork(cfg.replace(seed=None), attention_impl=attention_impl)
+    probe.config = cfg
+    load_into(probe, path, state=(state, meta), dry_run=True)
+    del probe
     net = DiffAENetwork(cfg.replace(seed=None), attention_impl=attention_impl)
     net.config = cfg
     info = load_into(net, path, state=(state, meta))

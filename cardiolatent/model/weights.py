@@ -265,15 +265,26 @@ def _mismatch_message(file: str, what: str, missing, unexpected, shapes, n_first
     return " ".join(parts)
 
 
+def check_finite(tensors: Mapping[str, torch.Tensor], file: str) -> None:
+    """Refuse weights holding NaN or infinite values: a network built from them gives NaN latents."""
+    for k, t in tensors.items():
+        if torch.is_floating_point(t) and not bool(torch.isfinite(t).all()):
+            n = int((~torch.isfinite(t)).sum())
+            raise WeightsError(f"{file}: tensor {k} holds {n} NaN or infinite value(s); the weights are damaged "
+                               "and are refused")
+
+
 def load_into(net, path: str | os.PathLike, *, encoder_only: bool | None = None,
-              state: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None) -> dict[str, Any]:
+              state: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
+              dry_run: bool = False) -> dict[str, Any]:
     """Load a weights file/folder strictly into ``net`` (a :class:`DiffAENetwork`).
 
     Encoder-only files (all keys under ``encoder.``, or a bare encoder) load into
     ``net.encoder``; that is detected automatically unless ``encoder_only`` is given.
     Any mismatch raises one :class:`WeightsError` naming the file, the numbers of missing /
     unexpected keys with the first few of each, and the shape differences.
-    Returns ``{"prefix", "encoder_only", "metadata"}``.
+    Returns ``{"prefix", "encoder_only", "metadata"}``. ``dry_run``: check only (``net`` may then
+    live on the ``meta`` device: its shapes are declared, no memory is used).
     """
     tensors, meta = state if state is not None else read_state_dict(path)
     file = meta.get("source_file", str(path))
@@ -298,7 +309,9 @@ def load_into(net, path: str | os.PathLike, *, encoder_only: bool | None = None,
     missing, unexpected, shapes = check_fit(target, sub)
     if missing or unexpected or shapes:
         raise WeightsError(_mismatch_message(file, what, missing, unexpected, shapes))
-    target.load_state_dict(sub, strict=True)
+    if not dry_run:
+        check_finite(sub, file)
+        target.load_state_dict(sub, strict=True)
     return {"prefix": used_prefix, "encoder_only": bool(encoder_only), "metadata": meta}
 
 
