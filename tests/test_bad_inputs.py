@@ -335,3 +335,19 @@ def test_weights_holding_nan_are_refused(tmp_path, capsys):
                  "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "NaN or infinite value(s); the weights are damaged and are refused" in err and str(path) in err
+
+
+def test_discovery_exclusions_are_written_once_in_the_qc_table(small_cohort, tmp_path):
+    import shutil
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for z in sorted(small_cohort.bulk.glob("*_20208_2_0.zip"))[:2]:
+        shutil.copy(z, src / z.name)
+    (src / "1000001_20208_2_0.zip").write_text("not a zip")        # read error
+    (src / "scan.nii.gz").write_bytes(b"\x1f\x8b")  # found by discovery, name without eid: bad_name
+    out = tmp_path / "lat.parquet"
+    assert main(["encode", "--images", str(src), "--out", str(out), "--workers", "0", "--quiet"]) == 0
+    qc = pd.read_csv(tmp_path / "lat.qc.tsv", sep="\t")
+    assert not qc.duplicated(["path", "reason"]).any(), qc
+    assert len(qc) == 2 and set(qc["reason"]) == {"not_a_zip", "bad_name"}

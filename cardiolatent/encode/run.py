@@ -97,8 +97,15 @@ class EncodeResult:
 
 def _unique_inputs(items: Sequence[InputItem], excluded: Iterable[dict] | None) -> tuple[list[InputItem], list[dict]]:
     """Inputs sorted by (eid, instance, path, key), the first of each (eid, instance) kept; and the
-    QC rows so far (discovery's ``items.excluded``, ``excluded``, then ``duplicate_input`` rows)."""
-    qc_rows: list[dict] = list(getattr(items, "excluded", []) or []) + list(excluded or [])
+    QC rows so far (discovery's ``items.excluded``, ``excluded``, then ``duplicate_input`` rows); a
+    row given both ways (the same path and reason) is kept once."""
+    qc_rows: list[dict] = []
+    given: set[tuple] = set()
+    for row in list(getattr(items, "excluded", []) or []) + list(excluded or []):
+        key = (str(row.get("path")), row.get("reason"), row.get("eid"), row.get("instance"))
+        if key not in given:
+            given.add(key)
+            qc_rows.append(row)
     ordered = sorted(items, key=lambda it: (it.eid, it.instance, it.path, it.key))
     uniq: list[InputItem] = []
     seen: dict[tuple[int, int], InputItem] = {}
