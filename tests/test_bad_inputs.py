@@ -351,3 +351,25 @@ def test_discovery_exclusions_are_written_once_in_the_qc_table(small_cohort, tmp
     qc = pd.read_csv(tmp_path / "lat.qc.tsv", sep="\t")
     assert not qc.duplicated(["path", "reason"]).any(), qc
     assert len(qc) == 2 and set(qc["reason"]) == {"not_a_zip", "bad_name"}
+
+
+def test_an_hdf5_dataset_far_larger_than_a_cine_is_refused_before_reading(tmp_path):
+    """The declared shape is checked first: a 5000-frame dataset (stored sparse, 2.6 GB if read) is
+    a QC row, not 2.6 GB of memory."""
+    import h5py
+
+    from cardiolatent.images.readers import InputError, discover_inputs, read_frames
+
+    path = tmp_path / "cines.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("1000001/20208/2_0/primary_LAX_4Ch_transverse_0", shape=(1, 5000, 1, 512, 512),
+                         dtype="uint16", chunks=(1, 1, 1, 512, 512))  # nothing written: tiny on disk
+        f.create_dataset("1000002/20208/2_0/primary_LAX_4Ch_transverse_0", data=np.zeros((1, 50, 1, 64, 64), "uint16"))
+    assert path.stat().st_size < 1_000_000
+    items = discover_inputs(path)
+    big = next(it for it in items if it.eid == 1000001)
+    with pytest.raises(InputError) as e:
+        read_frames(big)
+    assert e.value.reason == "too_large" and "refused before reading" in str(e.value)
+    ok = next(it for it in items if it.eid == 1000002)
+    assert read_frames(ok)[0].shape == (50, 64, 64)

@@ -42,6 +42,12 @@ EMPTY_MASK = "empty_mask"
 DUPLICATE_INPUT = "duplicate_input"
 BAD_NAME = "bad_name"
 PREPARATION_FAILED = "preparation_failed"
+TOO_LARGE = "too_large"
+#: bounds checked before any pixel is decoded: a cine has 50 frames of about 200 x 200 pixels
+#: (UK Biobank bulk zips: 3 series, 150 frames, ~4 MB); anything far beyond is refused, not read
+MAX_FRAMES = 1000
+MAX_FRAME_PIXELS = 4096 * 4096
+MAX_SERIES_BYTES = 1 << 30
 #: every QC reason code, with a one-line meaning
 QC_REASONS = {
     NO_4CH_SERIES: "no 4-chamber cine series in the input",
@@ -52,6 +58,7 @@ QC_REASONS = {
     DUPLICATE_INPUT: "another input for the same (eid, instance) came first and was used",
     BAD_NAME: "eid / instance cannot be parsed from the file name",
     PREPARATION_FAILED: "the series could not be prepared for the model",
+    TOO_LARGE: "the series is far larger than a cine (frames, pixels or bytes); refused before decoding",
 }
 QC_COLUMNS = ("eid", "instance", "path", "reason", "detail")
 

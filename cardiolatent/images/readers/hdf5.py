@@ -17,7 +17,18 @@ import numpy as np
 
 from cardiolatent.errors import CardiolatentError
 
-from .base import NO_4CH_SERIES, UNREADABLE_FILE, ImageReader, InputError, InputItem, as_thw
+from .base import (
+    MAX_FRAME_PIXELS,
+    MAX_FRAMES,
+    MAX_SERIES_BYTES,
+    NO_4CH_SERIES,
+    TOO_LARGE,
+    UNREADABLE_FILE,
+    ImageReader,
+    InputError,
+    InputItem,
+    as_thw,
+)
 
 SUFFIXES = (".h5", ".hdf5")
 H5_SERIES = "primary_LAX_4Ch_transverse_0"
@@ -64,6 +75,17 @@ def list_items(path: Path, explicit: bool) -> tuple[list[InputItem], list[dict]]
     return items, excluded
 
 
+def _check_size(path, key: str, shape: tuple, itemsize: int) -> None:
+    """Refuse a dataset far larger than a cine from its declared shape, before reading it."""
+    dims = [int(n) for n in shape if int(n) != 1] or [1]
+    frames = dims[0] if len(dims) >= 3 else 1
+    pixels = int(np.prod(dims[-2:], dtype=np.int64)) if len(dims) >= 2 else int(dims[0])
+    nbytes = int(np.prod([int(n) for n in shape], dtype=np.int64)) * int(itemsize)
+    if frames > MAX_FRAMES or pixels > MAX_FRAME_PIXELS or nbytes > MAX_SERIES_BYTES:
+        raise InputError(f"{path}: dataset {key!r} of shape {tuple(shape)} ({nbytes:,} bytes) is far larger than a "
+                         "cine; refused before reading it", TOO_LARGE, f"shape {tuple(shape)}")
+
+
 def read_h5(path: str, key: str) -> tuple[np.ndarray, dict[str, Any]]:
     """Frames (T, H, W) of dataset ``key`` and ``pixel_spacing_mm`` / ``trigger_times_ms`` when stored."""
     try:
@@ -71,6 +93,7 @@ def read_h5(path: str, key: str) -> tuple[np.ndarray, dict[str, Any]]:
             if key not in f:
                 raise InputError(f"{path}: no dataset {key!r}", NO_4CH_SERIES, f"no dataset {key}")
             d = f[key]
+            _check_size(path, key, d.shape, d.dtype.itemsize)
             data = d[...]
             attrs = {k: d.attrs[k] for k in ("pixel_spacing_mm", "trigger_times_ms") if k in d.attrs}
     except InputError:
