@@ -76,6 +76,17 @@ def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
     return gone
 
 
+def check_output_file(path: Path) -> None:
+    """An output file's path must not be an existing folder, nor lie under a file."""
+    if path.is_dir():
+        raise CardiolatentError(f"output {path} is an existing folder; give a file name (e.g. {path / 'out.tsv'})")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CardiolatentError(f"output {path}: {parent} is a file, not a folder")
+            break
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
@@ -84,6 +95,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     a killed earlier run left beside ``path`` are removed first.
     """
     path = Path(path)
+    check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix or ".tmp", dir=path.parent)
@@ -167,9 +179,29 @@ def is_cardiolatent_output(folder: Path, marker: str = "summary.json") -> bool:
     if not m.is_file():
         return False
     try:
-        return "cardiolatent_version" in json.loads(m.read_text(encoding="utf-8"))
+        rec = json.loads(m.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    return isinstance(rec, dict) and ("cardiolatent_version" in rec
+                                      or "cardiolatent" in (rec.get("versions") or {}))
+
+
+def check_output_folder(path: str | os.PathLike, marker: str = "summary.json") -> None:
+    """An output folder may be new, empty or an earlier cardiolatent output (it holds ``marker``
+    written by cardiolatent); anything else is refused, so a mistyped ``out`` never replaces a
+    user's folder. Called before any work, and again by :func:`atomic_dir`."""
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CardiolatentError(f"output folder {path}: {parent} is a file, not a folder")
+            break
+    if path.exists():
+        if not path.is_dir():
+            raise CardiolatentError(f"output folder {path} exists and is a file")
+        if any(path.iterdir()) and not is_cardiolatent_output(path, marker):
+            raise CardiolatentError(f"output folder {path} exists and is not an earlier cardiolatent output "
+                                    f"(no {marker}); choose a new or empty folder")
 
 
 @contextlib.contextmanager
@@ -182,12 +214,7 @@ def atomic_dir(path: str | os.PathLike, *, marker: str = "summary.json"):
     cardiolatent); anything else is refused, so a mistyped ``out`` never deletes a user's folder.
     """
     path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            raise CardiolatentError(f"output folder {path} exists and is a file")
-        if any(path.iterdir()) and not is_cardiolatent_output(path, marker):
-            raise CardiolatentError(f"output folder {path} exists and is not an earlier cardiolatent output "
-                                    f"(no {marker}); choose a new or empty folder")
+    check_output_folder(path, marker)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(path)
     tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))

@@ -46,6 +46,7 @@ from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import (
     _UMASK,
     atomic_dir,
+    check_output_file,
     clean_stale_temps,
     read_table,
     table_stem,
@@ -260,6 +261,8 @@ def _write(df: pd.DataFrame, path: Path) -> None:
 def _save_files(paths: dict[str, Path], tables: dict[str, pd.DataFrame], rec: dict) -> None:
     """Write every file to a temporary sibling, then rename them all into place, summary last."""
     folder = paths["table"].parent
+    for path in paths.values():
+        check_output_file(path)
     folder.mkdir(parents=True, exist_ok=True)
     previous = _listed_files(paths["summary"])
     for path in paths.values():

@@ -28,6 +28,10 @@ def inputs(gwas_cohort, tmp_path_factory):
     lat.iloc[3, 0] = "abc"
     lat.to_csv(d / "string_eid.csv", index=False)
     (d / "results").mkdir()
+    (d / "a_folder.tsv").mkdir()
+    (d / "a_file.txt").write_text("x")
+    (d / "thesis").mkdir()
+    (d / "thesis" / "chapter1.tex").write_text("precious")
     return dict(dir=d, ukb=str(gwas_cohort.main), lat=str(d / "lat.parquet"))
 
 
@@ -51,6 +55,14 @@ CASES = {
     "window_negative": (["gwas-results", "--results", "{dir}/results", "--window-kb", "-1", "--out", "{dir}/g"],
                         "--window-kb must be a distance of 0 kb or more"),
     "synth_n_zero": (["synth", "--n", "0", "--out", "{dir}/s"], "--n must be at least 20"),
+    "out_is_a_folder": (["assoc", "--traits", "bmi", "--out", "{dir}/a_folder.tsv"], "is an existing folder"),
+    "out_without_extension": (["cox", "--out", "{dir}/cox"], "--out {dir}/cox needs a table extension"),
+    "out_under_a_file": (["icc", "--latents", "{dir}/lat.parquet", "--between", "seeds", "--out",
+                          "{dir}/a_file.txt/icc.tsv"], "a_file.txt is a file, not a folder"),
+    "out_folder_of_the_user": (["ensemble", "--latents", "{dir}/lat.parquet", "--out", "{dir}/thesis"],
+                               "exists and is not an earlier cardiolatent output"),
+    "out_folder_is_a_file": (["export", "--latents", "{dir}/lat.parquet", "--format", "plink2", "--out",
+                              "{dir}/a_file.txt"], "exists and is a file"),
 }
 
 
@@ -63,11 +75,14 @@ def test_bad_input_is_one_line_naming_it(case, inputs, capsys):
         argv = [a if a != "cuda" else "cuda:999" for a in argv]
         expect = "CUDA device(s) visible"
     argv = [a.format(**inputs) for a in argv]
+    expect = expect.format(**inputs)
     command = argv[0]
     if command in ("assoc", "cox", "outcomes"):
         argv += ["--ukb", inputs["ukb"]]
-    if command in ("assoc", "cox"):
+    if command in ("assoc", "cox") and "--latents" not in argv:
         argv += ["--latents", inputs["lat"]]
+    if command == "export":
+        argv += ["--ukb", inputs["ukb"]]
     rc = main(argv + ["--quiet"] if command not in ("gwas-results",) else argv + ["--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 2, err

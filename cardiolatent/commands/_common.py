@@ -192,3 +192,22 @@ def save_and_report(res, args) -> None:
     if not quiet:
         print(f"wrote {len(res.table):,} rows to {args.out}; beside it: "
               f"{', '.join(p.name for k, p in paths.items() if k != 'table')}")
+
+
+def check_out_file(out) -> None:
+    """``--out`` for a table result, checked before any work: a table extension, not a folder."""
+    if not out:
+        return
+    from cardiolatent.errors import CardiolatentError
+    from cardiolatent.io_utils import check_output_file, table_suffix
+
+    if table_suffix(out) is None:
+        raise CardiolatentError(f"--out {out} needs a table extension (.tsv, .csv, .parquet, optionally .gz)")
+    check_output_file(Path(out))
+
+
+def check_out_folder(out, marker: str = "summary.json") -> None:
+    """``--out`` for a folder result, checked before any work (new, empty or an earlier output)."""
+    from cardiolatent.io_utils import check_output_folder
+
+    check_output_folder(out, marker)

@@ -54,6 +54,9 @@ def run(args) -> int:
     from cardiolatent.analysis.design import expand_names
     from cardiolatent.commands._common import analysis_inputs, save_and_report
     from cardiolatent.errors import CardiolatentError
+    from cardiolatent.commands._common import check_out_file
+
+    check_out_file(args.out)
 
     if args.meff is not None and not args.meff > 0:
         raise CardiolatentError(f"--meff must be a positive number of independent latents, not {args.meff}")

@@ -45,6 +45,9 @@ def run(args) -> int:
     from cardiolatent.io_utils import read_table
     import numpy as np
     import pandas as pd
+    from cardiolatent.commands._common import check_out_file
+
+    check_out_file(args.out)
 
     outcomes = expand_names(args.outcomes)
     names = expand_names([args.covariates] + ([args.strata] if args.strata else []) + outcomes + ["sex"])

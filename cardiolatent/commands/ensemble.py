@@ -38,6 +38,9 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from cardiolatent.encode.ensemble import cross_seed
+    from cardiolatent.commands._common import check_out_folder
+
+    check_out_folder(args.out)
 
     res = cross_seed(args.latents, threshold=args.threshold, reference=args.reference, seeds=args.seeds,
                      standardise=args.standardise, visits=args.visits)

@@ -114,6 +114,9 @@ def run(args) -> int:
     from cardiolatent.exports.result import export_result
     from cardiolatent.ukb.outcomes import load_definitions
     from cardiolatent.ukb.read import read_main
+    from cardiolatent.commands._common import check_out_folder
+
+    check_out_folder(args.out, "manifest.json")
 
     spec = get_format(args.format)
     # fail fast on options the format cannot take

@@ -111,6 +111,9 @@ def _threshold(args) -> tuple[float, str]:
 def run(args) -> int:
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.gwas.summary import gwas_results
+    from cardiolatent.commands._common import check_out_folder
+
+    check_out_folder(args.out)
 
     quiet = getattr(args, "quiet", False)
     _threshold(args)  # errors in the command's words before any file is read

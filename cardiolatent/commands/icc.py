@@ -58,6 +58,9 @@ def run(args) -> int:
     from cardiolatent.commands._common import latents_path
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.stats.intraclass import normalise_forms
+    from cardiolatent.commands._common import check_out_file
+
+    check_out_file(args.out)
 
     forms = normalise_forms(args.forms)
     if not 0 < args.alpha < 1:
