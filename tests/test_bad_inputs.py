@@ -388,3 +388,28 @@ def test_an_hdf5_dataset_far_larger_than_a_cine_is_refused_before_reading(tmp_pa
     assert e.value.reason == "too_large" and "refused before reading" in str(e.value)
     ok = next(it for it in items if it.eid == 1000002)
     assert read_frames(ok)[0].shape == (50, 64, 64)
+
+
+def test_a_truncated_gz_is_one_line_naming_the_file(inputs, gwas_cohort, tmp_path, capsys):
+    import gzip
+
+    def truncated(src_bytes: bytes, name: str) -> str:
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(src_bytes)[:4000])
+        return str(path)
+
+    main_gz = truncated(open(gwas_cohort.main, "rb").read(), "main.csv.gz")
+    lat = pd.read_parquet(inputs["lat"])
+    lat_gz = truncated(lat.to_csv(sep="\t", index=False).encode(), "lat.tsv.gz")
+    (tmp_path / "res").mkdir()
+    rows = "#CHROM\tPOS\tID\tREF\tALT\tA1\tTEST\tOBS_CT\tBETA\tSE\tT_STAT\tP\n" + "".join(
+        f"1\t{1000 + i}\trs{i}\tA\tG\tG\tADD\t100\t0.1\t0.1\t1\t0.5\n" for i in range(3000))
+    res_gz = truncated(rows.encode(), "res/run.Z0.glm.linear.gz")
+    for argv, name in ((["covariates", "--ukb", main_gz], "main.csv.gz"),
+                       (["icc", "--latents", lat_gz, "--between", "seeds", "--out", str(tmp_path / "i.tsv")],
+                        "lat.tsv.gz"),
+                       (["gwas-results", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "g")],
+                        "run.Z0.glm.linear.gz")):
+        assert main(argv + ["--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and name in err and "unexpected" not in err, err
