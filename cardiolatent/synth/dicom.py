@@ -86,6 +86,21 @@ def _series_dataset(eid: int, view: str, cine, *, study_uid: str, series_uid: st
     rows, cols = cine.shape
     ps_r, ps_c = cine.pixel_spacing_mm
     ds = Dataset()
+    # the steps set the elements in this order (the order the template always had)
+    _set_study_elements(ds, view, series_uid, study_date, study_time, series_time, station)
+    _set_patient_elements(ds, eid, study_date, birth_year, sex)
+    _set_sequence_elements(ds)
+    _set_cardiac_timing(ds, cine)
+    _set_series_identity(ds, view, study_uid, series_uid)
+    _set_geometry(ds, view, for_uid, rows, cols, ps_r, ps_c)
+    _set_pixel_format(ds, rows, cols, ps_r, ps_c)
+    ds.file_meta = _file_meta(series_uid)
+    return ds
+
+
+def _set_study_elements(ds: Dataset, view: str, series_uid: str, study_date: str, study_time: str,
+                        series_time: str, station: str) -> None:
+    """Set the image type, SOP class, dates, times, equipment and study / series descriptions."""
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "RETRO", "DIS2D"]
     ds.SOPClassUID = MR_IMAGE_STORAGE
@@ -101,6 +116,11 @@ def _series_dataset(eid: int, view: str, cine, *, study_uid: str, series_uid: st
     ds.StudyDescription = "CardiacMRI"
     ds.SeriesDescription = SERIES_DESCRIPTION[view]
     ds.ManufacturerModelName = "Aera"
+
+
+def _set_patient_elements(ds: Dataset, eid: int, study_date: str, birth_year: int | None,
+                          sex: int | None) -> None:
+    """Set the patient name, id and (when known) birth date, age and sex."""
     ds.PatientName = "ANONYMOUS"
     ds.PatientID = str(int(eid))
     if birth_year is not None:
@@ -108,6 +128,10 @@ def _series_dataset(eid: int, view: str, cine, *, study_uid: str, series_uid: st
         ds.PatientAge = f"{max(0, int(study_date[:4]) - int(birth_year)):03d}Y"
     if sex is not None:
         ds.PatientSex = {0: "F", 1: "M"}.get(int(sex), "O")
+
+
+def _set_sequence_elements(ds: Dataset) -> None:
+    """Set the fixed body part and MR sequence parameters (bSSFP cine)."""
     ds.BodyPartExamined = "HEART"
     ds.ScanningSequence = "GR"
     ds.SequenceVariant = ["SK", "SS"]
@@ -119,6 +143,10 @@ def _series_dataset(eid: int, view: str, cine, *, study_uid: str, series_uid: st
     ds.EchoTime = "1.1"
     ds.MagneticFieldStrength = "1.5"
     ds.FlipAngle = "80"
+
+
+def _set_cardiac_timing(ds: Dataset, cine) -> None:
+    """Set the RR interval, heart rate and number of cardiac phases of ``cine``."""
     tt = np.asarray(cine.trigger_times_ms, float)
     hr = getattr(cine, "heart_rate_bpm", None)
     if hr:
@@ -128,6 +156,10 @@ def _series_dataset(eid: int, view: str, cine, *, study_uid: str, series_uid: st
     ds.NominalInterval = str(int(round(rr)))
     ds.HeartRate = str(int(round(60000.0 / rr)))
     ds.CardiacNumberOfImages = int(cine.n_frames)
+
+
+def _set_series_identity(ds: Dataset, view: str, study_uid: str, series_uid: str) -> None:
+    """Set the protocol, patient position, study / series UIDs and numbers."""
     ds.ProtocolName = SERIES_DESCRIPTION[view]
     ds.PatientPosition = "HFS"
     ds.StudyInstanceUID = study_uid
@@ -136,6 +168,10 @@ def _series_dataset(eid: int, view: str, cine, *, study_uid: str, series_uid: st
     ds.SeriesNumber = _SERIES_NUMBER.get(view, 1)
     ds.AcquisitionNumber = 1
     ds.InstanceNumber = 1
+
+
+def _set_geometry(ds: Dataset, view: str, for_uid: str, rows: int, cols: int, ps_r: float, ps_c: float) -> None:
+    """Set the image plane: position, orientation, frame of reference and slice location."""
     row_dir, col_dir = _orientation(view)
     centre = np.array([12.0, -25.0, 35.0])
     corner = centre - np.asarray(row_dir) * (cols / 2) * ps_c - np.asarray(col_dir) * (rows / 2) * ps_r
@@ -143,6 +179,10 @@ def _series_dataset(eid: int, view: str, cine, *, study_uid: str, series_uid: st
     ds.ImageOrientationPatient = [_fmt_ds(x, 6) for x in row_dir + col_dir]
     ds.FrameOfReferenceUID = for_uid
     ds.SliceLocation = _fmt_ds(float(np.dot(corner, np.cross(row_dir, col_dir))), 4)
+
+
+def _set_pixel_format(ds: Dataset, rows: int, cols: int, ps_r: float, ps_c: float) -> None:
+    """Set the pixel matrix, spacing, 12-bit storage, display window and an empty PixelData."""
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows = rows
@@ -156,14 +196,16 @@ def _series_dataset(eid: int, view: str, cine, *, study_uid: str, series_uid: st
     ds.WindowWidth = "1000"
     ds.PixelData = b""
 
+
+def _file_meta(series_uid: str) -> FileMetaDataset:
+    """The file meta information of the series' frames (SOP instance UID replaced per frame)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
     meta.MediaStorageSOPInstanceUID = series_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = "1.2.826.0.1.3680043.8.498.1"
     meta.ImplementationVersionName = "cardiolatent"
-    ds.file_meta = meta
-    return ds
+    return meta
 
 
 def _frame_bytes(ds: Dataset, sop_uid: str, number: int, trigger_ms: float, acq_time: str,

@@ -310,6 +310,222 @@ def _rsids(m: int, rng: np.random.Generator) -> np.ndarray:
     return np.char.add("rs", out[:m].astype(str))
 
 
+@dataclass
+class _VariantMap:
+    """Positions and LD blocks of the simulated variants (see :func:`_variant_map`)."""
+
+    chrom: np.ndarray        # (m,) chromosome of each variant
+    pos: np.ndarray          # (m,) int64 base-pair position
+    block: np.ndarray        # (m,) int64 global LD block index
+    block_chrom: list[int]   # chromosome of each block
+    block_start: list[int]   # first variant of each block
+    block_start_arr: np.ndarray  # (n_blocks + 1,) int64 block boundaries, ending with m
+
+    @property
+    def m(self) -> int:
+        """Number of variants."""
+        return int(self.block_start_arr[-1])
+
+    @property
+    def n_blocks(self) -> int:
+        """Number of LD blocks."""
+        return len(self.block_chrom)
+
+
+def _check_simulation_inputs(eids, causal, causal_r2, chromosomes) -> tuple[np.ndarray, dict, list[int]]:
+    """Validate and normalise ``eids``, ``causal`` and ``chromosomes`` (raises ValueError)."""
+    eids = np.asarray(eids, dtype=np.int64)
+    if eids.ndim != 1 or eids.size == 0:
+        raise ValueError("eids must be a non-empty 1-D array of integers")
+    if np.unique(eids).size != eids.size:
+        raise ValueError("eids must be unique")
+    causal = dict(DEFAULT_CAUSAL if causal is None else causal)
+    if not 0 < causal_r2 < 1:
+        raise ValueError(f"causal_r2 must be in (0, 1), got {causal_r2}")
+    chromosomes = [int(c) for c in chromosomes]
+    return eids, causal, chromosomes
+
+
+def _variant_map(chromosomes: list[int], variants_per_chrom: int, block_size: tuple[int, int],
+                 rng: np.random.Generator) -> _VariantMap:
+    """Cut each chromosome into LD blocks and draw the variant positions."""
+    chrom_col, pos_col, block_col = [], [], []
+    block_chrom: list[int] = []
+    block_start: list[int] = []
+    offset = 0
+    for chrom in chromosomes:
+        sizes = _block_sizes(variants_per_chrom, block_size, rng)
+        for s in sizes:
+            block_start.append(offset)
+            block_chrom.append(chrom)
+            block_col.append(np.full(s, len(block_chrom) - 1))
+            offset += int(s)
+        start = _CHROM_START_BP.get(chrom, 0) + int(rng.integers(50_000, 400_000))
+        # within-block spacing ~2-20 kb (log-uniform); a larger gap at block boundaries
+        gaps = np.exp(rng.uniform(np.log(2_000), np.log(20_000), size=variants_per_chrom)).astype(np.int64)
+        bstarts = np.cumsum(sizes)[:-1]
+        gaps[bstarts] += rng.integers(20_000, 120_000, size=bstarts.size)
+        gaps[0] = 0
+        pos_col.append(start + np.cumsum(gaps))
+        chrom_col.append(np.full(variants_per_chrom, chrom))
+    m = offset
+    return _VariantMap(chrom=np.concatenate(chrom_col), pos=np.concatenate(pos_col).astype(np.int64),
+                       block=np.concatenate(block_col).astype(np.int64), block_chrom=block_chrom,
+                       block_start=block_start, block_start_arr=np.asarray(block_start + [m], dtype=np.int64))
+
+
+def _minor_allele_frequencies(vmap: _VariantMap, maf_copula_rho: float, rng: np.random.Generator) -> np.ndarray:
+    """Draw block-correlated minor allele frequencies, 0.5 * Beta(0.9, 1.8) clipped to [0.01, 0.5]."""
+    # a Gaussian copula with AR(1) correlation ``maf_copula_rho`` makes neighbours in a block
+    # have similar frequencies (as variants on the same haplotype do), which keeps LD high.
+    m, block_start = vmap.m, vmap.block_start
+    x = rng.standard_normal(m)
+    for b in range(len(vmap.block_chrom)):
+        lo, hi = block_start[b], (block_start + [m])[b + 1]
+        x[lo:hi] = _ar1_cholesky(np.full(hi - lo - 1, maf_copula_rho)) @ x[lo:hi]
+    return np.clip(0.5 * beta_dist.ppf(ndtr(x), 0.9, 1.8), 0.01, 0.5)
+
+
+def _plant_causal_variants(causal: dict, chromosomes: list[int], vmap: _VariantMap, maf: np.ndarray,
+                           rng: np.random.Generator) -> tuple[list[str], list[int]]:
+    """Pick one causal variant per requested trait slot (raising MAF below 0.12 in place)."""
+    # distinct blocks, chromosomes round-robin, MAF >= 0.1
+    n_blocks, block_start_arr = vmap.n_blocks, vmap.block_start_arr
+    traits = [t for t, k in causal.items() for _ in range(int(k))]
+    if len(traits) > n_blocks:
+        raise ValueError(f"{len(traits)} causal variants requested but only {n_blocks} LD blocks")
+    chrom_order = list(rng.permutation(chromosomes))
+    used_blocks: set[int] = set()
+    causal_idx: list[int] = []
+    block_chrom_arr = np.asarray(vmap.block_chrom)
+    for i in range(len(traits)):
+        want = chrom_order[i % len(chrom_order)]
+        free = [b for b in np.flatnonzero(block_chrom_arr == want)
+                if b not in used_blocks and b - 1 not in used_blocks and b + 1 not in used_blocks]
+        if not free:
+            free = [b for b in range(n_blocks) if b not in used_blocks]
+        b = int(rng.choice(free))
+        used_blocks.add(b)
+        lo, hi = block_start_arr[b], block_start_arr[b + 1]
+        j = int(rng.integers(lo + (hi - lo) // 4, lo + max(1, 3 * (hi - lo) // 4)))
+        if maf[j] < 0.12:  # margin so that the realised MAF stays >= 0.1
+            maf[j] = rng.uniform(0.12, 0.5)
+        causal_idx.append(j)
+    return traits, causal_idx
+
+
+def _draw_alleles(m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw (ref base index, alt base index, A1-is-minor flag) per variant."""
+    # ~2/3 transitions; A1 (ALT, counted) is the minor allele for ~85% of variants
+    ref_i = rng.integers(0, 4, size=m)
+    alt_i = np.where(rng.random(m) < 2 / 3, _TRANSITION[ref_i], (ref_i + rng.integers(1, 4, size=m)) % 4)
+    alt_i = np.where(alt_i == ref_i, (ref_i + 1) % 4, alt_i)  # guard (transversion may hit transition)
+    a1_is_minor = rng.random(m) < 0.85
+    return ref_i, alt_i, a1_is_minor
+
+
+def _block_minor_counts(n: int, L: int, thresh: np.ndarray, rho_range: tuple[float, float], direct: bool,
+                        panel_size: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw one block's haplotypes and return its (L, n) int8 minor allele counts."""
+    rho = rng.uniform(*rho_range, size=L - 1)
+    C = _ar1_cholesky(rho).astype(np.float32)
+    z = rng.standard_normal((2 * n if direct else panel_size, L), dtype=np.float32)
+    hap = ((z @ C.T) < thresh).view(np.int8)  # (n_hap, L): 1 = minor allele
+    if direct:
+        minor_count = hap[:n] + hap[n:]
+    else:
+        h = rng.integers(0, panel_size, size=(2, n))
+        minor_count = hap[h[0]] + hap[h[1]]  # (n, L) int8, row gathers
+    return np.ascontiguousarray(minor_count.T)  # (L, n)
+
+
+def _block_missing_calls(n: int, k: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the (rows, cols) of one block's missing calls: distinct (variant, person) pairs."""
+    L = len(k)
+    flat = np.unique(np.repeat(np.arange(L), k) * n + rng.integers(0, n, size=int(k.sum())))
+    return np.divmod(flat, n)
+
+
+def _simulate_packed_genotypes(n: int, maf: np.ndarray, is_causal: np.ndarray, a1_is_minor: np.ndarray,
+                               block_start_arr: np.ndarray, rho_range: tuple[float, float],
+                               missing_rate: float, panel_size: int,
+                               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simulate genotypes block by block; return (packed .bed records, A1 allele sums, called counts)."""
+    m = len(maf)
+    nb = (n + 3) // 4
+    packed = np.empty((m, nb), dtype=np.uint8)
+    minor_thresh = ndtri(maf).astype(np.float32)
+    n_missing = np.where(is_causal, 0, rng.binomial(n, missing_rate, size=m))
+    a1_sum = np.zeros(m, dtype=np.int64)
+    called = np.zeros(m, dtype=np.int64)
+    direct = 2 * n <= panel_size
+    # .bed code from (minor count + 3 * [A1 is the major allele]): A1 count = c or 2 - c
+    code_lut = np.concatenate([_CODE_OF_COUNT, _CODE_OF_COUNT[::-1]])
+    codes = np.zeros((int(np.diff(block_start_arr).max()), nb * 4), dtype=np.uint8)  # reused buffer
+    for b in range(len(block_start_arr) - 1):
+        lo, hi = int(block_start_arr[b]), int(block_start_arr[b + 1])
+        L = hi - lo
+        minor_count = _block_minor_counts(n, L, minor_thresh[lo:hi], rho_range, direct, panel_size, rng)
+        a1_major = ~a1_is_minor[lo:hi]
+        msum = minor_count.sum(axis=1, dtype=np.int64)
+        cnt = np.zeros(L, dtype=np.int64)
+        k = n_missing[lo:hi]
+        if k.sum():
+            rows, cols = _block_missing_calls(n, k, rng)
+            msum -= np.bincount(rows, weights=minor_count[rows, cols], minlength=L).astype(np.int64)
+            cnt = np.bincount(rows, minlength=L)
+        called[lo:hi] = n - cnt
+        a1_sum[lo:hi] = np.where(a1_major, 2 * called[lo:hi] - msum, msum)
+        minor_count += (3 * a1_major).astype(np.int8)[:, None]
+        cb = codes[:L]
+        np.take(code_lut, minor_count, out=cb[:, :n], mode="clip")
+        if k.sum():
+            cb[rows, cols] = _CODE_MISSING
+        packed[lo:hi] = _pack_codes(cb)
+    return packed, a1_sum, called
+
+
+def _variants_table(vmap: _VariantMap, ids: np.ndarray, a1_base: np.ndarray, a2_base: np.ndarray,
+                    freq_a1: np.ndarray, n_missing_real: np.ndarray) -> pd.DataFrame:
+    """Assemble the .bim-like variant table of :class:`Genotypes`."""
+    pos = vmap.pos
+    return pd.DataFrame({
+        "chrom": vmap.chrom.astype(np.int64),
+        "id": ids,
+        "cm": np.round(pos * 1.2e-6, 6),  # ~1.2 cM / Mb
+        "pos": pos,
+        "a1": a1_base,
+        "a2": a2_base,
+        "freq_a1": freq_a1,
+        "block": vmap.block,
+        "missing": n_missing_real.astype(np.int64),
+    })
+
+
+def _causal_table(causal_idx: list[int], traits: list[str], freq_a1: np.ndarray, maf: np.ndarray,
+                  a1_is_minor: np.ndarray, vmap: _VariantMap, ids: np.ndarray, a1_base: np.ndarray,
+                  a2_base: np.ndarray, causal_r2: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Draw the causal effect signs and assemble the table of planted variants."""
+    cidx = np.asarray(causal_idx, dtype=np.int64)
+    p = freq_a1[cidx]
+    # tiny cohorts can leave a causal variant monomorphic: fall back to the simulated frequency
+    p_model = np.where(a1_is_minor, maf, 1.0 - maf)[cidx]
+    p = np.where((p > 0) & (p < 1), p, p_model)
+    sign = np.where(rng.random(cidx.size) < 0.5, -1.0, 1.0)
+    beta = sign * np.sqrt(causal_r2 / (2.0 * p * (1.0 - p)))
+    return pd.DataFrame({
+        "id": ids[cidx],
+        "chrom": vmap.chrom[cidx].astype(np.int64),
+        "pos": vmap.pos[cidx],
+        "effect_allele": a1_base[cidx],
+        "other_allele": a2_base[cidx],
+        "eaf": p,
+        "trait": pd.Series(traits, dtype=object),
+        "beta_sd": beta,
+        "r2": np.full(cidx.size, float(causal_r2)),
+    })
+
+
 def simulate_genotypes(
     eids: Sequence[int] | np.ndarray,
     rng: np.random.Generator,
@@ -348,160 +564,23 @@ def simulate_genotypes(
     :class:`Genotypes`. Memory is ~ n * m / 4 bytes plus one block of temporaries; time is
     dominated by packing (a few seconds for 71,021 x 6,000).
     """
-    eids = np.asarray(eids, dtype=np.int64)
-    if eids.ndim != 1 or eids.size == 0:
-        raise ValueError("eids must be a non-empty 1-D array of integers")
-    if np.unique(eids).size != eids.size:
-        raise ValueError("eids must be unique")
-    causal = dict(DEFAULT_CAUSAL if causal is None else causal)
-    if not 0 < causal_r2 < 1:
-        raise ValueError(f"causal_r2 must be in (0, 1), got {causal_r2}")
-    chromosomes = [int(c) for c in chromosomes]
+    # The steps draw from ``rng`` in this order; keep it, the output depends on it.
+    eids, causal, chromosomes = _check_simulation_inputs(eids, causal, causal_r2, chromosomes)
     n = eids.size
-    nb = (n + 3) // 4
-
-    # ---- variant map: blocks, positions, alleles, minor allele frequencies ------------------
-    chrom_col, pos_col, block_col = [], [], []
-    block_chrom: list[int] = []
-    block_start: list[int] = []
-    offset = 0
-    for chrom in chromosomes:
-        sizes = _block_sizes(variants_per_chrom, block_size, rng)
-        for s in sizes:
-            block_start.append(offset)
-            block_chrom.append(chrom)
-            block_col.append(np.full(s, len(block_chrom) - 1))
-            offset += int(s)
-        start = _CHROM_START_BP.get(chrom, 0) + int(rng.integers(50_000, 400_000))
-        # within-block spacing ~2-20 kb (log-uniform); a larger gap at block boundaries
-        gaps = np.exp(rng.uniform(np.log(2_000), np.log(20_000), size=variants_per_chrom)).astype(np.int64)
-        bstarts = np.cumsum(sizes)[:-1]
-        gaps[bstarts] += rng.integers(20_000, 120_000, size=bstarts.size)
-        gaps[0] = 0
-        pos_col.append(start + np.cumsum(gaps))
-        chrom_col.append(np.full(variants_per_chrom, chrom))
-    m = offset
-    chrom_arr = np.concatenate(chrom_col)
-    pos = np.concatenate(pos_col).astype(np.int64)
-    block = np.concatenate(block_col).astype(np.int64)
-    block_start_arr = np.asarray(block_start + [m], dtype=np.int64)
-    n_blocks = len(block_chrom)
-
-    # minor allele frequency: 0.5 * Beta(0.9, 1.8) (skewed towards rare), floored at 0.01;
-    # a Gaussian copula with AR(1) correlation ``maf_copula_rho`` makes neighbours in a block
-    # have similar frequencies (as variants on the same haplotype do), which keeps LD high.
-    x = rng.standard_normal(m)
-    for b in range(len(block_chrom)):
-        lo, hi = block_start[b], (block_start + [m])[b + 1]
-        x[lo:hi] = _ar1_cholesky(np.full(hi - lo - 1, maf_copula_rho)) @ x[lo:hi]
-    maf = np.clip(0.5 * beta_dist.ppf(ndtr(x), 0.9, 1.8), 0.01, 0.5)
-
-    # ---- causal variants: distinct blocks, chromosomes round-robin, MAF >= 0.1 -----------------
-    traits = [t for t, k in causal.items() for _ in range(int(k))]
-    if len(traits) > n_blocks:
-        raise ValueError(f"{len(traits)} causal variants requested but only {n_blocks} LD blocks")
-    chrom_order = list(rng.permutation(chromosomes))
-    used_blocks: set[int] = set()
-    causal_idx: list[int] = []
-    block_chrom_arr = np.asarray(block_chrom)
-    for i in range(len(traits)):
-        want = chrom_order[i % len(chrom_order)]
-        free = [b for b in np.flatnonzero(block_chrom_arr == want)
-                if b not in used_blocks and b - 1 not in used_blocks and b + 1 not in used_blocks]
-        if not free:
-            free = [b for b in range(n_blocks) if b not in used_blocks]
-        b = int(rng.choice(free))
-        used_blocks.add(b)
-        lo, hi = block_start_arr[b], block_start_arr[b + 1]
-        j = int(rng.integers(lo + (hi - lo) // 4, lo + max(1, 3 * (hi - lo) // 4)))
-        if maf[j] < 0.12:  # margin so that the realised MAF stays >= 0.1
-            maf[j] = rng.uniform(0.12, 0.5)
-        causal_idx.append(j)
+    vmap = _variant_map(chromosomes, variants_per_chrom, block_size, rng)
+    m = vmap.m
+    maf = _minor_allele_frequencies(vmap, maf_copula_rho, rng)
+    traits, causal_idx = _plant_causal_variants(causal, chromosomes, vmap, maf, rng)
     is_causal = np.zeros(m, dtype=bool)
     is_causal[causal_idx] = True
-
-    # alleles: ~2/3 transitions; A1 (ALT, counted) is the minor allele for ~85% of variants
-    ref_i = rng.integers(0, 4, size=m)
-    alt_i = np.where(rng.random(m) < 2 / 3, _TRANSITION[ref_i], (ref_i + rng.integers(1, 4, size=m)) % 4)
-    alt_i = np.where(alt_i == ref_i, (ref_i + 1) % 4, alt_i)  # guard (transversion may hit transition)
-    a1_is_minor = rng.random(m) < 0.85
+    ref_i, alt_i, a1_is_minor = _draw_alleles(m, rng)
     ids = _rsids(m, rng)
-
-    # ---- haplotypes and genotypes, block by block ---------------------------------------------
-    packed = np.empty((m, nb), dtype=np.uint8)
-    minor_thresh = ndtri(maf).astype(np.float32)
-    n_missing = np.where(is_causal, 0, rng.binomial(n, missing_rate, size=m))
-    a1_sum = np.zeros(m, dtype=np.int64)
-    called = np.zeros(m, dtype=np.int64)
-    direct = 2 * n <= panel_size
-    # .bed code from (minor count + 3 * [A1 is the major allele]): A1 count = c or 2 - c
-    code_lut = np.concatenate([_CODE_OF_COUNT, _CODE_OF_COUNT[::-1]])
-    codes = np.zeros((int(np.diff(block_start_arr).max()), nb * 4), dtype=np.uint8)  # reused buffer
-    for b in range(n_blocks):
-        lo, hi = int(block_start_arr[b]), int(block_start_arr[b + 1])
-        L = hi - lo
-        rho = rng.uniform(*rho_range, size=L - 1)
-        C = _ar1_cholesky(rho).astype(np.float32)
-        z = rng.standard_normal((2 * n if direct else panel_size, L), dtype=np.float32)
-        hap = ((z @ C.T) < minor_thresh[lo:hi]).view(np.int8)  # (n_hap, L): 1 = minor allele
-        if direct:
-            minor_count = hap[:n] + hap[n:]
-        else:
-            h = rng.integers(0, panel_size, size=(2, n))
-            minor_count = hap[h[0]] + hap[h[1]]  # (n, L) int8, row gathers
-        minor_count = np.ascontiguousarray(minor_count.T)  # (L, n)
-        a1_major = ~a1_is_minor[lo:hi]
-        msum = minor_count.sum(axis=1, dtype=np.int64)
-        # missing calls: distinct (variant, person) pairs
-        cnt = np.zeros(L, dtype=np.int64)
-        k = n_missing[lo:hi]
-        if k.sum():
-            flat = np.unique(np.repeat(np.arange(L), k) * n + rng.integers(0, n, size=int(k.sum())))
-            rows, cols = np.divmod(flat, n)
-            msum -= np.bincount(rows, weights=minor_count[rows, cols], minlength=L).astype(np.int64)
-            cnt = np.bincount(rows, minlength=L)
-        called[lo:hi] = n - cnt
-        a1_sum[lo:hi] = np.where(a1_major, 2 * called[lo:hi] - msum, msum)
-        minor_count += (3 * a1_major).astype(np.int8)[:, None]
-        cb = codes[:L]
-        np.take(code_lut, minor_count, out=cb[:, :n], mode="clip")
-        if k.sum():
-            cb[rows, cols] = _CODE_MISSING
-        packed[lo:hi] = _pack_codes(cb)
-
+    packed, a1_sum, called = _simulate_packed_genotypes(n, maf, is_causal, a1_is_minor, vmap.block_start_arr,
+                                                        rho_range, missing_rate, panel_size, rng)
     freq_a1 = a1_sum / (2.0 * called)
-    n_missing_real = n - called
     a1_base = _BASES[alt_i]
     a2_base = _BASES[ref_i]
-    variants = pd.DataFrame({
-        "chrom": chrom_arr.astype(np.int64),
-        "id": ids,
-        "cm": np.round(pos * 1.2e-6, 6),  # ~1.2 cM / Mb
-        "pos": pos,
-        "a1": a1_base,
-        "a2": a2_base,
-        "freq_a1": freq_a1,
-        "block": block,
-        "missing": n_missing_real.astype(np.int64),
-    })
-
-    # ---- causal effects ---------------------------------------------------------------------
-    cidx = np.asarray(causal_idx, dtype=np.int64)
-    p = freq_a1[cidx]
-    # tiny cohorts can leave a causal variant monomorphic: fall back to the simulated frequency
-    p_model = np.where(a1_is_minor, maf, 1.0 - maf)[cidx]
-    p = np.where((p > 0) & (p < 1), p, p_model)
-    sign = np.where(rng.random(cidx.size) < 0.5, -1.0, 1.0)
-    beta = sign * np.sqrt(causal_r2 / (2.0 * p * (1.0 - p)))
-    causal_df = pd.DataFrame({
-        "id": ids[cidx],
-        "chrom": chrom_arr[cidx].astype(np.int64),
-        "pos": pos[cidx],
-        "effect_allele": a1_base[cidx],
-        "other_allele": a2_base[cidx],
-        "eaf": p,
-        "trait": pd.Series(traits, dtype=object),
-        "beta_sd": beta,
-        "r2": np.full(cidx.size, float(causal_r2)),
-    })
+    variants = _variants_table(vmap, ids, a1_base, a2_base, freq_a1, n - called)
+    causal_df = _causal_table(causal_idx, traits, freq_a1, maf, a1_is_minor, vmap, ids, a1_base, a2_base,
+                              causal_r2, rng)
     return Genotypes(eids=eids, variants=variants, causal=causal_df, packed=packed)

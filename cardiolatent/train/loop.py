@@ -117,17 +117,45 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    data = _training_tensor(data, model_config)
+    device = _training_device(cfg)
+    model_config = model_config.replace(seed=cfg.seed)
+    net, ema, opt, gen = _initial_state(model_config, cfg, device, init_weights)
+    sched = default_schedule()
+    ckpt_path = out / "checkpoint.pt"
+    step = _resume_checkpoint(ckpt_path, cfg, model_config, net, ema, opt, gen)
+    write_text_atomic(out / "train.json", json.dumps({"train": asdict(cfg), "model": model_config.to_dict(),
+                                                      "n_volumes": int(len(data))}, indent=2) + "\n")
+    log_path = out / "loss.tsv"
+    _start_loss_log(log_path, step)
+    step = _run_steps(net, ema, opt, gen, sched, data, step, cfg, model_config, out, ckpt_path, log_path,
+                      device, progress)
+    final = out / "model.safetensors"
+    _write_ema(ema, final, step, cfg, model_config)
+    return final
+
+
+def _training_tensor(data, model_config) -> torch.Tensor:
+    """The training volumes as a float32 tensor, checked against the model's input shape."""
     data = torch.as_tensor(np.asarray(data, dtype=np.float32))
     if tuple(data.shape[1:]) != tuple(model_config.input_shape):
         raise CardiolatentError(f"training data volumes are {tuple(data.shape[1:])} but the model expects "
                                 f"{tuple(model_config.input_shape)} (T, H, W)")
+    return data
+
+
+def _training_device(cfg: TrainConfig) -> torch.device:
+    """Apply the thread setting and return the (checked) torch device of the run."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise CardiolatentError("--device cuda was asked for but no CUDA device is available")
-    model_config = model_config.replace(seed=cfg.seed)
+    return device
 
+
+def _initial_state(model_config, cfg: TrainConfig, device: torch.device, init_weights):
+    """Seeded network, its frozen EMA copy, the Adam optimiser and the run's generator."""
     torch.manual_seed(cfg.seed)  # initial weights
     net = DiffAENetwork(model_config)
     if init_weights is not None:
@@ -138,53 +166,45 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
         p.requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
-    sched = default_schedule()
-    step = 0
+    return net, ema, opt, gen
 
-    ckpt_path = out / "checkpoint.pt"
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ck["train_config"] != _resume_key(cfg) or \
-                ck["model_config"] != model_config.to_json():
-            raise CardiolatentError(f"{ckpt_path} was written with other settings; use a new --out folder "
-                                    "or the same arguments to resume")
-        net.load_state_dict(ck["net"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        gen.set_state(ck["generator"])
-        torch.set_rng_state(ck["torch_rng"])  # dropout draws from the global generator
-        step = int(ck["step"])
-    write_text_atomic(out / "train.json", json.dumps({"train": asdict(cfg), "model": model_config.to_dict(),
-                                                      "n_volumes": int(len(data))}, indent=2) + "\n")
 
-    log_path = out / "loss.tsv"
+def _resume_checkpoint(ckpt_path: Path, cfg: TrainConfig, model_config, net, ema, opt, gen) -> int:
+    """Load the state of ``ckpt_path`` when it exists (same settings only); return the step to start at."""
+    if not ckpt_path.exists():
+        return 0
+    ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if ck["train_config"] != _resume_key(cfg) or \
+            ck["model_config"] != model_config.to_json():
+        raise CardiolatentError(f"{ckpt_path} was written with other settings; use a new --out folder "
+                                "or the same arguments to resume")
+    net.load_state_dict(ck["net"])
+    ema.load_state_dict(ck["ema"])
+    opt.load_state_dict(ck["opt"])
+    gen.set_state(ck["generator"])
+    torch.set_rng_state(ck["torch_rng"])  # dropout draws from the global generator
+    return int(ck["step"])
+
+
+def _start_loss_log(log_path: Path, step: int) -> None:
+    """Start a fresh ``loss.tsv``, or cut a resumed one back to ``step``."""
     if step == 0 or not log_path.exists():
         log_path.write_text("step\tloss\tseconds\n")
     else:
         _truncate_log(log_path, step)
 
+
+def _run_steps(net, ema, opt, gen, sched, data: torch.Tensor, step: int, cfg: TrainConfig, model_config,
+               out: Path, ckpt_path: Path, log_path: Path, device: torch.device, progress: bool) -> int:
+    """Train from ``step`` to ``cfg.steps``, logging and checkpointing on schedule; return the last step."""
     use_amp = cfg.amp and device.type == "cuda"
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train seed {cfg.seed}", unit="step", disable=not progress)
     t0 = time.perf_counter()
     running, logged = 0.0, 0
     net.train()
     while step < cfg.steps:
-        idx = batch_indices(step, len(data), cfg.batch_size, cfg.seed)
-        x0 = data[idx].unsqueeze(1)
-        flip = torch.rand(len(idx), generator=gen) < cfg.flip_p
-        x0 = torch.where(flip.view(-1, 1, 1, 1, 1), x0.flip(-1), x0).to(device)
-        t = torch.randint(0, sched.num_timesteps, (len(idx),), generator=gen)
-        noise = torch.randn(x0.shape, generator=gen).to(device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            z = net.encoder(x0)
-            loss = training_loss(net, x0, z, schedule=sched, t=t.to(device), noise=noise)
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        opt.step()
-        _ema_update(ema, net, ema_decay_at(step, cfg))
+        loss = _batch_loss(net, data, step, cfg, gen, sched, device, use_amp)
+        _optimiser_step(net, ema, opt, loss, step, cfg)
         step += 1
         running += float(loss.detach())
         logged += 1
@@ -199,9 +219,33 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
             if cfg.keep_snapshots:
                 _save_snapshot(out, ema, step, cfg, model_config)
     bar.close()
-    final = out / "model.safetensors"
-    _write_ema(ema, final, step, cfg, model_config)
-    return final
+    return step
+
+
+def _batch_loss(net, data: torch.Tensor, step: int, cfg: TrainConfig, gen, sched, device: torch.device,
+                use_amp: bool) -> torch.Tensor:
+    """Draw step ``step``'s batch, flips, diffusion steps and noise from ``gen``; return its loss."""
+    idx = batch_indices(step, len(data), cfg.batch_size, cfg.seed)
+    x0 = data[idx].unsqueeze(1)
+    flip = torch.rand(len(idx), generator=gen) < cfg.flip_p
+    x0 = torch.where(flip.view(-1, 1, 1, 1, 1), x0.flip(-1), x0).to(device)
+    t = torch.randint(0, sched.num_timesteps, (len(idx),), generator=gen)
+    noise = torch.randn(x0.shape, generator=gen).to(device)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+        z = net.encoder(x0)
+        loss = training_loss(net, x0, z, schedule=sched, t=t.to(device), noise=noise)
+    return loss
+
+
+def _optimiser_step(net, ema, opt, loss: torch.Tensor, step: int, cfg: TrainConfig) -> None:
+    """Backpropagate ``loss``, take a clipped Adam step at the scheduled rate and update the EMA."""
+    for group in opt.param_groups:
+        group["lr"] = learning_rate(step, cfg)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+    opt.step()
+    _ema_update(ema, net, ema_decay_at(step, cfg))
 
 
 def _resume_key(cfg: TrainConfig) -> str:

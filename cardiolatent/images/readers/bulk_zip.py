@@ -195,63 +195,92 @@ def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.
         names = [n for n in zf.namelist() if not n.endswith("/")]
         man = _find_manifest(names)
         mapping = _manifest_series(zf, man, path) if man else None
-        datasets: list[tuple[str, Dataset]] = []
         if mapping is not None:
-            name_set = set(names)
-            by_base = {n.rsplit("/", 1)[-1]: n for n in names}
-            present = sorted(set(mapping.values()))
-            chosen = [f for f, d in mapping.items() if want in d.lower()]
-            members = [f if f in name_set else by_base.get(f.rsplit("/", 1)[-1]) for f in chosen]
-            missing = [c for c, m in zip(chosen, members) if m is None]
-            if missing:
-                raise UnreadableZipError(f"{path}: {len(missing)} file(s) listed in {man} are not in the zip, "
-                                         f"e.g. {missing[0]!r}")
-            if not chosen:
-                raise NoSeriesError(f"{path}: no series matching {series!r}; series present: "
-                                    f"{', '.join(present) or 'none'}")
-            datasets = [(m, _read_dicom(zf, m, path)) for m in members]
+            datasets = _datasets_from_manifest(zf, names, man, mapping, want, series, path)
         else:
-            candidates = [n for n in names if n != man]
-            present_set: set[str] = set()
-            chosen = []
-            for n in candidates:
-                hd = _read_dicom(zf, n, path, headers_only=True)
-                desc = str(hd.get("SeriesDescription", ""))
-                present_set.add(desc)
-                if want in desc.lower():
-                    chosen.append(n)
-            if not chosen:
-                raise NoSeriesError(f"{path}: no series matching {series!r}; series present: "
-                                    f"{', '.join(sorted(present_set)) or 'none'}")
-            datasets = [(n, _read_dicom(zf, n, path)) for n in chosen]
+            datasets = _datasets_from_headers(zf, names, man, want, series, path)
 
-    datasets = [(n, ds) for n, ds in datasets if _is_magnitude(ds)] or datasets
+    groups = _group_by_series(_prefer_magnitude(datasets))
+    first_uid = min(groups, key=lambda u: (_series_number(groups, u), u))
+    items = groups[first_uid]
+    items.sort(key=_frame_sort_key)
+    frames = _stack_frames(items, series, path)
+    return frames, _series_info(path, frames, items, groups, first_uid, man)
+
+
+def _datasets_from_manifest(zf: zipfile.ZipFile, names: list[str], man: str, mapping: dict[str, str],
+                            want: str, series: str, path: Path) -> list[tuple[str, Dataset]]:
+    """Decode the members the manifest lists under a matching series description."""
+    name_set = set(names)
+    by_base = {n.rsplit("/", 1)[-1]: n for n in names}
+    present = sorted(set(mapping.values()))
+    chosen = [f for f, d in mapping.items() if want in d.lower()]
+    members = [f if f in name_set else by_base.get(f.rsplit("/", 1)[-1]) for f in chosen]
+    missing = [c for c, m in zip(chosen, members) if m is None]
+    if missing:
+        raise UnreadableZipError(f"{path}: {len(missing)} file(s) listed in {man} are not in the zip, "
+                                 f"e.g. {missing[0]!r}")
+    if not chosen:
+        raise NoSeriesError(f"{path}: no series matching {series!r}; series present: "
+                            f"{', '.join(present) or 'none'}")
+    return [(m, _read_dicom(zf, m, path)) for m in members]
+
+
+def _datasets_from_headers(zf: zipfile.ZipFile, names: list[str], man: str | None, want: str, series: str,
+                           path: Path) -> list[tuple[str, Dataset]]:
+    """Without a usable manifest: pick the matching members from DICOM headers, then decode them."""
+    candidates = [n for n in names if n != man]
+    present_set: set[str] = set()
+    chosen = []
+    for n in candidates:
+        hd = _read_dicom(zf, n, path, headers_only=True)
+        desc = str(hd.get("SeriesDescription", ""))
+        present_set.add(desc)
+        if want in desc.lower():
+            chosen.append(n)
+    if not chosen:
+        raise NoSeriesError(f"{path}: no series matching {series!r}; series present: "
+                            f"{', '.join(sorted(present_set)) or 'none'}")
+    return [(n, _read_dicom(zf, n, path)) for n in chosen]
+
+
+def _prefer_magnitude(datasets: list[tuple[str, Dataset]]) -> list[tuple[str, Dataset]]:
+    """Drop phase images when magnitude images are present."""
+    return [(n, ds) for n, ds in datasets if _is_magnitude(ds)] or datasets
+
+
+def _group_by_series(datasets: list[tuple[str, Dataset]]) -> dict[str, list[tuple[str, Dataset]]]:
+    """Group (member, dataset) pairs by SeriesInstanceUID, in first-seen order."""
     groups: dict[str, list[tuple[str, Dataset]]] = {}
     for n, ds in datasets:
         groups.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append((n, ds))
+    return groups
 
-    def _series_number(uid: str) -> int:
-        try:
-            return int(groups[uid][0][1].get("SeriesNumber", 0) or 0)
-        except (TypeError, ValueError):
-            return 0
 
-    first_uid = min(groups, key=lambda u: (_series_number(u), u))
-    items = groups[first_uid]
+def _series_number(groups: dict[str, list[tuple[str, Dataset]]], uid: str) -> int:
+    """SeriesNumber of group ``uid`` (its first dataset), 0 when absent or not a number."""
+    try:
+        return int(groups[uid][0][1].get("SeriesNumber", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
 
-    def _key(item):
-        ds = item[1]
-        try:
-            tt = float(ds.get("TriggerTime", None))
-        except (TypeError, ValueError):
-            tt = np.inf
-        try:
-            num = int(ds.get("InstanceNumber", 0) or 0)
-        except (TypeError, ValueError):
-            num = 0
-        return (tt, num, item[0])
 
-    items.sort(key=_key)
+def _frame_sort_key(item: tuple[str, Dataset]) -> tuple[float, int, str]:
+    """Temporal sort key of a frame: (TriggerTime or inf, InstanceNumber or 0, member name)."""
+    ds = item[1]
+    try:
+        tt = float(ds.get("TriggerTime", None))
+    except (TypeError, ValueError):
+        tt = np.inf
+    try:
+        num = int(ds.get("InstanceNumber", 0) or 0)
+    except (TypeError, ValueError):
+        num = 0
+    return (tt, num, item[0])
+
+
+def _stack_frames(items: list[tuple[str, Dataset]], series: str, path: Path) -> np.ndarray:
+    """Decode and stack the frames (T, rows, cols); uint16 unless stored as int16."""
     try:
         frames_list = [_decode_pixels(ds) for _, ds in items]
     except Exception as e:  # noqa: BLE001
@@ -262,6 +291,12 @@ def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.
     frames = np.stack(frames_list)
     if frames.dtype != np.int16:
         frames = frames.astype(np.uint16, copy=False)
+    return frames
+
+
+def _series_info(path: Path, frames: np.ndarray, items: list[tuple[str, Dataset]],
+                 groups: dict[str, list[tuple[str, Dataset]]], first_uid: str, man: str | None) -> dict[str, Any]:
+    """The ``info`` dict of :func:`read_bulk_zip`, from the first frame's header and the file name."""
     ds0 = items[0][1]
     pid = str(ds0.get("PatientID", ""))
     ps = ds0.get("PixelSpacing", None)
@@ -272,9 +307,9 @@ def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.
         "instance": None if parsed is None else parsed[1],
         "series_description": str(ds0.get("SeriesDescription", "")),
         "series_instance_uid": first_uid,
-        "series_number": _series_number(first_uid),
-        "trigger_times_ms": np.array([_key(it)[0] for it in items], dtype=float),
-        "instance_numbers": np.array([_key(it)[1] for it in items]),
+        "series_number": _series_number(groups, first_uid),
+        "trigger_times_ms": np.array([_frame_sort_key(it)[0] for it in items], dtype=float),
+        "instance_numbers": np.array([_frame_sort_key(it)[1] for it in items]),
         "pixel_spacing_mm": (float(ps[0]), float(ps[1])) if ps is not None else (np.nan, np.nan),
         "n_frames": int(frames.shape[0]),
         "rows": int(frames.shape[1]),
@@ -286,7 +321,7 @@ def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.
         "path": str(path),
     }
     info["trigger_times_ms"][~np.isfinite(info["trigger_times_ms"])] = np.nan
-    return frames, info
+    return info
 
 
 # --------------------------------------------------------------------------------------------
