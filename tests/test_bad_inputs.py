@@ -413,3 +413,88 @@ def test_a_truncated_gz_is_one_line_naming_the_file(inputs, gwas_cohort, tmp_pat
         assert main(argv + ["--quiet"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and name in err and "unexpected" not in err, err
+
+
+def _rewrite_zip(src, out, edit_dataset=None, extra=None, shuffle_seed=None):
+    """Copy a bulk zip, editing each 4-chamber DICOM (``edit_dataset(i, ds)``) and shuffling the
+    archive order of its members."""
+    import io
+    import zipfile
+
+    import pydicom
+
+    with zipfile.ZipFile(src) as zin:
+        names = zin.namelist()
+        blobs = {n: zin.read(n) for n in names}
+    if shuffle_seed is not None:
+        names = list(np.random.default_rng(shuffle_seed).permutation(names))
+    with zipfile.ZipFile(out, "w") as zout:
+        for i, n in enumerate(names):
+            data = blobs[n]
+            if edit_dataset is not None and n.endswith(".dcm"):
+                ds = pydicom.dcmread(io.BytesIO(data))
+                if "4Ch" in str(ds.get("SeriesDescription", "")):
+                    edit_dataset(ds)
+                    buf = io.BytesIO()
+                    ds.save_as(buf)
+                    data = buf.getvalue()
+            zout.writestr(n, data)
+        for n, data in (extra or {}).items():
+            zout.writestr(n, data)
+
+
+def test_frames_without_trigger_time_follow_instance_number_never_the_archive(small_cohort, tmp_path):
+    from cardiolatent.images.readers import InputError, InputItem, read_bulk_zip, read_frames
+
+    src = sorted(small_cohort.bulk.glob("*_20208_2_0.zip"))[0]
+    ref, info = read_bulk_zip(src)
+    assert info["frame_order"] == "trigger_time"
+
+    def drop_trigger(ds):
+        del ds.TriggerTime
+
+    out = tmp_path / src.name
+    _rewrite_zip(src, out, drop_trigger, shuffle_seed=1)
+    frames, info2 = read_bulk_zip(out)
+    assert info2["frame_order"] == "instance_number"
+    np.testing.assert_array_equal(frames, ref)  # the same order in time from the frame numbers
+
+    def drop_both(ds):
+        del ds.TriggerTime
+        if int(ds.InstanceNumber) % 7 == 0:
+            del ds.InstanceNumber
+
+    bad = tmp_path / "b" / src.name
+    bad.parent.mkdir()
+    _rewrite_zip(src, bad, drop_both, shuffle_seed=2)
+    eid, inst = (int(x) for x in src.name.split("_")[::2][:2])
+    with pytest.raises(InputError) as e:
+        read_frames(InputItem(eid, inst, str(bad), "zip"))
+    assert e.value.reason == "no_frame_order" and "order in time is unknown" in str(e.value)
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(small_cohort, tmp_path):
+    """A small zip whose series would inflate to gigabytes is a QC row, not gigabytes of memory."""
+    import zipfile
+
+    from cardiolatent.images.readers import InputError, InputItem, read_frames
+
+    src = sorted(small_cohort.bulk.glob("*_20208_2_0.zip"))[0]
+    eid, inst = (int(x) for x in src.name.split("_")[::2][:2])
+    out = tmp_path / src.name
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zout:
+        man = next(n for n in zin.namelist() if n.endswith(".csv"))
+        rows = zin.read(man).decode()
+        for n in zin.namelist():
+            if n != man:
+                zout.writestr(n, zin.read(n))
+        zeros = b"\0" * (200 * 2**20)  # 200 MB of zeros: deflates to ~200 kB
+        extra = [f"bomb{i:02d}.dcm" for i in range(8)]
+        for n in extra:
+            zout.writestr(n, zeros)
+        rows += "".join(f"{n},{eid},1.2,AWP,localhost,20140506,163320,CINE_segmented_LAX_4Ch\n" for n in extra)
+        zout.writestr(man, rows)
+    assert out.stat().st_size < src.stat().st_size + 3 * 2**20  # 1.6 GB inflated in a few MB
+    with pytest.raises(InputError) as e:
+        read_frames(InputItem(eid, inst, str(out), "zip"))
+    assert e.value.reason == "too_large" and "refused before reading" in str(e.value)

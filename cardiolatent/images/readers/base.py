@@ -43,6 +43,7 @@ DUPLICATE_INPUT = "duplicate_input"
 BAD_NAME = "bad_name"
 PREPARATION_FAILED = "preparation_failed"
 TOO_LARGE = "too_large"
+NO_FRAME_ORDER = "no_frame_order"
 #: bounds checked before any pixel is decoded: a cine has 50 frames of about 200 x 200 pixels
 #: (UK Biobank bulk zips: 3 series, 150 frames, ~4 MB); anything far beyond is refused, not read
 MAX_FRAMES = 1000
@@ -59,6 +60,7 @@ QC_REASONS = {
     BAD_NAME: "eid / instance cannot be parsed from the file name",
     PREPARATION_FAILED: "the series could not be prepared for the model",
     TOO_LARGE: "the series is far larger than a cine (frames, pixels or bytes); refused before decoding",
+    NO_FRAME_ORDER: "frames carry neither TriggerTime nor InstanceNumber: their order in time is unknown",
 }
 QC_COLUMNS = ("eid", "instance", "path", "reason", "detail")
 

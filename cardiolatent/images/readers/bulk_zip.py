@@ -32,7 +32,17 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from cardiolatent.errors import BulkZipError
 
-from .base import UNREADABLE_FILE, ImageReader, InputError, InputItem
+from .base import (
+    MAX_FRAME_PIXELS,
+    MAX_FRAMES,
+    MAX_SERIES_BYTES,
+    NO_FRAME_ORDER,
+    TOO_LARGE,
+    UNREADABLE_FILE,
+    ImageReader,
+    InputError,
+    InputItem,
+)
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.cvs")
 #: UK Biobank bulk file name of field 20208: ``{eid}_20208_{instance}_{array}.zip``
@@ -57,6 +67,18 @@ class UnreadableZipError(BulkZipError):
     """A member of the zip cannot be read or decoded as DICOM, or the series is inconsistent."""
 
     reason = "unreadable_file"
+
+
+class TooLargeZipError(BulkZipError):
+    """The series is far larger than a cine (members, inflated bytes, frame size): refused unread."""
+
+    reason = TOO_LARGE
+
+
+class NoFrameOrderError(BulkZipError):
+    """Frames carry neither TriggerTime nor InstanceNumber: their order in time is unknown."""
+
+    reason = NO_FRAME_ORDER
 
 
 def parse_bulk_name(name: str | os.PathLike) -> tuple[int, int] | None:
@@ -169,7 +191,10 @@ def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.
     description column), from DICOM headers read without pixel data. When several series match,
     the first acquisition (lowest SeriesNumber, then SeriesInstanceUID) is used; phase images
     (ImageType value 3 'P') are skipped when magnitude images are present. Frames are ordered by
-    TriggerTime, then InstanceNumber, then member name.
+    TriggerTime when every frame has one, else by InstanceNumber when every frame has one
+    (``info["frame_order"]`` says which); a series where some frame has neither is refused
+    (:class:`NoFrameOrderError`), never read in the archive's order. Sizes are checked from the
+    zip directory and the DICOM headers before any pixel is decoded (:class:`TooLargeZipError`).
 
     Returns
     -------
@@ -203,9 +228,12 @@ def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.
     groups = _group_by_series(_prefer_magnitude(datasets))
     first_uid = min(groups, key=lambda u: (_series_number(groups, u), u))
     items = groups[first_uid]
-    items.sort(key=_frame_sort_key)
+    order = _order_frames(items, path)
+    _check_frame_sizes(items, path)
     frames = _stack_frames(items, series, path)
-    return frames, _series_info(path, frames, items, groups, first_uid, man)
+    info = _series_info(path, frames, items, groups, first_uid, man)
+    info["frame_order"] = order
+    return frames, info
 
 
 def _datasets_from_manifest(zf: zipfile.ZipFile, names: list[str], man: str, mapping: dict[str, str],
@@ -223,13 +251,29 @@ def _datasets_from_manifest(zf: zipfile.ZipFile, names: list[str], man: str, map
     if not chosen:
         raise NoSeriesError(f"{path}: no series matching {series!r}; series present: "
                             f"{', '.join(present) or 'none'}")
+    _check_members(zf, members, path)
     return [(m, _read_dicom(zf, m, path)) for m in members]
+
+
+def _check_members(zf: zipfile.ZipFile, members: list[str], path: Path) -> None:
+    """Before anything is inflated: no more members than frames a cine can have, and their
+    declared inflated sizes within :data:`~cardiolatent.images.readers.base.MAX_SERIES_BYTES`."""
+    if len(members) > MAX_FRAMES:
+        raise TooLargeZipError(f"{path}: {len(members):,} files in the series; a cine has about 50 "
+                               "(refused before reading them)")
+    total = sum(zf.getinfo(m).file_size for m in members)
+    if total > MAX_SERIES_BYTES:
+        raise TooLargeZipError(f"{path}: the series inflates to {total:,} bytes; a cine is a few MB "
+                               "(refused before reading it)")
 
 
 def _datasets_from_headers(zf: zipfile.ZipFile, names: list[str], man: str | None, want: str, series: str,
                            path: Path) -> list[tuple[str, Dataset]]:
     """Without a usable manifest: pick the matching members from DICOM headers, then decode them."""
     candidates = [n for n in names if n != man]
+    if len(candidates) > 5 * MAX_FRAMES:
+        raise TooLargeZipError(f"{path}: {len(candidates):,} files and no manifest; a bulk zip has a few hundred "
+                               "(refused before reading them)")
     present_set: set[str] = set()
     chosen = []
     for n in candidates:
@@ -241,6 +285,7 @@ def _datasets_from_headers(zf: zipfile.ZipFile, names: list[str], man: str | Non
     if not chosen:
         raise NoSeriesError(f"{path}: no series matching {series!r}; series present: "
                             f"{', '.join(sorted(present_set)) or 'none'}")
+    _check_members(zf, chosen, path)
     return [(n, _read_dicom(zf, n, path)) for n in chosen]
 
 
@@ -263,6 +308,49 @@ def _series_number(groups: dict[str, list[tuple[str, Dataset]]], uid: str) -> in
         return int(groups[uid][0][1].get("SeriesNumber", 0) or 0)
     except (TypeError, ValueError):
         return 0
+
+
+def _order_frames(items: list[tuple[str, Dataset]], path: Path) -> str:
+    """Sort ``items`` into temporal order (in place); returns the key used.
+
+    The rule: by TriggerTime when every frame has one (ties by InstanceNumber); else by
+    InstanceNumber when every frame has one (UK Biobank numbers the frames of a cine in time);
+    else the order in time is unknown and the series is refused (never the archive's order).
+    """
+    keys = [_frame_sort_key(it) for it in items]
+    if all(np.isfinite(k[0]) for k in keys):
+        items.sort(key=_frame_sort_key)
+        return "trigger_time"
+    if all(_has_instance_number(ds) for _, ds in items):
+        items.sort(key=lambda it: (_frame_sort_key(it)[1], _frame_sort_key(it)[0], it[0]))
+        return "instance_number"
+    n = sum(1 for (tt, _, _), (_, ds) in zip(keys, items) if not np.isfinite(tt) and not _has_instance_number(ds))
+    raise NoFrameOrderError(f"{path}: {n} of {len(items)} frame(s) carry neither a TriggerTime nor an "
+                            "InstanceNumber; their order in time is unknown")
+
+
+def _has_instance_number(ds: Dataset) -> bool:
+    try:
+        return ds.get("InstanceNumber", None) not in (None, "") and int(ds.get("InstanceNumber")) >= 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_frame_sizes(items: list[tuple[str, Dataset]], path: Path) -> None:
+    """Rows x Columns from the headers, before any pixel is decoded (compressed data can declare
+    a huge image in a few bytes)."""
+    total = 0
+    for name, ds in items:
+        try:
+            px = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
+        except (TypeError, ValueError):
+            px = 0
+        if px > MAX_FRAME_PIXELS:
+            raise TooLargeZipError(f"{path}: member {name!r} declares a {ds.get('Rows')} x {ds.get('Columns')} image; "
+                                   "a cine frame is about 200 x 200 (refused before decoding)")
+        total += 2 * px
+    if total > MAX_SERIES_BYTES:
+        raise TooLargeZipError(f"{path}: the series would decode to {total:,} bytes (refused before decoding)")
 
 
 def _frame_sort_key(item: tuple[str, Dataset]) -> tuple[float, int, str]:
