@@ -50,6 +50,7 @@ CASES = {
                    "unknown device 'tpu'"),
     "device_cuda_without_cuda": (["encode", "--images", "{dir}", "--device", "cuda", "--out", "{dir}/e.parquet"],
                                  "CUDA is not available"),
+    "train_device_tpu": (["train", "--images", "{dir}", "--device", "tpu", "--out", "{dir}/t"], "unknown device 'tpu'"),
     "unknown_preset": (["encode", "--images", "{dir}", "--config", "nonsense", "--out", "{dir}/e.parquet"],
                        "unknown model preset 'nonsense'"),
     "window_negative": (["gwas-results", "--results", "{dir}/results", "--window-kb", "-1", "--out", "{dir}/g"],

@@ -59,14 +59,16 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from cardiolatent.commands._common import workers
     import numpy as np
 
+    from cardiolatent.commands._common import workers
     from cardiolatent.images.readers import discover_inputs
     from cardiolatent.io_utils import write_table_atomic
     from cardiolatent.model.config import get_preset
     from cardiolatent.train.data import prepared_dataset, split_participants
-    from cardiolatent.train.loop import TrainConfig, train
+    from cardiolatent.train.loop import TrainConfig, check_device, train
+
+    check_device(args.device)  # before any image is prepared
 
     cfg_model = get_preset(args.preset)
     items = discover_inputs(image_paths(args))

@@ -148,9 +148,19 @@ def _training_device(cfg: TrainConfig) -> torch.device:
     """Apply the thread setting and return the (checked) torch device of the run."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device)
+    return check_device(cfg.device)
+
+
+def check_device(name: str) -> torch.device:
+    """The torch device ``name`` for training ('cpu', 'cuda', 'cuda:N'); one clear error otherwise."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise CardiolatentError(f"unknown device {name!r} (use 'cpu', 'cuda' or 'cuda:N')") from None
+    if device.type not in ("cpu", "cuda"):
+        raise CardiolatentError(f"unsupported device {name!r} for training (use 'cpu', 'cuda' or 'cuda:N')")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise CardiolatentError("--device cuda was asked for but no CUDA device is available")
+        raise CardiolatentError(f"device {name!r} was asked for but no CUDA device is available")
     return device
 
 
@@ -176,7 +186,7 @@ def _resume_checkpoint(ckpt_path: Path, cfg: TrainConfig, model_config, net, ema
     ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     if ck["train_config"] != _resume_key(cfg) or \
             ck["model_config"] != model_config.to_json():
-        raise CardiolatentError(f"{ckpt_path} was written with other settings; use a new --out folder "
+        raise CardiolatentError(f"{ckpt_path} was written with other settings; use a new output folder "
                                 "or the same arguments to resume")
     net.load_state_dict(ck["net"])
     ema.load_state_dict(ck["ema"])
