@@ -32,6 +32,9 @@ def add_arguments(p) -> None:
                    help="preset for weights files that do not carry their configuration (e.g. published)")
     p.add_argument("--out", default="latents.parquet", help="latents table (.parquet, .tsv or .csv)")
     p.add_argument("--batch-size", type=int, default=8, help="volumes per encoder call")
+    p.add_argument("--chunk-size", type=int, default=32,
+                   help="inputs per committed part: a killed run resumes after the last committed part, so "
+                        "it loses at most this many inputs' work (use fewer for the published model on a CPU)")
     add_workers_argument(p, "reading and preparing images")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32",
@@ -67,7 +70,8 @@ def run(args) -> int:
     images = image_paths(args)
     encoders = load_encoders(args.weights, args.config, args.device)
     items = discover_inputs(images)
-    res = encode_inputs(items, encoders, args.out, batch_size=args.batch_size, workers=workers(args),
+    res = encode_inputs(items, encoders, args.out, batch_size=args.batch_size, chunk_size=args.chunk_size,
+                        workers=workers(args),
                         device=args.device, dtype=None if args.dtype == "fp32" else args.dtype,
                         progress=not args.quiet, resume=not args.no_resume, excluded=items.excluded)
     n = res.latents[["eid", "instance"]].drop_duplicates().shape[0]
