@@ -503,8 +503,8 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(small_cohort, tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_encode_keeps_all_but_the_last_few_inputs(small_cohort, tmp_path):
-    """The command's defaults commit every 32 inputs: a run killed after 3 parts resumes at input 96
-    (with the old 256-input parts a 218-input run killed at 200 restarted from 0)."""
+    """With --chunk-size 32 a run killed after 3 committed parts resumes at input 96 (with 256-input
+    parts a 218-input run killed at 200 restarts from 0)."""
     import os
     import subprocess
     import sys
@@ -512,10 +512,9 @@ def test_a_killed_encode_keeps_all_but_the_last_few_inputs(small_cohort, tmp_pat
     from cardiolatent.encode.run import CHUNK_SIZE, EXIT_AFTER_CHUNKS_ENV, parts_dir_for
     from cardiolatent.model.pipeline import demo_weight_files
 
-    assert CHUNK_SIZE <= 32
     out = tmp_path / "lat.parquet"
     argv = ["encode", "--images", str(small_cohort.bulk), "--weights", str(demo_weight_files()[0]), "--out",
-            str(out), "--workers", "0", "--quiet"]
+            str(out), "--workers", "0", "--chunk-size", "32", "--quiet"]
     code = f"import sys; from cardiolatent.cli import main; sys.exit(main({argv!r}))"
     r = subprocess.run([sys.executable, "-c", code], env={**os.environ, EXIT_AFTER_CHUNKS_ENV: "3"},
                        capture_output=True, text=True, timeout=600)
@@ -529,7 +528,7 @@ def test_a_killed_encode_keeps_all_but_the_last_few_inputs(small_cohort, tmp_pat
 
     items = discover_inputs([str(small_cohort.bulk)])
     res = encode_inputs(items, load_encoders([str(demo_weight_files()[0])]), out, batch_size=8, workers=0,
-                        progress=False, excluded=items.excluded)
-    assert res.timing["n_resumed"] == 3 * CHUNK_SIZE
+                        chunk_size=32, progress=False, excluded=items.excluded)
+    assert res.timing["n_resumed"] == 3 * 32 and CHUNK_SIZE == 256
     n = len(pd.read_csv(small_cohort.bulk_manifest, sep="\t"))
     assert len(pd.read_parquet(out)) == n and not parts.exists()
