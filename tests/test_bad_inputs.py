@@ -503,8 +503,9 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(small_cohort, tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_encode_keeps_all_but_the_last_few_inputs(small_cohort, tmp_path):
-    """With --chunk-size 32 a run killed after 3 committed parts resumes at input 96 (with 256-input
-    parts a 218-input run killed at 200 restarts from 0)."""
+    """The default parts of 32 inputs: a run killed after 3 committed parts resumes at input 96 (with
+    the old 256-input parts a 218-input run killed at 200 restarted from 0), and the latents equal
+    an uninterrupted run's bit for bit (batches run across parts)."""
     import os
     import subprocess
     import sys
@@ -514,7 +515,7 @@ def test_a_killed_encode_keeps_all_but_the_last_few_inputs(small_cohort, tmp_pat
 
     out = tmp_path / "lat.parquet"
     argv = ["encode", "--images", str(small_cohort.bulk), "--weights", str(demo_weight_files()[0]), "--out",
-            str(out), "--workers", "0", "--chunk-size", "32", "--quiet"]
+            str(out), "--workers", "0", "--quiet"]
     code = f"import sys; from cardiolatent.cli import main; sys.exit(main({argv!r}))"
     r = subprocess.run([sys.executable, "-c", code], env={**os.environ, EXIT_AFTER_CHUNKS_ENV: "3"},
                        capture_output=True, text=True, timeout=600)
@@ -528,7 +529,11 @@ def test_a_killed_encode_keeps_all_but_the_last_few_inputs(small_cohort, tmp_pat
 
     items = discover_inputs([str(small_cohort.bulk)])
     res = encode_inputs(items, load_encoders([str(demo_weight_files()[0])]), out, batch_size=8, workers=0,
-                        chunk_size=32, progress=False, excluded=items.excluded)
-    assert res.timing["n_resumed"] == 3 * 32 and CHUNK_SIZE == 256
+                        progress=False, excluded=items.excluded)
+    assert res.timing["n_resumed"] == 3 * CHUNK_SIZE and CHUNK_SIZE == 32
+    whole = encode_inputs(items, load_encoders([str(demo_weight_files()[0])]), tmp_path / "whole.parquet",
+                          batch_size=8, workers=0, chunk_size=1000, progress=False)
+    assert res.latents.equals(whole.latents)  # parts of 32, interrupted, = one part of everything
     n = len(pd.read_csv(small_cohort.bulk_manifest, sep="\t"))
     assert len(pd.read_parquet(out)) == n and not parts.exists()
+    assert not (tmp_path / "lat.qc.tsv").exists() or len(pd.read_csv(tmp_path / "lat.qc.tsv", sep="\t")) == 0

@@ -32,10 +32,10 @@ def add_arguments(p) -> None:
                    help="preset for weights files that do not carry their configuration (e.g. published)")
     p.add_argument("--out", default="latents.parquet", help="latents table (.parquet, .tsv or .csv)")
     p.add_argument("--batch-size", type=int, default=8, help="volumes per encoder call")
-    p.add_argument("--chunk-size", type=int, default=256,
+    p.add_argument("--chunk-size", type=int, default=32,
                    help="inputs per committed part: a killed run resumes after the last committed part, so it "
-                        "loses at most this many inputs' work (fewer, e.g. 32, for the published model on a CPU; "
-                        "batches form inside a part, so latents then match a run over other inputs only to ~1e-7)")
+                        "loses at most this many inputs' work (fewer for the published model on a CPU); the "
+                        "latents do not depend on it")
     add_workers_argument(p, "reading and preparing images")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32",

@@ -53,12 +53,18 @@ class RunCounters:
 
 
 def encode_chunk(chunk: list[InputItem], results: Iterator, encoders, seeds: list[int], *, dev, dtype,
-                 batch_size: int, counters: RunCounters, on_input=None
-                 ) -> tuple[list[tuple[int, int, dict[int, np.ndarray]]], list[dict]]:
-    """Encode one chunk: take one prepared result per input from ``results`` (in chunk order),
-    encode them ``batch_size`` at a time; return (rows ``(eid, instance, {seed: z})``, QC rows).
+                 batch_size: int, counters: RunCounters, on_input=None, carry_in=(), last: bool = True
+                 ) -> tuple[list[tuple[int, int, dict[int, np.ndarray]]], list[dict], list[tuple[InputItem, dict]]]:
+    """Encode one chunk: take one prepared result per input from ``results`` (the ``carry_in``
+    inputs first, then the chunk's, in order), encode them ``batch_size`` at a time; return (rows
+    ``(eid, instance, {seed: z})``, QC rows, the prepared inputs of an unfinished batch).
 
-    ``on_input()`` is called after each input (progress display).
+    Batches run across chunk boundaries: unless ``last``, the inputs of a batch not yet full are
+    returned (``carry_out``) and start the next chunk's first batch, so batches are formed over the
+    run's readable inputs in order, whatever the chunk size or an unreadable input's position.
+    ``carry_in``: the previous chunk's ``carry_out`` as ``(item, prepared)``, or items only (then
+    their prepared results are taken from ``results`` first). ``on_input()`` is called after each
+    of the chunk's inputs (progress display).
     """
     rows: list[tuple[int, int, dict[int, np.ndarray]]] = []
     chunk_qc: list[dict] = []
@@ -74,6 +80,17 @@ def encode_chunk(chunk: list[InputItem], results: Iterator, encoders, seeds: lis
             rows.append((it.eid, it.instance, {s: z[s][j] for s in seeds}))
         pending.clear()
 
+    for entry in carry_in:
+        if isinstance(entry, tuple):
+            pending.append(entry)
+            continue
+        _, prepared, err, _ = next(results)  # re-prepared after a resume: it was readable before
+        if err is not None:
+            chunk_qc.append(entry.qc_row(*err))
+        else:
+            pending.append((entry, prepared))
+        if len(pending) >= batch_size:
+            flush()
     for it in chunk:
         _, prepared, err, secs = next(results)
         counters.prep_times.append(secs)
@@ -87,5 +104,7 @@ def encode_chunk(chunk: list[InputItem], results: Iterator, encoders, seeds: lis
         counters.n_new += 1
         if on_input is not None:
             on_input()
-    flush()
-    return rows, chunk_qc
+    if last:
+        flush()
+    carry_out = list(pending)
+    return rows, chunk_qc, carry_out

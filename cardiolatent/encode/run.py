@@ -25,8 +25,10 @@ with the same arguments skips the committed chunks; a restart with different one
 error (``resume=False`` starts afresh). When every chunk is there the final tables are assembled
 from the parts and the parts folder is removed (``keep_parts=True`` keeps it).
 
-Determinism. Batches are formed in a fixed order inside each chunk (the inputs in sorted order,
-excluded ones skipped) and chunk boundaries do not depend on timing or on where a previous run
+Determinism. Batches are formed in a fixed order over the run's readable inputs (sorted order,
+excluded ones skipped), across chunk boundaries: a chunk's last, unfinished batch is finished
+with the next chunk's inputs, and its commit records those inputs (``part-XXXXX.carry.json``) so a
+resumed run forms the same batches. Chunk boundaries do not depend on timing or on where a previous run
 stopped, so the same arguments give bit-identical latents, interrupted or not. Worker processes
 only read and prepare images (numpy / deterministic torch ops); all encoding happens in the main
 process with ``torch.use_deterministic_algorithms(True, warn_only=True)`` and cuDNN benchmarking
@@ -75,11 +77,10 @@ __all__ = [
 
 #: test hook: the process exits abruptly (os._exit) after committing this many chunks
 EXIT_AFTER_CHUNKS_ENV = "_CARDIOLATENT_TEST_EXIT_AFTER_CHUNKS"
-#: inputs per committed part: a killed run loses at most this many inputs' work. Batches are formed
-#: inside a part, so two runs over input sets that differ by an unreadable input give bit-identical
-#: latents only while they share part boundaries; a smaller ``chunk_size`` (e.g. 32) bounds the loss
-#: of a kill more tightly at the price of that guarantee (float-level differences, ~1e-7)
-CHUNK_SIZE = 256
+#: inputs per committed part: a killed run loses at most this many inputs' work (32 participants x
+#: 5 demo seeds take seconds on a CPU, about 1.5 s with the published encoder on a GPU; pass fewer
+#: for the published encoder on a CPU). Batches run across parts, so the part size changes no latent.
+CHUNK_SIZE = 32
 PUBLISHED_SHAPE = (50, 128, 128)
 
 
@@ -216,14 +217,17 @@ def encode_inputs(
     store = PartStore(out_path)
     chunks = [uniq[i:i + chunk_size] for i in range(0, len(uniq), chunk_size)]
     done = store.open(manifest, resume)
-    done &= set(range(len(chunks)))
-    todo = [k for k in range(len(chunks)) if k not in done]
-    n_resumed = sum(len(chunks[k]) for k in done)
+    # batches run across chunks, so a run resumes after its first missing chunk (later ones are redone)
+    first = next((k for k in range(len(chunks)) if k not in done), len(chunks))
+    todo = list(range(first, len(chunks)))
+    n_resumed = sum(len(chunks[k]) for k in range(first))
+    position = {(it.eid, it.instance): i for i, it in enumerate(uniq)}
+    carry = [uniq[i] for i in store.carry(first - 1)] if first > 0 and todo else []
 
     exit_after = int(os.environ.get(EXIT_AFTER_CHUNKS_ENV, "0") or 0)
-    # one job per input of the unfinished chunks, consumed in this order below
+    # one job per input still to encode (an open batch's inputs first), consumed in this order below
     jobs = [(i, it, shapes, n_frames, prepare_fn, resample_fn)
-            for i, it in enumerate(it for k in todo for it in chunks[k])]
+            for i, it in enumerate(carry + [it for k in todo for it in chunks[k]])]
     place_encoders(encoders, dev)
 
     bar = tqdm(total=len(uniq), initial=n_resumed, desc="encoding", unit="participant", disable=not progress,
@@ -242,9 +246,12 @@ def encode_inputs(
     try:
         with deterministic_torch(dev):
             for k in todo:
-                rows, chunk_qc = encode_chunk(chunks[k], results, encoders, seeds, dev=dev, dtype=torch_dtype,
-                                              batch_size=batch_size, counters=counters, on_input=on_input)
-                store.commit(k, qc_frame(chunk_qc), latents_frame(rows, seeds, d))
+                rows, chunk_qc, carry = encode_chunk(chunks[k], results, encoders, seeds, dev=dev,
+                                                     dtype=torch_dtype, batch_size=batch_size, counters=counters,
+                                                     on_input=on_input, carry_in=carry,
+                                                     last=k == len(chunks) - 1)
+                store.commit(k, qc_frame(chunk_qc), latents_frame(rows, seeds, d),
+                             [position[(it.eid, it.instance)] for it, _ in carry])
                 committed += 1
                 if exit_after and committed >= exit_after:
                     _exit_now(bar)

@@ -133,12 +133,24 @@ class PartStore:
                 done.add(int(stem))
         return done
 
-    def commit(self, k: int, qc: pd.DataFrame, latents: pd.DataFrame) -> None:
-        """Write chunk ``k``: its QC rows first, then its latents (the latents file marks it done)."""
+    def commit(self, k: int, qc: pd.DataFrame, latents: pd.DataFrame, carry: Sequence[int] = ()) -> None:
+        """Write chunk ``k``: its QC rows, the positions (in the run's input order) of the inputs
+        of a batch still open at the commit (encoded with the next chunk), then its latents (the
+        latents file marks the chunk done)."""
         with atomic_path(self._part(k, qc=True), suffix=".parquet") as tmp:
             qc.to_parquet(tmp, index=False)
+        write_text_atomic(self.dir / f"part-{k:05d}.carry.json", json.dumps([int(i) for i in carry]) + "\n")
         with atomic_path(self._part(k), suffix=".parquet") as tmp:
             latents.to_parquet(tmp, index=False)
+
+    def carry(self, k: int) -> list[int]:
+        """Positions of the inputs chunk ``k`` left in an open batch ([] for parts written before
+        batches ran across chunks)."""
+        f = self.dir / f"part-{k:05d}.carry.json"
+        try:
+            return [int(i) for i in json.loads(f.read_text())]
+        except (OSError, ValueError):
+            return []
 
     def read(self, n_chunks: int) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
         """(latents of chunks 0..n-1, QC rows of chunks 0..n-1)."""
