@@ -43,6 +43,8 @@ CASES = {
                           "column 'score' holds 'high' for eid"),
     "groups_unknown_latent": (["cox", "--groups", "S1701_Z999"], "groups 'S1701_Z999' is not a latent column"),
     "max_followup_negative": (["cox", "--max-followup", "-1"], "--max-followup must be a positive number"),
+    "max_followup_zero": (["cox", "--max-followup", "0"], "--max-followup must be a positive number"),
+    "max_followup_text": (["cox", "--max-followup", "ten"], "--max-followup must be a number of years or 'none'"),
     "admin_date_impossible": (["outcomes", "--admin-date", "2023-02-30"], "--admin-date 2023-02-30 is not a date"),
     "string_eid": (["icc", "--latents", "{dir}/string_eid.csv", "--between", "seeds", "--out", "{dir}/i.tsv"],
                    "column 'eid' must hold whole numbers; found 'abc'"),

@@ -6,7 +6,8 @@ Vocabulary (old spellings keep working as hidden aliases):
 - ``--outcomes`` names outcomes from the definitions file in ``assoc`` (tested as binary traits),
   ``cox`` (incident events; hidden alias ``--outcome``) and ``export`` (binary phenotypes; hidden
   alias ``--binary-traits``); ``export --t2e`` names outcomes for REGENIE's time-to-event model;
-- ``--max-followup YEARS``: 10 (the paper) everywhere; 0 = up to the administrative date;
+- ``--max-followup YEARS``: 10 (the paper) everywhere; ``none`` = up to the administrative date;
+  zero or negative is refused;
 - ``--workers N``: processes for image work; default every core of the machine;
 - ``--latents``, ``--ukb``, ``--visits prefer2|both``, ``--latent-columns``, ``--out``, ``--quiet``.
 
@@ -103,21 +104,26 @@ def add_standardise_argument(p, help: str, *, default: bool = False) -> None:
 
 
 def add_max_followup_argument(p) -> None:
-    p.add_argument("--max-followup", type=float, default=MAX_FOLLOWUP_YEARS,
-                   help="years of follow-up after the imaging visit (the paper: 10); 0 = up to the "
-                        "administrative date")
+    p.add_argument("--max-followup", default=str(MAX_FOLLOWUP_YEARS).rstrip("0").rstrip("."),
+                   help="years of follow-up after the imaging visit (the paper: 10), or 'none' to follow up to "
+                        "the administrative date")
 
 
 def max_followup(args) -> float | None:
-    """The ``--max-followup`` cap in years, None for no cap (0); negative values are refused."""
+    """The ``--max-followup`` cap in years; None for ``none``; zero, negative or non-numbers refused."""
     from cardiolatent.errors import CardiolatentError
 
     v = args.max_followup
-    if v is None or v == 0:
+    if v is None or str(v).strip().lower() in ("none", "no", "inf"):
         return None
-    if not v > 0:
-        raise CardiolatentError(f"--max-followup must be a positive number of years (or 0 for no cap), not {v}")
-    return float(v)
+    try:
+        years = float(v)
+    except ValueError:
+        raise CardiolatentError(f"--max-followup must be a number of years or 'none', not {v!r}") from None
+    if not years > 0 or years != years:
+        raise CardiolatentError(f"--max-followup must be a positive number of years (or 'none' for no cap), "
+                                f"not {v}")
+    return years
 
 
 def add_workers_argument(p, what: str) -> None:

@@ -55,7 +55,7 @@ def add_arguments(p) -> None:
                    help="comma-separated outcomes written as REGENIE --t2e time (years from the imaging visit) / "
                         "event pairs (incident events; prevalent cases set missing)")
     add_max_followup_argument(p)
-    p.add_argument("--t2e-max-years", dest="max_followup", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--t2e-max-years", dest="max_followup", help=argparse.SUPPRESS)
     p.add_argument("--definitions", default=None, help="outcome definitions TOML (default: packaged)")
     qc = p.add_argument_group("sample QC")
     qc.add_argument("--withdrawals", default=None, help="withdrawals file (one eid per line)")
