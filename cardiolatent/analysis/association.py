@@ -199,6 +199,9 @@ def association_scan(
         raise CardiolatentError(f"alpha must be between 0 and 1, not {alpha}")
     if meff is not None and not meff > 0:
         raise CardiolatentError(f"meff must be a positive number of independent latents, not {meff}")
+    if permutations < 0 or min_cases < 1 or not 0 <= min_nonmissing <= 1:
+        raise CardiolatentError(f"permutations must be >= 0 ({permutations}), min_cases >= 1 ({min_cases}) and "
+                                f"min_nonmissing in [0, 1] ({min_nonmissing})")
     L = read_latents(latents, visits=visits, columns=latent_columns)
     traits = expand_names(traits)
     covs = expand_names(covariates)

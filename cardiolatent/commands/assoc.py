@@ -57,6 +57,12 @@ def run(args) -> int:
     from cardiolatent.commands._common import check_out_file
 
     check_out_file(args.out)
+    if args.permutations < 0:
+        raise CardiolatentError(f"--permutations must be 0 (off) or more, not {args.permutations}")
+    if args.min_cases < 1:
+        raise CardiolatentError(f"--min-cases must be at least 1, not {args.min_cases}")
+    if not 0 <= args.min_nonmissing <= 1:
+        raise CardiolatentError(f"--min-nonmissing is a fraction between 0 and 1, not {args.min_nonmissing}")
 
     if args.meff is not None and not args.meff > 0:
         raise CardiolatentError(f"--meff must be a positive number of independent latents, not {args.meff}")

@@ -48,6 +48,8 @@ def run(args) -> int:
     from cardiolatent.commands._common import check_out_file
 
     check_out_file(args.out)
+    if args.groups and args.quantiles < 2:
+        raise CardiolatentError(f"--quantiles must be 2 or more groups, not {args.quantiles}")
 
     outcomes = expand_names(args.outcomes)
     names = expand_names([args.covariates] + ([args.strata] if args.strata else []) + outcomes + ["sex"])

@@ -68,6 +68,10 @@ def run(args) -> int:
     from cardiolatent.encode.run import encode_inputs
     from cardiolatent.images.readers import discover_inputs
 
+    for flag, v in (("--batch-size", args.batch_size), ("--chunk-size", args.chunk_size)):
+        if v < 1:
+            raise CardiolatentError(f"{flag} must be at least 1, not {v}")
+
     images = image_paths(args)
     encoders = load_encoders(args.weights, args.config, args.device)
     items = discover_inputs(images)

@@ -117,6 +117,8 @@ def run(args) -> int:
     from cardiolatent.commands._common import check_out_folder
 
     check_out_folder(args.out, "manifest.json")
+    if not 0 < args.kinship_threshold <= 0.5:
+        raise CardiolatentError(f"--kinship-threshold is a kinship coefficient in (0, 0.5], not {args.kinship_threshold}")
 
     spec = get_format(args.format)
     # fail fast on options the format cannot take

@@ -33,6 +33,8 @@ def run(args) -> int:
 
     if args.n < 20:
         raise CardiolatentError(f"--n must be at least 20 participants (got {args.n})")
+    if args.seed < 0:
+        raise CardiolatentError(f"--seed must be 0 or more, not {args.seed}")
     from cardiolatent.synth.build import make_cohort
     from cardiolatent.synth.summary import print_summary
 
