@@ -9,6 +9,7 @@ previous file whole. :func:`atomic_dir` does the same for a whole output folder.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import json
 import os
@@ -232,3 +233,30 @@ def atomic_dir(path: str | os.PathLike, *, marker: str = "summary.json"):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def output_lock(path: str | os.PathLike):
+    """Hold an exclusive lock on output ``path`` for the block (a ``.<name>.lock`` file beside it).
+
+    A second run writing the same output at the same time is refused with one line instead of the
+    two runs mixing their parts. The lock is released when the block ends or the process dies.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f".{path.name}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CardiolatentError(f"another run is writing {path} right now; wait for it to finish or choose "
+                                    "another output") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                lock.unlink()
+    finally:
+        os.close(fd)

@@ -549,3 +549,15 @@ def test_a_killed_encode_keeps_all_but_the_last_few_inputs(small_cohort, tmp_pat
     n = len(pd.read_csv(small_cohort.bulk_manifest, sep="\t"))
     assert len(pd.read_parquet(out)) == n and not parts.exists()
     assert not (tmp_path / "lat.qc.tsv").exists() or len(pd.read_csv(tmp_path / "lat.qc.tsv", sep="\t")) == 0
+
+
+def test_a_second_encode_into_the_same_output_is_refused_while_the_first_runs(small_cohort, tmp_path, capsys):
+    """Two runs writing one output at once would mix their parts; the second is one line instead."""
+    from cardiolatent.io_utils import output_lock
+
+    out = tmp_path / "lat.parquet"
+    with output_lock(out):  # as a first run holds it
+        assert main(["encode", "--images", str(small_cohort.bulk), "--out", str(out), "--workers", "0",
+                     "--quiet"]) == 2
+    assert "another run is writing" in capsys.readouterr().err and not out.exists()
+    assert not (tmp_path / ".lat.parquet.lock").exists()  # released with the first run

@@ -45,6 +45,7 @@ deterministic settings), :mod:`.workers` (reading processes), :mod:`.store` (the
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -60,6 +61,7 @@ from tqdm.auto import tqdm
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.images.pipeline import prepare_job
 from cardiolatent.images.readers import DUPLICATE_INPUT, InputItem
+from cardiolatent.io_utils import output_lock
 
 from .batches import RunCounters, encode_batch, encode_chunk
 from .encoders import (check_encoders, deterministic_torch, encoder_fingerprint, place_encoders, resolve_device,
@@ -148,7 +150,7 @@ def _assemble(store: PartStore, n_chunks: int, d: int, qc_rows: list[dict], out_
     return latents, qc
 
 
-def encode_inputs(
+def _encode_inputs(
     items: Sequence[InputItem],
     encoders,
     out_path: str | os.PathLike,
@@ -270,3 +272,9 @@ def encode_inputs(
         "wall": float(time.perf_counter() - t_start),
     }
     return EncodeResult(latents=latents, qc=qc, path=out_path, qc_path=qc_out, timing=timing)
+
+
+@functools.wraps(_encode_inputs)
+def encode_inputs(items, encoders, out_path, **kwargs) -> EncodeResult:
+    with output_lock(out_path):  # a second run into the same output is refused, not mixed with this one
+        return _encode_inputs(items, encoders, out_path, **kwargs)
