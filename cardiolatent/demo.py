@@ -92,8 +92,7 @@ def _encode_step(paths, out: Path, progress: bool) -> dict:
     print("\nencoding the bulk zips with the five demo models (seeds 1701, 1993, 42, 1994, 2023):")
     models = [load_model(f) for f in demo_weight_files()]
     items = discover_inputs([paths.bulk])
-    res = encode_inputs(items, models, out / "latents.parquet", workers=2, progress=progress,
-                        excluded=items.excluded)
+    res = encode_inputs(items, models, out / "latents.parquet", workers=2, progress=progress)
     ens = ensemble(read_latents(res.latents))
     truth = pd.read_csv(paths.truth / "participants.tsv", sep="\t")
     m = ens.table.merge(truth, on=["eid", "instance"])
@@ -122,5 +121,5 @@ def default_latents(*, progress: bool = True):
     if not out.exists():
         items = discover_inputs([paths.bulk])
         models = [load_model(f) for f in files]
-        encode_inputs(items, models, out, workers=2, progress=progress, excluded=items.excluded)
+        encode_inputs(items, models, out, workers=2, progress=progress)
     return paths, out

@@ -541,7 +541,7 @@ def test_a_killed_encode_keeps_all_but_the_last_few_inputs(small_cohort, tmp_pat
 
     items = discover_inputs([str(small_cohort.bulk)])
     res = encode_inputs(items, load_encoders([str(demo_weight_files()[0])]), out, batch_size=8, workers=0,
-                        progress=False, excluded=items.excluded)
+                        progress=False)
     assert res.timing["n_resumed"] == 3 * CHUNK_SIZE and CHUNK_SIZE == 32
     whole = encode_inputs(items, load_encoders([str(demo_weight_files()[0])]), tmp_path / "whole.parquet",
                           batch_size=8, workers=0, chunk_size=1000, progress=False)

@@ -48,7 +48,7 @@ def load_encoders(weights: list[str], config: str | None = None, device: str = "
     """Models for ``--weights``: 'demo' or paths; every model must know its seed."""
     from cardiolatent.model.pipeline import demo_weight_files, load_model
 
-    from cardiolatent.encode.encoders import resolve_device
+    from cardiolatent.model.devices import resolve_device
 
     resolve_device(device)  # an unknown or absent device is one message, before any model is built
     paths = demo_weight_files() if weights == ["demo"] else weights
@@ -78,7 +78,7 @@ def run(args) -> int:
     res = encode_inputs(items, encoders, args.out, batch_size=args.batch_size, chunk_size=args.chunk_size,
                         workers=workers(args),
                         device=args.device, dtype=None if args.dtype == "fp32" else args.dtype,
-                        progress=not args.quiet, resume=not args.no_resume, excluded=items.excluded)
+                        progress=not args.quiet, resume=not args.no_resume)
     n = res.latents[["eid", "instance"]].drop_duplicates().shape[0]
     print(f"wrote {len(res.latents):,} rows ({n:,} participant-visits x {len(encoders)} seeds) to {res.path}")
     if len(res.qc):

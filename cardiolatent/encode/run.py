@@ -105,15 +105,8 @@ class EncodeResult:
 
 def _unique_inputs(items: Sequence[InputItem], excluded: Iterable[dict] | None) -> tuple[list[InputItem], list[dict]]:
     """Inputs sorted by (eid, instance, path, key), the first of each (eid, instance) kept; and the
-    QC rows so far (discovery's ``items.excluded``, ``excluded``, then ``duplicate_input`` rows); a
-    row given both ways (the same path and reason) is kept once."""
-    qc_rows: list[dict] = []
-    given: set[tuple] = set()
-    for row in list(getattr(items, "excluded", []) or []) + list(excluded or []):
-        key = (str(row.get("path")), row.get("reason"), row.get("eid"), row.get("instance"))
-        if key not in given:
-            given.add(key)
-            qc_rows.append(row)
+    QC rows so far (discovery's ``items.excluded``, ``excluded``, then ``duplicate_input`` rows)."""
+    qc_rows: list[dict] = list(getattr(items, "excluded", []) or []) + list(excluded or [])
     ordered = sorted(items, key=lambda it: (it.eid, it.instance, it.path, it.key))
     uniq: list[InputItem] = []
     seen: dict[tuple[int, int], InputItem] = {}
@@ -192,7 +185,8 @@ def _encode_inputs(
     n_frames : exact frame count required (``wrong_frame_count`` otherwise); None: no check.
     chunk_size : inputs per committed part (the resume granularity; default :data:`CHUNK_SIZE`).
     keep_parts : keep ``{out_path}.parts/`` after the final tables are written.
-    excluded : extra QC rows to include (dicts with ``eid, instance, path, reason, detail``).
+    excluded : extra QC rows to include, besides discovery's own (``items.excluded``, already taken)
+        (dicts with ``eid, instance, path, reason, detail``).
 
     Returns an :class:`EncodeResult`. A bad input never stops the run: it is listed in the QC
     table with its reason.
