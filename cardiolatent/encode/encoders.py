@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.model.devices import resolve_device  # noqa: F401 - part of encode's surface
 
 
 def check_encoders(encoders) -> list:
@@ -46,29 +47,6 @@ def place_encoders(encoders, dev) -> None:
             e.eval()
         if hasattr(e, "to"):
             e.to(dev)
-
-
-def resolve_device(device) -> "Any":
-    """``torch.device`` for ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``); clear errors."""
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise CardiolatentError(f"unknown device {device!r} (use 'cpu', 'cuda' or 'cuda:N')") from e
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise CardiolatentError(
-                f"device {device!r} asked for, but CUDA is not available in this PyTorch "
-                f"(torch {torch.__version__}, built for CUDA: {torch.version.cuda or 'no'}); use device 'cpu'")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise CardiolatentError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
-    elif dev.type == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise CardiolatentError(f"device {device!r} asked for, but Apple MPS is not available; use 'cpu'")
-    elif dev.type != "cpu":
-        raise CardiolatentError(f"unsupported device {device!r} (use 'cpu', 'cuda' or 'cuda:N')")
-    return dev
 
 
 def resolve_dtype(dtype, dev) -> "Any":

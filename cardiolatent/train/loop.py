@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.model.devices import resolve_device
 from cardiolatent.io_utils import atomic_path, write_text_atomic
 from cardiolatent.model.diffusion import default_schedule, training_loss
 from cardiolatent.model.network import DiffAENetwork
@@ -153,15 +154,7 @@ def _training_device(cfg: TrainConfig) -> torch.device:
 
 def check_device(name: str) -> torch.device:
     """The torch device ``name`` for training ('cpu', 'cuda', 'cuda:N'); one clear error otherwise."""
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise CardiolatentError(f"unknown device {name!r} (use 'cpu', 'cuda' or 'cuda:N')") from None
-    if device.type not in ("cpu", "cuda"):
-        raise CardiolatentError(f"unsupported device {name!r} for training (use 'cpu', 'cuda' or 'cuda:N')")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CardiolatentError(f"device {name!r} was asked for but no CUDA device is available")
-    return device
+    return resolve_device(name, allowed=("cpu", "cuda"))
 
 
 def _initial_state(model_config, cfg: TrainConfig, device: torch.device, init_weights):
