@@ -34,7 +34,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,16 +42,7 @@ import pandas as pd
 
 from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.io_utils import (
-    _UMASK,
-    atomic_dir,
-    check_output_file,
-    clean_stale_temps,
-    read_table,
-    table_stem,
-    table_suffix,
-    temp_prefix,
-)
+from cardiolatent.io_utils import atomic_dir, atomic_path, read_table, table_stem, table_suffix
 
 EXCLUDED_COLUMNS = ["eid", "instance", "reason"]
 
@@ -259,34 +249,20 @@ def _write(df: pd.DataFrame, path: Path) -> None:
 
 
 def _save_files(paths: dict[str, Path], tables: dict[str, pd.DataFrame], rec: dict) -> None:
-    """Write every file to a temporary sibling, then rename them all into place, summary last."""
+    """Write every file to a temporary sibling, then rename them all into place, summary last.
+
+    Each file is an :func:`~cardiolatent.io_utils.atomic_path`; they are held open together so
+    that none is renamed before all are written (the summary's was opened first: renamed last).
+    """
     folder = paths["table"].parent
-    for path in paths.values():
-        check_output_file(path)
-    folder.mkdir(parents=True, exist_ok=True)
     previous = _listed_files(paths["summary"])
-    for path in paths.values():
-        clean_stale_temps(path)
-    temps: dict[str, Path] = {}
-    try:
+    with contextlib.ExitStack() as stack:
+        summary_tmp = stack.enter_context(atomic_path(paths["summary"]))
+        temps = {part: stack.enter_context(atomic_path(paths[part], suffix=table_suffix(paths[part])))
+                 for part in tables}
         for part, df in tables.items():
-            fd, tmp = tempfile.mkstemp(prefix=temp_prefix(paths[part]), suffix=table_suffix(paths[part]) or ".tmp",
-                                       dir=folder)
-            os.close(fd)
-            temps[part] = Path(tmp)
             _write(df, temps[part])
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(paths["summary"]), suffix=".tmp", dir=folder)
-        os.close(fd)
-        temps["summary"] = Path(tmp)
-        temps["summary"].write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
-        for part in [p for p in temps if p != "summary"] + ["summary"]:
-            os.chmod(temps[part], 0o666 & ~_UMASK)
-            os.replace(temps[part], paths[part])
-    except BaseException:
-        for t in temps.values():
-            with contextlib.suppress(FileNotFoundError):
-                t.unlink()
-        raise
+        summary_tmp.write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
     written = {p.name for p in paths.values()}
     for name in previous - written:  # stale files of an earlier save of this output
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):
