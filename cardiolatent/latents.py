@@ -143,24 +143,7 @@ class Latents:
 
     def seed_columns(self, seeds: Sequence[int] | None = None) -> dict[int, list[tuple[int, str]]]:
         """``{seed: [(k, "S{seed}_Z{k}"), ...]}`` (k ascending), in ``seeds`` order (default :attr:`seeds`)."""
-        found: dict[int, list[tuple[int, str]]] = {}
-        for c in self.columns:
-            sk = seed_of(c)
-            if sk:
-                found.setdefault(sk[0], []).append((sk[1], c))
-        if not found:
-            raise CardiolatentError(f"{self.source} has no latent columns named S{{seed}}_Z{{k}}")
-        if seeds is None:
-            order = tuple(s for s in self.seeds if s in found) or default_seed_order(found)
-        else:
-            order = tuple(int(s) for s in seeds)
-            missing = [s for s in order if s not in found]
-            if missing:
-                raise CardiolatentError(f"seed(s) {', '.join(map(str, missing))} not in {self.source} (it has "
-                                        f"{', '.join(map(str, sorted(found)))})")
-            if len(set(order)) != len(order):
-                raise CardiolatentError(f"seeds listed twice: {list(order)}")
-        return {s: sorted(found[s]) for s in order}
+        return seed_columns(self.columns, seeds, self.source, preferred=self.seeds)
 
     # ---------------------------------------------------------------- subsets
     def select(self, columns: Sequence[str] | str | None) -> "Latents":
@@ -169,7 +152,8 @@ class Latents:
             return self
         chosen = select_columns(self.columns, columns, self.source)
         idx = [self.columns.index(c) for c in chosen]
-        seeds = tuple(s for s in self.seeds if any((seed_of(c) or (None,))[0] == s for c in chosen))
+        kept = {sk[0] for c in chosen if (sk := seed_of(c))}
+        seeds = tuple(s for s in self.seeds if s in kept)
         return Latents(self.keys, self.values[:, idx], chosen, seeds=seeds, visits=self.visits,
                        excluded=self.excluded, source=self.source, counts=self.counts)
 
@@ -178,6 +162,30 @@ class Latents:
         mask = np.asarray(mask, bool)
         return Latents(self.keys[mask].reset_index(drop=True), self.values[mask], self.columns, seeds=self.seeds,
                        visits=self.visits, excluded=self.excluded, source=self.source, counts=self.counts)
+
+
+def seed_columns(columns: Sequence[str], seeds: Sequence[int] | None, source: str,
+                 preferred: Sequence[int] = ()) -> dict[int, list[tuple[int, str]]]:
+    """The ``S{seed}_Z{k}`` names among ``columns`` by seed (k ascending), in ``seeds`` order, else
+    ``preferred``'s, else the paper's; a seed asked for and absent, or listed twice, is an error."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    for c in columns:
+        sk = seed_of(c)
+        if sk:
+            found.setdefault(sk[0], []).append((sk[1], c))
+    if not found:
+        raise CardiolatentError(f"{source} has no latent columns named S{{seed}}_Z{{k}}")
+    if seeds is None:
+        order = tuple(s for s in preferred if s in found) or default_seed_order(found)
+    else:
+        order = tuple(int(s) for s in seeds)
+        missing = [s for s in order if s not in found]
+        if missing:
+            raise CardiolatentError(f"seed(s) {', '.join(map(str, missing))} not in {source} (it has "
+                                    f"{', '.join(map(str, sorted(found)))})")
+        if len(set(order)) != len(order):
+            raise CardiolatentError(f"seeds listed twice: {list(order)}")
+    return {s: sorted(found[s]) for s in order}
 
 
 def select_columns(cands: Sequence[str], columns: Sequence[str] | str | None, source: str) -> list[str]:
@@ -374,8 +382,7 @@ def _from_wide(df: pd.DataFrame, visits: str, seeds, label: str) -> Latents:
         raise CardiolatentError(f"{label} has no numeric latent columns")
     order = None
     if seeds is not None:
-        tmp = Latents(table[list(_ID_COLS)], np.zeros((len(table), len(numeric))), numeric, source=label)
-        cols = tmp.seed_columns(seeds)
+        cols = seed_columns(numeric, seeds, label)
         numeric = [c for s in cols for _, c in cols[s]]
         order = tuple(cols)
     dtypes = {table[c].dtype for c in numeric}
