@@ -33,10 +33,9 @@ from cardiolatent.analysis.design import (
     Design,
     design_matrix,
     expand_names,
-    model_notes,
     participant_variables,
-    status_counts,
 )
+from cardiolatent.analysis.model_notes import model_notes, status_counts
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import read_latents
 from cardiolatent.results import Result, Summary

@@ -30,10 +30,9 @@ from cardiolatent.analysis.design import (
     NOT_IN_MAIN_DATA,
     design_matrix,
     expand_names,
-    model_notes,
     participant_variables,
-    status_counts,
 )
+from cardiolatent.analysis.model_notes import model_notes, status_counts
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import Latents, read_latents
 from cardiolatent.results import Result, Summary
