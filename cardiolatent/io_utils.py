@@ -77,6 +77,13 @@ def clean_stale_temps(path: str | os.PathLike) -> list[Path]:
     return gone
 
 
+def check_table_output(path: str | os.PathLike, what: str = "output table") -> None:
+    """A table output needs a table extension and must not be a folder, nor lie under a file."""
+    if table_suffix(path) is None:
+        raise CardiolatentError(f"{what} {path} needs a table extension (.tsv, .csv, .parquet, optionally .gz)")
+    check_output_file(Path(path))
+
+
 def check_output_file(path: Path) -> None:
     """An output file's path must not be an existing folder, nor lie under a file."""
     if path.is_dir():

@@ -42,7 +42,7 @@ import pandas as pd
 
 from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.io_utils import atomic_dir, atomic_path, read_table, table_stem, table_suffix
+from cardiolatent.io_utils import atomic_dir, atomic_path, check_table_output, read_table, table_stem, table_suffix
 
 EXCLUDED_COLUMNS = ["eid", "instance", "reason"]
 
@@ -153,9 +153,7 @@ class Result:
                      "summary": out / "summary.json"}
             paths.update({name: out / name for name in self.extra_tables()})
             return paths
-        if table_suffix(out) is None:
-            raise CardiolatentError(f"output table {out} needs a table extension (.tsv, .csv, .parquet, "
-                                    "optionally .gz)")
+        check_table_output(out)
         stem = table_stem(out)
         paths = {"table": out, "excluded": out.with_name(f"{stem}.excluded.tsv"),
                  "summary": out.with_name(f"{stem}.summary.json")}

@@ -202,14 +202,10 @@ def save_and_report(res, args) -> None:
 
 def check_out_file(out) -> None:
     """``--out`` for a table result, checked before any work: a table extension, not a folder."""
-    if not out:
-        return
-    from cardiolatent.errors import CardiolatentError
-    from cardiolatent.io_utils import check_output_file, table_suffix
+    if out:
+        from cardiolatent.io_utils import check_table_output
 
-    if table_suffix(out) is None:
-        raise CardiolatentError(f"--out {out} needs a table extension (.tsv, .csv, .parquet, optionally .gz)")
-    check_output_file(Path(out))
+        check_table_output(out, "--out")
 
 
 def check_out_folder(out, marker: str = "summary.json") -> None:
