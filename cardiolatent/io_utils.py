@@ -26,6 +26,16 @@ from cardiolatent.errors import CardiolatentError
 TABLE_SUFFIXES = (".tsv.gz", ".csv.gz", ".txt.gz", ".parquet", ".tsv", ".csv", ".txt")
 
 
+def cache_root() -> Path:
+    """The folder cardiolatent keeps caches in: ``$CARDIOLATENT_HOME``, else
+    ``$XDG_CACHE_HOME/cardiolatent``, else ``~/.cache/cardiolatent`` (not created here)."""
+    home = os.environ.get("CARDIOLATENT_HOME")
+    if home:
+        return Path(home)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "cardiolatent"
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -31,6 +31,13 @@ def add_ukb_argument(p) -> None:
     p.add_argument("--fields", dest="fields_file", default=None,
                    help="extra field registry TSV (field, name, type, unit, coding, na_codes, ...) "
                         "overriding or extending the packaged one")
+    p.add_argument("--no-cache", dest="no_cache", action="store_true",
+                   help="read the main data file directly, without using or filling the column cache")
+
+
+def main_read_options(args) -> dict:
+    """Keyword arguments for :func:`cardiolatent.ukb.read.read_main` from the shared options."""
+    return {"cache": not getattr(args, "no_cache", False)}
 
 
 def add_images_argument(p) -> None:

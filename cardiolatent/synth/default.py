@@ -1,16 +1,16 @@
 """The built-in synthetic cohort that commands use when the user gives no data.
 
-It is built on first use into a cache folder (``$CARDIOLATENT_HOME`` or
-``~/.cache/cardiolatent``) and reused afterwards. Its latents under the demo models
+It is built on first use into a cache folder (``$CARDIOLATENT_HOME``, else
+``$XDG_CACHE_HOME/cardiolatent``, else ``~/.cache/cardiolatent``) and reused afterwards. Its latents under the demo models
 (:func:`cardiolatent.demo.default_latents`) live one layer up, since they need encoding.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from cardiolatent.io_utils import cache_root
 from cardiolatent.synth.build import CohortPaths, make_cohort
 
 DEFAULT_N = 500
@@ -20,8 +20,8 @@ DEFAULT_SEED = 20208
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("CARDIOLATENT_HOME") or Path.home() / ".cache" / "cardiolatent"
-    return Path(root)
+    """The cache folder (:func:`cardiolatent.io_utils.cache_root`)."""
+    return cache_root()
 
 
 def default_cohort(n: int | None = None, seed: int = DEFAULT_SEED, *, images: bool = False,
