@@ -46,6 +46,7 @@ from cardiolatent.stats.ols import ols_scan
 from cardiolatent.stats.transforms import inverse_normal as _inverse_normal
 from cardiolatent.stats.transforms import standardise as _standardise
 from cardiolatent.ukb.covariates import as_wide
+from cardiolatent.ukb.registry import FieldRegistry
 
 RESULT_COLUMNS = ("latent", "trait", "beta", "se", "t", "p", "n", "n_cases", "status")
 
@@ -208,9 +209,9 @@ def association_scan(
         raise CardiolatentError("no traits given")
     V = participant_variables(main, L.keys, list(dict.fromkeys(traits + covs)), definitions=definitions,
                               case_window=case_window)
-    # outcome names come back under their definition key (af -> AF)
-    traits = [t if t in V.table.columns else next(c for c in V.table.columns if c.lower() == t.lower())
-              for t in traits]
+    # outcome names come back under their definition key (af -> AF), field ids under the field's name
+    traits = [_column_label(V, t, main) for t in traits]
+    covs = [_column_label(V, c, main) for c in covs]
     Y = _latent_matrix(L, standardise=standardise, inverse_normal=inverse_normal)
     tnames, X, tkinds, skipped = _trait_columns(V, traits, min_cases=min_cases, min_nonmissing=min_nonmissing,
                                                 min_level_count=min_level_count)
@@ -250,6 +251,25 @@ def association_scan(
         excluded_reasons=excluded["reason"].value_counts().to_dict() if len(excluded) else {},
         rows_without_visit_date=int(V.no_visit), status=status_counts(table), notes=notes)
     return AssocResult(table, excluded, summary)
+
+
+def _column_label(V, name: str, main) -> str:
+    """The column of ``V.table`` holding the variable asked for as ``name``: itself, an outcome's
+    definition key (``af`` -> ``AF``) or, for a field id, the field's registry name (``50`` -> ``height``)."""
+    cols = list(V.table.columns)
+    if name in cols:
+        return name
+    hit = next((c for c in cols if str(c).lower() == str(name).lower()), None)
+    if hit is not None:
+        return hit
+    reg = getattr(main, "registry", None) or FieldRegistry.default()
+    try:
+        label = reg.name(reg.resolve(name))
+    except Exception:  # noqa: BLE001 - not a field: participant_variables named it already
+        label = None
+    if label in cols:
+        return label
+    raise CardiolatentError(f"variable {name!r} was not built from the main data (columns: {', '.join(cols[:8])})")
 
 
 def _mark_constant_latents(table: pd.DataFrame, L, notes: list[str]) -> None:
