@@ -36,14 +36,18 @@ Imaging instances are 2 and 3; anything else is an error naming the table.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.io_utils import read_table
+from cardiolatent.io_utils import read_table, table_suffix
 
 #: the paper's seed order (the consensus looks at "later" seeds in this order)
 PAPER_SEEDS: tuple[int, ...] = (1701, 1993, 42, 1994, 2023)
@@ -224,6 +228,9 @@ def read_latents(source: Any, *, visits: str = "prefer2", seeds: Sequence[int] |
     ``visits``: ``prefer2`` or ``both`` (module docstring). ``seeds``: seeds to keep, in this order
     (default every seed present, in the paper's order). ``columns``: names or regular expressions
     (full match) of the latent columns to keep, e.g. ``"S1701_Z.*"``; default all.
+
+    A long parquet file is read with pyarrow straight into one float matrix (no DataFrame of the
+    latents on the way); every other input goes through :func:`cardiolatent.io_utils.read_table`.
     """
     if visits not in VISIT_RULES:
         raise CardiolatentError(f"visits must be 'prefer2' or 'both', not {visits!r}")
@@ -237,6 +244,10 @@ def read_latents(source: Any, *, visits: str = "prefer2", seeds: Sequence[int] |
         df, label = source, "the latents table"
     else:
         label = str(source)
+        long = _read_long_parquet(source, label)
+        if long is not None:
+            ids, Z, zcols = long
+            return _from_long_arrays(ids, Z, zcols, visits, seeds, label).select(columns)
         df = read_table(source, what="latents table")
     if "eid" not in df.columns:
         raise CardiolatentError(f"{label} has no 'eid' column (columns: {', '.join(map(str, df.columns[:6]))} ...)")
@@ -244,9 +255,45 @@ def read_latents(source: Any, *, visits: str = "prefer2", seeds: Sequence[int] |
     return lat.select(columns)
 
 
+def _read_long_parquet(source: Any, label: str):
+    """``(ids DataFrame, Zt (d, rows) matrix, Z names)`` of a long latents parquet file whose ``Z``
+    columns are all floating point (float32 stays float32), or None for anything else (read the
+    usual way). Latent by latent, so each column is one contiguous copy."""
+    path = Path(source) if isinstance(source, (str, os.PathLike)) else None
+    if path is None or (table_suffix(path) or "") != ".parquet" or not path.is_file():
+        return None
+    try:
+        schema = pq.read_schema(path)
+    except Exception:  # noqa: BLE001 - not readable here: read_table gives the message
+        return None
+    names = list(schema.names)
+    if not {"eid", "instance", "seed"} <= set(names):
+        return None
+    zcols = sorted((c for c in names if _ZCOL.match(c)), key=lambda c: int(_ZCOL.match(c).group(1)))
+    if not zcols or not all(pa.types.is_floating(schema.field(c).type) for c in zcols):
+        return None
+    try:
+        tab = pq.read_table(path, columns=["eid", "instance", "seed"] + zcols)
+    except Exception as exc:  # noqa: BLE001 - pyarrow errors: say which file
+        raise CardiolatentError(f"cannot read latents table {path}: {exc}") from exc
+    f32 = all(schema.field(c).type == pa.float32() for c in zcols)
+    Zt = np.empty((len(zcols), tab.num_rows), dtype=np.float32 if f32 else np.float64)
+    for k, c in enumerate(zcols):
+        at = 0
+        for chunk in tab.column(c).chunks:  # zero-copy views unless there are nulls (-> NaN)
+            Zt[k, at:at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+            at += len(chunk)
+    ids = pd.DataFrame({c: tab.column(c).to_pandas() for c in ("eid", "instance", "seed")})
+    del tab
+    return ids, Zt, zcols
+
+
 def _check_ids(df: pd.DataFrame, cols: Sequence[str], label: str) -> pd.DataFrame:
     df = df.copy()
     for c in cols:
+        if pd.api.types.is_integer_dtype(df[c].dtype) and not isinstance(df[c].dtype, pd.api.extensions.ExtensionDtype):
+            df[c] = df[c].astype(np.int64)  # whole numbers, never missing
+            continue
         if df[c].isna().any():
             raise CardiolatentError(f"{label} has missing values in column {c!r}")
         num = pd.to_numeric(df[c], errors="coerce")
@@ -255,7 +302,7 @@ def _check_ids(df: pd.DataFrame, cols: Sequence[str], label: str) -> pd.DataFram
             raise CardiolatentError(f"{label}: column {c!r} must hold whole numbers; found {bad!r}")
         df[c] = num.astype(np.int64)
     if "instance" in cols:
-        bad = sorted(int(i) for i in set(df["instance"].unique()) - {2, 3})
+        bad = sorted(int(i) for i in set(np.unique(df["instance"].to_numpy())) - {2, 3})
         if bad:
             raise CardiolatentError(f"{label} has instance(s) {bad}; imaging instances are 2 and 3")
     return df
@@ -276,86 +323,101 @@ def _from_long(latents: pd.DataFrame, visits: str, seeds, label: str) -> Latents
     zcols = latent_z_columns(latents)
     if not zcols:
         raise CardiolatentError(f"{label} has no latent columns Z0, Z1, ...")
-    df = _check_ids(latents[need + zcols], need, label)
+    dtypes = {latents[c].dtype for c in zcols}
+    dtype = np.float32 if dtypes == {np.dtype(np.float32)} else np.float64
+    Zt = latents[zcols].to_numpy(dtype=dtype, na_value=np.nan).T  # (d, rows); no copy for one block
+    return _from_long_arrays(latents[need], Zt, zcols, visits, seeds, label)
+
+
+def _from_long_arrays(ids: pd.DataFrame, Zt: np.ndarray, zcols: list[str], visits: str, seeds,
+                      label: str) -> Latents:
+    """The long -> wide step on arrays: ``ids`` (``eid, instance, seed``), ``Zt`` (d, rows) float
+    (latent-major: gathering rows of each latent is a contiguous read).
+
+    Participant-visits with every seed's latents become one row (columns seed by seed, in the seed
+    order, then Z0..); the others are listed in ``excluded`` with the reason (``missing_seeds`` or
+    ``nan_latents``) and the seeds lacking. Rows sorted by (eid, instance).
+    """
+    need = ["eid", "instance", "seed"]
+    ids = _check_ids(ids, need, label)
+    eid, inst, sd = (ids[c].to_numpy() for c in need)
+    present = np.unique(sd)
     if seeds is None:
-        order = default_seed_order(df["seed"].unique())
+        order = default_seed_order(present)
     else:
         order = tuple(int(s) for s in seeds)
-        absent = [s for s in order if s not in set(df["seed"])]
+        absent = [s for s in order if s not in set(present.tolist())]
         if absent:
             raise CardiolatentError(f"seed(s) {', '.join(map(str, absent))} not in {label} (it has "
-                                    f"{', '.join(map(str, sorted(set(df['seed']))))})")
-        df = df[df["seed"].isin(order)]
+                                    f"{', '.join(map(str, present.tolist()))})")
+        keep = np.isin(sd, order)
+        if not keep.all():
+            eid, inst, sd, Zt = eid[keep], inst[keep], sd[keep], Zt[:, keep]
     if not order:
         raise CardiolatentError(f"{label} has no rows")
-    dup = df.duplicated(need, keep=False)
+    S, d = len(order), len(zcols)
+    # seed code = position in the seed order
+    sorted_seeds = np.array(sorted(order), dtype=np.int64)
+    code_of_sorted = np.array([order.index(s) for s in sorted_seeds.tolist()], dtype=np.int64)
+    code = code_of_sorted[np.searchsorted(sorted_seeds, sd)]
+    o = np.lexsort((code, inst, eid))
+    e_s, i_s, c_s = eid[o], inst[o], code[o]
+    same_key = (e_s[1:] == e_s[:-1]) & (i_s[1:] == i_s[:-1])
+    dup = same_key & (c_s[1:] == c_s[:-1])
     if dup.any():
-        ex = df.loc[dup, need].drop_duplicates().head(5)
+        mask = np.zeros(len(eid), bool)
+        mask[o[1:][dup]] = True
+        mask[o[:-1][dup]] = True
+        ex = pd.DataFrame({"eid": eid, "instance": inst, "seed": sd})[mask].drop_duplicates().head(5)
         raise CardiolatentError(f"{label} has several rows for the same eid/instance/seed, e.g. "
                                 + "; ".join(f"eid {r.eid} instance {r.instance} seed {r.seed}"
                                             for r in ex.itertuples()))
+    newkey = np.r_[True, ~same_key] if len(o) else np.zeros(0, bool)
+    key_of = np.cumsum(newkey) - 1        # key of each sorted row
+    key_eid, key_inst = e_s[newkey], i_s[newkey]
     counts: dict = {}
-    unused = df.iloc[:0][["eid", "instance"]]
+    unused_eids = np.zeros(0, np.int64)
+    use_key = np.ones(len(key_eid), bool)
     if visits == "prefer2":
-        has2 = set(df.loc[df["instance"] == 2, "eid"])
-        drop3 = (df["instance"] == 3) & df["eid"].isin(has2)
-        unused = df.loc[drop3, ["eid", "instance"]].drop_duplicates()
-        counts["visit3_rows_not_used"] = int(len(unused))
-        df = df[~drop3]
-    wide, excluded = _pivot_complete(df, zcols, order)
-    if len(unused):
-        repeat = unused.sort_values(["eid"]).assign(reason="repeat_visit_not_used", seeds="")
-        excluded = pd.concat([excluded, repeat], ignore_index=True)
-    counts.update(rows=int(len(wide)), participants=int(wide["eid"].nunique()),
-                  visit3_rows_used=int((wide["instance"] == 3).sum()),
-                  excluded=int((excluded["reason"] != "repeat_visit_not_used").sum()))
-    cols = [c for c in wide.columns if c not in _ID_COLS]
-    vals = wide[cols].to_numpy()
-    return Latents(wide[list(_ID_COLS)], vals, cols, seeds=order, visits=visits, excluded=excluded, source=label,
-                   counts=counts)
-
-
-def _pivot_complete(df: pd.DataFrame, zcols: list[str], order: tuple[int, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Participant-visits with every seed's latents (wide), and the others with the reason."""
-    nan_row = df[zcols].isna().any(axis=1).to_numpy()
-    want = frozenset(order)
-    n_ok = df.loc[~nan_row].groupby(["eid", "instance"]).size()
-    keys = df[["eid", "instance"]].drop_duplicates().sort_values(["eid", "instance"])
-    key_idx = pd.MultiIndex.from_frame(keys)
-    n_ok = n_ok.reindex(key_idx, fill_value=0)
-    is_complete = (n_ok == len(want)).to_numpy()  # duplicates were rejected, seeds restricted to order
-    complete = list(key_idx[is_complete])
-
+        has2 = np.unique(key_eid[key_inst == 2])
+        drop3 = (key_inst == 3) & np.isin(key_eid, has2)
+        unused_eids = key_eid[drop3]
+        counts["visit3_rows_not_used"] = int(drop3.sum())
+        use_key = ~drop3
+    with np.errstate(invalid="ignore", over="ignore"):
+        any_nan = bool(np.isnan(Zt.sum()))
+    nan_row = np.isnan(Zt).any(axis=0)[o] if any_nan else np.zeros(len(o), bool)
+    K = len(key_eid)
+    n_seen = np.bincount(key_of, minlength=K)
+    n_ok = np.bincount(key_of, weights=~nan_row, minlength=K)
+    complete = use_key & (n_ok == S)
+    bad_keys = np.flatnonzero(use_key & ~complete)
     excl = []
-    if not is_complete.all():
-        bad_idx = key_idx[~is_complete]
-        part = df.set_index(["eid", "instance"])
-        part = part[part.index.isin(bad_idx)]
-        part_nan = part[zcols].isna().any(axis=1).to_numpy()
-        have = part.loc[~part_nan].groupby(level=[0, 1])["seed"].agg(frozenset).to_dict()
-        for key in bad_idx:
-            ok_seeds = have.get(key, frozenset())
-            seen = frozenset(part.loc[[key], "seed"])
-            reason = "missing_seeds" if want - seen else "nan_latents"
-            lacking = [s for s in order if s not in ok_seeds]
-            excl.append((key[0], key[1], reason, ",".join(map(str, lacking))))
+    if len(bad_keys):
+        ok_mat = np.zeros((K, S), bool)
+        good = ~nan_row
+        ok_mat[key_of[good], c_s[good]] = True
+        for k in bad_keys:
+            reason = "missing_seeds" if n_seen[k] < S else "nan_latents"
+            lacking = [order[j] for j in range(S) if not ok_mat[k, j]]
+            excl.append((key_eid[k], key_inst[k], reason, ",".join(map(str, lacking))))
     excluded = pd.DataFrame(excl, columns=EXCLUDED_COLUMNS).astype({"eid": np.int64, "instance": np.int64})
-
-    if complete:
-        good = pd.MultiIndex.from_tuples(complete, names=["eid", "instance"])
-        sub = df.loc[~nan_row].set_index(["eid", "instance"])
-        sub = sub[sub.index.isin(good)]
-        wide = sub.set_index("seed", append=True)[zcols].unstack("seed").reindex(good)
-        ordered = [(z, s) for s in order for z in zcols]
-        wide = wide[ordered]
-        wide.columns = [f"S{s}_{z}" for z, s in ordered]
-        wide = wide.reset_index()
-    else:
-        wide = pd.DataFrame({"eid": pd.Series(dtype=np.int64), "instance": pd.Series(dtype=np.int64)})
-        for s in order:
-            for z in zcols:
-                wide[f"S{s}_{z}"] = pd.Series(dtype=np.float32)
-    return wide, excluded
+    if len(unused_eids):
+        repeat = pd.DataFrame({"eid": unused_eids, "instance": np.int64(3), "reason": "repeat_visit_not_used",
+                               "seeds": ""})
+        excluded = pd.concat([excluded, repeat], ignore_index=True)
+    # rows of complete keys are runs of S rows in (key, seed order) order: one gather per seed
+    kc = int(complete.sum())
+    rows = o[complete[key_of]].reshape(kc, S)
+    vals = np.empty((kc, S * d), dtype=Zt.dtype if kc else np.float32)
+    for j in range(S):
+        vals[:, j * d:(j + 1) * d] = Zt[:, rows[:, j]].T
+    cols = [f"S{s}_{z}" for s in order for z in zcols]
+    keys = pd.DataFrame({"eid": key_eid[complete], "instance": key_inst[complete]})
+    counts.update(rows=kc, participants=int(len(np.unique(keys["eid"].to_numpy()))),
+                  visit3_rows_used=int((keys["instance"] == 3).sum()),
+                  excluded=int((excluded["reason"] != "repeat_visit_not_used").sum()))
+    return Latents(keys, vals, cols, seeds=order, visits=visits, excluded=excluded, source=label, counts=counts)
 
 
 def _from_wide(df: pd.DataFrame, visits: str, seeds, label: str) -> Latents:

@@ -229,7 +229,7 @@ def association_scan(
             notes += model_notes(str(trait), part.assign(status=part["status"].replace({"constant": "ok"})))
     m_eff = meff
     if m_eff is None:
-        m_eff = _meff(L.as_float64()) if L.n_latents > 1 else 1.0
+        m_eff = _meff(L.values) if L.n_latents > 1 else 1.0
     _add_significance(table, alpha=alpha, n_traits=len(tnames), m_eff=m_eff)
     if permutations and direction == "latent" and len(tnames):
         table["p_maxT"] = _maxT(models, Y, X, tnames, tkinds, table, L.columns, permutations, seed)
@@ -274,9 +274,14 @@ def _column_label(V, name: str, main) -> str:
 
 def _mark_constant_latents(table: pd.DataFrame, L, notes: list[str]) -> None:
     """A latent with one value over its rows gets status ``constant`` (not ``too_few``), noted."""
-    x = L.as_float64()
-    lo = np.where(np.isfinite(x), x, np.inf).min(axis=0)
-    hi = np.where(np.isfinite(x), x, -np.inf).max(axis=0)
+    x = L.values
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = bool(np.isfinite(x.sum(axis=0, dtype=np.float64)).all())  # cheap test first
+    if finite:
+        lo, hi = x.min(axis=0), x.max(axis=0)
+    else:
+        lo = np.where(np.isfinite(x), x, np.inf).min(axis=0)
+        hi = np.where(np.isfinite(x), x, -np.inf).max(axis=0)
     const = [c for c, a, b in zip(L.columns, lo, hi) if a == b]
     if const and len(table):
         table.loc[table["latent"].isin(const), "status"] = "constant"
@@ -285,12 +290,11 @@ def _mark_constant_latents(table: pd.DataFrame, L, notes: list[str]) -> None:
 
 
 def _latent_matrix(L, *, standardise: bool, inverse_normal: bool) -> np.ndarray:
-    Y = L.as_float64()
-    if inverse_normal:
-        Y = _inverse_normal(Y)
-    if standardise:
-        Y = _standardise(Y)
-    return Y
+    """(n, m) float64 responses: the latents (inverse-normal transformed, standardised as asked)."""
+    if not inverse_normal:
+        return _standardise(L.values) if standardise else L.as_float64()  # standardise converts by blocks
+    Y = _inverse_normal(L.values)
+    return _standardise(Y) if standardise else Y
 
 
 def _transform_traits(X: np.ndarray, kinds: list[str], *, standardise: bool, inverse_normal: bool) -> None:

@@ -150,6 +150,13 @@ def _meff_summary(table: pd.DataFrame, cols: dict[int, list[tuple[int, str]]]) -
     if np.isfinite(x).all(axis=1).sum() < 3:
         return {"note": "fewer than 3 complete rows: M_eff not computed"}
     r, n = correlation(x, "complete")
+    return _meff_from_correlation(r, n, cols)
+
+
+def _meff_from_correlation(r: np.ndarray, n: int, cols: dict[int, list[tuple[int, str]]]) -> dict:
+    """:func:`_meff_summary` from the complete-rows correlation matrix ``r`` of the columns of
+    ``cols`` (seed by seed) over ``n`` rows."""
+    allcols = [c for s in cols for _, c in cols[s]]
     out = {"rows": "complete rows", "n_rows": int(n)}
     res = effective_tests(corr=r)
     res.n_rows, res.missing = n, "complete"
@@ -273,11 +280,26 @@ def icc_between_visits(latents, seeds=None, forms=icc_mod.FORMS, alpha: float = 
 # --------------------------------------------------------------------------------------------
 
 
-def _partners_best(w, cols, ref) -> pd.DataFrame:
-    m = ens.cross_seed_matching(w, seeds=list(cols))
-    m = m[m["seed"] == ref]
-    return pd.DataFrame({"latent": m["latent"].to_numpy(np.int64), "seed": m["other_seed"].to_numpy(np.int64),
-                         "partner": m["best_partner"].to_numpy(np.int64), "r": m["r"].to_numpy(np.float64)})
+def _partners_best(r: np.ndarray, cols, ref) -> pd.DataFrame:
+    """Best-|r| partner in every other seed of each reference latent, from the correlation matrix
+    ``r`` of all columns (seed by seed, as ``cols``): what
+    :func:`cardiolatent.encode.ensemble.cross_seed_matching` gives for the reference seed (a
+    constant column correlates 0 with everything)."""
+    span, at = {}, 0
+    for s, lst in cols.items():
+        span[s] = slice(at, at + len(lst))
+        at += len(lst)
+    ki = np.array([k for k, _ in cols[ref]], dtype=np.int64)
+    frames = []
+    for sj in cols:
+        if sj == ref:
+            continue
+        rr = np.nan_to_num(r[span[ref], span[sj]], nan=0.0)
+        best = np.argmax(np.abs(rr), axis=1)
+        kj = np.array([k for k, _ in cols[sj]], dtype=np.int64)
+        frames.append(pd.DataFrame({"latent": ki, "seed": np.int64(sj), "partner": kj[best],
+                                    "r": rr[np.arange(rr.shape[0]), best]}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _partners_hungarian(w, cols, ref) -> pd.DataFrame:
@@ -323,15 +345,26 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
     if ref not in cols:
         raise CardiolatentError(f"reference seed {ref} not among the seeds {order}")
     others = [s for s in order if s != ref]
-    t = w.table
-
-    pairs = (_partners_best if matching == "best" else _partners_hungarian)(w, cols, ref)
+    allcols = [c for s in order for _, c in cols[s]]
+    where = {c: j for j, c in enumerate(w.columns)}
+    X = w.values[:, [where[c] for c in allcols]] if allcols != w.columns else w.values
+    # one correlation matrix of every column (complete rows) for the matching and M_eff
+    complete_rows = int(np.isfinite(X).all(axis=1).sum()) if not np.isfinite(X.sum()) else len(X)
+    if complete_rows < 3:
+        raise CardiolatentError(f"only {complete_rows} rows have all {len(allcols)} latent columns; "
+                                "at least 3 needed")
+    r_all, n_complete = correlation(X, "complete")
+    del X
+    if matching == "best":
+        pairs = _partners_best(r_all, cols, ref)
+    else:
+        pairs = _partners_hungarian(w, cols, ref)
     pairs["sign"] = np.where(pairs["r"] < 0, -1, 1).astype(np.int64)
     ref_k = [k for k, _ in cols[ref]]
     col_of = {s: dict(cols[s]) for s in order}
-    x, absr, partner_txt = _rater_array(t, pairs, ref, others, ref_k, col_of, standardise)
+    x, absr, partner_txt = _rater_array(w, pairs, ref, others, ref_k, col_of, standardise)
     p = len(ref_k)
-    n = len(t)
+    n = w.n_rows
     min_abs = absr.min(axis=0)  # NaN where a seed has no partner (hungarian, fewer latents)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slice
@@ -365,16 +398,16 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
         "n_participants": int(n),
         "n_participants_excluded": int(len(_excluded(w))),
         **_common_summary(tab, forms, alpha, rf),
-        "meff": _meff_summary(t, cols),
+        "meff": _meff_from_correlation(r_all, n_complete, cols),
         "latents": w.source,
     }
     return ReproducibilityResult(table=tab, excluded=_excluded(w), summary=SeedICCSummary.from_dict(summary),
                                  between="seeds", matching=match_tab)
 
 
-def _column_values(t: pd.DataFrame, c: str, standardise: bool) -> np.ndarray:
-    """One latent column as float64, z-scored over its observed rows when ``standardise``."""
-    v = t[c].to_numpy(dtype=np.float64)
+def _column_values(w: Latents, j: int, standardise: bool) -> np.ndarray:
+    """Latent column ``j`` of ``w`` as float64, z-scored over its observed rows when ``standardise``."""
+    v = w.values[:, j].astype(np.float64)
     if standardise:
         ok = np.isfinite(v)
         sd = v[ok].std() if ok.any() else 0.0
@@ -382,13 +415,14 @@ def _column_values(t: pd.DataFrame, c: str, standardise: bool) -> np.ndarray:
     return v
 
 
-def _rater_array(t, pairs, ref, others, ref_k, col_of, standardise):
+def _rater_array(w: Latents, pairs, ref, others, ref_k, col_of, standardise):
     """(n, 1 + other seeds, reference latents) array of the sign-corrected raters, the |r| of each
     partner (others x latents; NaN without one) and the partners' names per reference latent."""
-    n, p = len(t), len(ref_k)
+    n, p = w.n_rows, len(ref_k)
+    where = {c: j for j, c in enumerate(w.columns)}
     x = np.full((n, 1 + len(others), p), np.nan)
-    x[:, 0, :] = (np.stack([_column_values(t, col_of[ref][k], standardise) for k in ref_k], axis=1)
-                  if p else np.zeros((n, 0)))
+    for v, k in enumerate(ref_k):
+        x[:, 0, v] = _column_values(w, where[col_of[ref][k]], standardise)
     lookup = {(int(a), int(b)): (int(c), float(r), int(sg)) for a, b, c, r, sg in
               pairs[["latent", "seed", "partner", "r", "sign"]].itertuples(index=False)}
     absr = np.full((len(others), p), np.nan)
@@ -402,7 +436,7 @@ def _rater_array(t, pairs, ref, others, ref_k, col_of, standardise):
                 continue
             c, r, sg = hit
             if c not in cache:
-                cache[c] = _column_values(t, col_of[s][c], standardise)
+                cache[c] = _column_values(w, where[col_of[s][c]], standardise)
             x[:, 1 + j, v] = sg * cache[c]
             absr[j, v] = abs(r)
             partner_txt[v].append(f"{'-' if sg < 0 else '+'}{col_of[s][c]}")

@@ -105,26 +105,25 @@ def correlation(x, missing: str = "complete") -> tuple[np.ndarray, int]:
     (or have < 3 observations) get NaN rows/columns. The second value is the number of complete
     rows (``complete``) or the smallest pairwise count (``pairwise``).
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
     if x.ndim != 2:
         raise CardiolatentError(f"M_eff data must be a matrix (rows, columns), not shape {x.shape}")
     if missing not in ("complete", "pairwise"):
         raise CardiolatentError(f"missing must be 'complete' or 'pairwise', not {missing!r}")
-    obs = np.isfinite(x)
-    if missing == "complete" or obs.all():
+    with np.errstate(over="ignore", invalid="ignore"):
+        all_finite = bool(np.isfinite(x.sum(axis=0, dtype=np.float64)).all())  # cheap test first
+    obs = None if all_finite else np.isfinite(x)
+    if missing == "complete" or all_finite or obs.all():
+        if all_finite:
+            return _complete_correlation(x)
         rows = obs.all(axis=1)
-        xc = x[rows]
         n = int(rows.sum())
         if n < 3:
             raise CardiolatentError(f"only {n} rows have all {x.shape[1]} columns; at least 3 needed for M_eff")
-        scale = np.abs(xc).max(axis=0)  # raw magnitude: a constant column centres to rounding noise
-        xc = xc - xc.mean(axis=0)
-        ss = np.einsum("ij,ij->j", xc, xc)
-        const = ss <= (1e-13 * np.maximum(scale, 1e-300)) ** 2 * n
-        sd = np.sqrt(np.where(const, np.nan, ss))
-        r = (xc.T @ xc) / np.outer(sd, sd)
-        np.fill_diagonal(r, np.where(const, np.nan, 1.0))
-        return np.clip(r, -1.0, 1.0), n
+        return _complete_correlation(x[rows])
+    x = x.astype(np.float64, copy=False)
     # pairwise complete: masked sums by matrix products (centre first for precision)
     w = obs.astype(np.float64)
     cnt = w.sum(axis=0)
@@ -148,6 +147,29 @@ def correlation(x, missing: str = "complete") -> tuple[np.ndarray, int]:
     ok = ~const
     nmin = int(npair[np.ix_(ok, ok)].min()) if ok.any() else 0
     return np.clip(r, -1.0, 1.0), nmin
+
+
+def _complete_correlation(x: np.ndarray, block: int = 8192) -> tuple[np.ndarray, int]:
+    """Correlation matrix of a complete (n, m) float matrix (float32 or float64): centred on the
+    float64 column means and accumulated over row blocks in float64 (one symmetric BLAS product per
+    block; no (n, m) float64 copy)."""
+    n, m = x.shape
+    if n < 3:
+        raise CardiolatentError(f"only {n} rows have all {m} columns; at least 3 needed for M_eff")
+    mean = x.sum(axis=0, dtype=np.float64) / n
+    scale = np.maximum(x.max(axis=0), -x.min(axis=0)).astype(np.float64)  # raw magnitude (see below)
+    G = np.zeros((m, m))
+    for s in range(0, n, block):
+        xb = x[s:s + block].astype(np.float64)
+        xb -= mean
+        G += xb.T @ xb
+    ss = np.diag(G).copy()
+    # a constant column centres to rounding noise: compare with its raw magnitude
+    const = ss <= (1e-13 * np.maximum(scale, 1e-300)) ** 2 * n
+    sd = np.sqrt(np.where(const, np.nan, ss))
+    r = G / np.outer(sd, sd)
+    np.fill_diagonal(r, np.where(const, np.nan, 1.0))
+    return np.clip(r, -1.0, 1.0), n
 
 
 def effective_tests(x=None, *, corr=None, missing: str = "complete", columns=None) -> MeffResult:

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import f as fdist
+from scipy.special import fdtrc, fdtri
 
 from cardiolatent.errors import CardiolatentError
 
@@ -233,14 +233,14 @@ def icc_from_mean_squares(ms: MeanSquares, forms=FORMS, alpha: float = 0.05) -> 
         need3 = any(f in forms for f in ("ICC2", "ICC3", "ICC2k", "ICC3k"))
         if need1:
             f1 = msr / msw
-            p1 = fdist.sf(f1, df1, df2_one)
-            f1_lo = f1 / fdist.ppf(q, df1, df2_one)
-            f1_hi = f1 * fdist.ppf(q, df2_one, df1)
+            p1 = fdtrc(df1, df2_one, f1)
+            f1_lo = f1 / fdtri(df1, df2_one, q)
+            f1_hi = f1 * fdtri(df2_one, df1, q)
         if need3:
             f3 = msr / mse
-            p3 = fdist.sf(f3, df1, df2_two)
-            f3_lo = f3 / fdist.ppf(q, df1, df2_two)
-            f3_hi = f3 * fdist.ppf(q, df2_two, df1)
+            p3 = fdtrc(df1, df2_two, f3)
+            f3_lo = f3 / fdtri(df1, df2_two, q)
+            f3_hi = f3 * fdtri(df2_two, df1, q)
         if "ICC1" in forms:
             res["ICC1"] = dict(icc=(msr - msw) / (msr + (k - 1) * msw), f=f1, df1=df1, df2=df2_one, p=p1,
                                ci_low=(f1_lo - 1) / (f1_lo + k - 1), ci_high=(f1_hi - 1) / (f1_hi + k - 1))
@@ -259,8 +259,8 @@ def icc_from_mean_squares(ms: MeanSquares, forms=FORMS, alpha: float = 0.05) -> 
             fc = msc / mse
             a = n * (1 + (k - 1) * icc2) - k * icc2
             v = df2_two * (k * icc2 * fc + a) ** 2 / (df1 * k ** 2 * icc2 ** 2 * fc ** 2 + a ** 2)
-            fu = fdist.ppf(q, df1, v)
-            fl = fdist.ppf(q, v, df1)
+            fu = fdtri(df1, v, q)
+            fl = fdtri(v, df1, q)
             c = k * msc + (k * n - k - n) * mse
             lo2 = n * (msr - fu * mse) / (fu * c + n * msr)
             hi2 = n * (fl * msr - mse) / (c + n * fl * msr)

@@ -13,8 +13,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.stats._inputs import check_time_event, survival_matrix
@@ -145,7 +144,7 @@ def group_hazard_ratios(time, event, groups, C=None, strata=None, *, by=None, ti
                 rows.append({
                     "by": bname, "reference": names[r], "group": names[k],
                     "hr": hr_, "ci_low": lo_, "ci_high": hi_,
-                    "p": float(2 * norm.sf(abs(zz))) if np.isfinite(zz) else np.nan,
+                    "p": float(2 * ndtr(-abs(zz))) if np.isfinite(zz) else np.nan,
                     "beta": d, "se": se, "n": cnt[k][0], "n_events": cnt[k][1],
                     "n_ref": cnt[r][0], "n_events_ref": cnt[r][1], "status": status,
                 })

@@ -8,7 +8,7 @@ spread becomes all-NaN (there is nothing to standardise).
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 __all__ = ["standardise", "inverse_normal"]
 
@@ -26,8 +26,16 @@ def standardise(a, axis: int = 0) -> np.ndarray:
     ``mean`` and ``sd`` use the observed (non-NaN) values only; ``sd`` is the *sample* standard
     deviation (``ddof=1``), as in R's ``scale()`` and pandas' ``std()``. Missing values stay NaN.
     A constant column (sd 0) or one with fewer than two observed values becomes all-NaN, without a
-    RuntimeWarning. Returns a new float array of the same shape; units: standard deviations.
+    RuntimeWarning. Returns a new float64 array of the same shape; units: standard deviations.
+
+    A 2-D input without NaN (per column, ``axis=0``) is done in blocks of columns, converted to
+    float64 block by block (a float32 matrix is never copied whole); same arithmetic, same numbers.
     """
+    if axis == 0 and getattr(a, "ndim", 0) == 2 and a.dtype in (np.float32, np.float64) and a.shape[0] >= 2:
+        with np.errstate(over="ignore", invalid="ignore"):
+            complete = bool(np.isfinite(a.sum(axis=0)).all())  # no NaN (and no inf) anywhere: cheap test
+        if complete:
+            return _standardise_complete(a)
     x = _as_float(a)
     ok = ~np.isnan(x)
     n = ok.sum(axis=axis, keepdims=True)
@@ -45,6 +53,47 @@ def standardise(a, axis: int = 0) -> np.ndarray:
     return out
 
 
+def _standardise_complete(a: np.ndarray, block: int = 64) -> np.ndarray:
+    """:func:`standardise` of a complete (n >= 2, m) float matrix, ``block`` columns at a time."""
+    n, m = a.shape
+    out = np.empty((n, m))
+    for j0 in range(0, m, block):
+        j1 = min(m, j0 + block)
+        dev = np.array(a[:, j0:j1], dtype=np.float64, order="C")
+        mean = dev.sum(axis=0, keepdims=True) / n
+        dev -= mean
+        var = (dev * dev).sum(axis=0, keepdims=True) / (n - 1)
+        sd = np.sqrt(var)
+        scale = np.maximum(np.abs(mean), 1.0)
+        bad = ~(sd > 64 * np.finfo(float).eps * scale)
+        sd = np.where(bad, np.nan, sd)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(dev, sd, out=out[:, j0:j1])
+    return out
+
+
+def average_ranks(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Ranks 1..n of the observed values along ``axis`` (ties get the average rank; NaN stays NaN):
+    ``scipy.stats.rankdata(x, "average", axis=axis, nan_policy="omit")`` without importing scipy.stats."""
+    x = np.moveaxis(np.asarray(x, dtype=float), axis, 0)
+    n = x.shape[0]
+    flat = x.reshape(n, -1)
+    order = np.argsort(flat, axis=0, kind="stable")  # NaN last
+    srt = np.take_along_axis(flat, order, axis=0)
+    idx = np.arange(n, dtype=float)[:, None]
+    new = np.ones(srt.shape, bool)
+    new[1:] = srt[1:] != srt[:-1]
+    last = np.ones(srt.shape, bool)
+    last[:-1] = new[1:]
+    first_i = np.maximum.accumulate(np.where(new, idx, 0.0), axis=0)
+    last_i = np.minimum.accumulate(np.where(last, idx, np.inf)[::-1], axis=0)[::-1]
+    avg = (first_i + last_i) / 2 + 1
+    avg[np.isnan(srt)] = np.nan
+    ranks = np.empty_like(avg)
+    np.put_along_axis(ranks, order, avg, axis=0)
+    return np.moveaxis(ranks.reshape(x.shape), 0, axis)
+
+
 def inverse_normal(a, c: float = 3.0 / 8.0, axis: int = 0) -> np.ndarray:
     """Rank-based inverse normal transform along ``axis`` (default: per column), NaN-aware.
 
@@ -58,7 +107,7 @@ def inverse_normal(a, c: float = 3.0 / 8.0, axis: int = 0) -> np.ndarray:
         raise ValueError(f"offset c must be in [0, 1), got {c}")
     if x.shape[axis] == 0:
         return x.copy()
-    ranks = stats.rankdata(x, method="average", axis=axis, nan_policy="omit")
+    ranks = average_ranks(x, axis=axis)
     n = (~np.isnan(x)).sum(axis=axis, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return special.ndtri((ranks - c) / (n - 2.0 * c + 1.0))

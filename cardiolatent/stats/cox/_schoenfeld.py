@@ -5,7 +5,7 @@ transform of time with scaled Schoenfeld residuals (:func:`ph_stats`), as lifeli
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import chi2
+from scipy.special import chdtrc
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.stats.cox._risksets import Covariates, RiskSets
@@ -58,6 +58,6 @@ def ph_stats(des: RiskSets, cov: Covariates, Zs: np.ndarray, ex: dict, V: np.nda
         num = np.einsum("ap,ap->a", u, V[:, :, 0])
         with np.errstate(divide="ignore", invalid="ignore"):
             stat = des.D * num**2 / (V[:, 0, 0] * (gt**2).sum())
-        out[name] = (stat, chi2.sf(stat, 1))
+        out[name] = (stat, chdtrc(1, stat))
     return out
 

@@ -7,8 +7,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.stats._inputs import blas_threads, check_time_event, strata_codes, survival_matrix
@@ -94,5 +93,5 @@ def _params_table(names, b, se, alpha) -> pd.DataFrame:
     zc = float(ndtri(1 - alpha / 2))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         z = b / se
-        return pd.DataFrame({"term": list(names), "beta": b, "se": se, "z": z, "p": 2 * norm.sf(np.abs(z)),
+        return pd.DataFrame({"term": list(names), "beta": b, "se": se, "z": z, "p": 2 * ndtr(-np.abs(z)),
                              "hr": np.exp(b), "hr_ci_low": np.exp(b - zc * se), "hr_ci_high": np.exp(b + zc * se)})

@@ -9,8 +9,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
-from scipy.stats import chi2, norm
+from scipy.special import chdtrc, ndtr, ndtri
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.stats._inputs import blas_threads, check_time_event, strata_codes, survival_matrix
@@ -335,7 +334,7 @@ def _scan_table(out: _Results, znames, zcrit: float, opt: _Options) -> pd.DataFr
         "beta": beta,
         "se": se,
         "z": zstat,
-        "p": 2 * norm.sf(np.abs(zstat)),
+        "p": 2 * ndtr(-np.abs(zstat)),
         "hr": np.exp(beta),
         "hr_ci_low": np.exp(beta - zcrit * se),
         "hr_ci_high": np.exp(beta + zcrit * se),
@@ -343,7 +342,7 @@ def _scan_table(out: _Results, znames, zcrit: float, opt: _Options) -> pd.DataFr
         "n_events": out.nev,
         "loglik": res["loglik"],
         "lr_chi2": res["lr_chi2"],
-        "lr_p": chi2.sf(np.maximum(res["lr_chi2"], 0), 1),
+        "lr_p": chdtrc(1, np.maximum(res["lr_chi2"], 0)),
         "c_index": res["c_index"] if opt.c_index else np.nan,
         "converged": out.conv,
         "iterations": out.iters,
@@ -367,7 +366,7 @@ def _covariate_table(cov_rows: list, znames, cnames, zcrit: float) -> pd.DataFra
                       columns=["latent", "term", "beta", "se"])
     with np.errstate(invalid="ignore", divide="ignore"):
         ct["z"] = ct["beta"] / ct["se"]
-    ct["p"] = 2 * norm.sf(np.abs(ct["z"]))
+    ct["p"] = 2 * ndtr(-np.abs(ct["z"].to_numpy(float)))
     ct["hr"] = np.exp(ct["beta"])
     ct["hr_ci_low"] = np.exp(ct["beta"] - zcrit * ct["se"])
     ct["hr_ci_high"] = np.exp(ct["beta"] + zcrit * ct["se"])
