@@ -187,10 +187,12 @@ STEPS = [
     ("cardiolatent.analysis.association", "_meff", "M_eff (correlation + eigenvalues)"),
     ("cardiolatent.analysis.survival", "survival_data", "outcome logic (time, event)"),
     ("cardiolatent.analysis.survival", "cox_scan", "Cox scan (+ C-index)"),
+    ("cardiolatent.analysis.reproducibility", "correlation", "correlation matrix (640 x 640)"),
     ("cardiolatent.analysis.reproducibility", "_partners_best", "cross-seed matching"),
     ("cardiolatent.analysis.reproducibility", "_rater_array", "rater array"),
     ("cardiolatent.analysis.reproducibility", "icc_mod.icc", "ICC (six forms)"),
     ("cardiolatent.analysis.reproducibility", "_meff_summary", "M_eff (correlation + eigenvalues)"),
+    ("cardiolatent.analysis.reproducibility", "_meff_from_correlation", "M_eff (eigenvalues)"),
     ("cardiolatent.results", "Result.save", "save outputs"),
 ]
 

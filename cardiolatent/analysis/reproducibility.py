@@ -34,7 +34,8 @@ from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import Latents, read_latents
 from cardiolatent.results import Result, Summary
 from cardiolatent.stats import intraclass as icc_mod
-from cardiolatent.stats.independent_tests import correlation, effective_tests
+from cardiolatent.stats.independent_tests import (correlation, correlation_from_cross_products,
+                                                  centred_cross_products, effective_tests)
 
 #: the form the summary headlines (see module docstring)
 REPORT_FORM = "ICC3"
@@ -348,13 +349,17 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
     allcols = [c for s in order for _, c in cols[s]]
     where = {c: j for j, c in enumerate(w.columns)}
     X = w.values[:, [where[c] for c in allcols]] if allcols != w.columns else w.values
-    # one correlation matrix of every column (complete rows) for the matching and M_eff
-    complete_rows = int(np.isfinite(X).all(axis=1).sum()) if not np.isfinite(X.sum()) else len(X)
-    if complete_rows < 3:
-        raise CardiolatentError(f"only {complete_rows} rows have all {len(allcols)} latent columns; "
+    # one matrix of centred cross-products of every column (complete rows): the correlations for
+    # the matching and M_eff and, for complete data, the ICC mean squares
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = bool(np.isfinite(X.sum(axis=0, dtype=np.float64)).all())
+    rows_ok = None if finite else np.isfinite(X).all(axis=1)
+    n_complete = len(X) if finite else int(rows_ok.sum())
+    if n_complete < 3:
+        raise CardiolatentError(f"only {n_complete} rows have all {len(allcols)} latent columns; "
                                 "at least 3 needed")
-    r_all, n_complete = correlation(X, "complete")
-    del X
+    G, cmean, cscale = centred_cross_products(X if finite else X[rows_ok])
+    r_all = correlation_from_cross_products(G, n_complete, cscale)
     if matching == "best":
         pairs = _partners_best(r_all, cols, ref)
     else:
@@ -362,7 +367,8 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
     pairs["sign"] = np.where(pairs["r"] < 0, -1, 1).astype(np.int64)
     ref_k = [k for k, _ in cols[ref]]
     col_of = {s: dict(cols[s]) for s in order}
-    x, absr, partner_txt = _rater_array(w, pairs, ref, others, ref_k, col_of, standardise)
+    cidx, sign, absr, partner_txt = _rater_columns(pairs, ref, others, ref_k, col_of,
+                                                   {c: j for j, c in enumerate(allcols)})
     p = len(ref_k)
     n = w.n_rows
     min_abs = absr.min(axis=0)  # NaN where a seed has no partner (hungarian, fewer latents)
@@ -371,11 +377,16 @@ def icc_between_seeds(latents, threshold: float | None = None, reference: int | 
         mean_abs = np.nanmean(absr, axis=0)
     keep = np.ones(p, bool) if threshold is None else (min_abs > threshold)
     names = [col_of[ref][k] for k in ref_k]
-    if keep.any():
-        tab = icc_mod.icc(x[:, :, keep], variables=[names[i] for i in np.flatnonzero(keep)],
-                          forms=forms, alpha=alpha)
+    kept_names = [names[i] for i in np.flatnonzero(keep)]
+    if finite:
+        # complete data: the mean squares follow from the cross-products (no ratings array)
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        ms = _gram_mean_squares(G, cmean, lo == hi, lo, n_complete, cidx[:, keep], sign[:, keep], standardise)
+        tab = icc_mod.table_from_mean_squares(ms, kept_names, forms=forms, alpha=alpha)
     else:
-        tab = icc_mod.icc(np.zeros((0, x.shape[1], 0)), variables=[], forms=forms, alpha=alpha)
+        x = _rater_array(w, [where[c] for c in allcols], cidx[:, keep], sign[:, keep], standardise)
+        tab = icc_mod.icc(x, variables=kept_names, forms=forms, alpha=alpha)
+    del X
     nf = len(forms)
     kept = np.flatnonzero(keep)
     tab = _finish(tab)
@@ -415,29 +426,77 @@ def _column_values(w: Latents, j: int, standardise: bool) -> np.ndarray:
     return v
 
 
-def _rater_array(w: Latents, pairs, ref, others, ref_k, col_of, standardise):
-    """(n, 1 + other seeds, reference latents) array of the sign-corrected raters, the |r| of each
-    partner (others x latents; NaN without one) and the partners' names per reference latent."""
-    n, p = w.n_rows, len(ref_k)
-    where = {c: j for j, c in enumerate(w.columns)}
-    x = np.full((n, 1 + len(others), p), np.nan)
-    for v, k in enumerate(ref_k):
-        x[:, 0, v] = _column_values(w, where[col_of[ref][k]], standardise)
+def _rater_columns(pairs, ref, others, ref_k, col_of, pos):
+    """Raters of every reference latent: ``cidx`` (1 + others, latents) positions in ``pos`` of
+    the reference column and its partners (-1 without a partner), their ``sign`` (+-1), the |r| of
+    each partner (others x latents; NaN without one) and the partners' names per reference latent."""
+    p = len(ref_k)
+    cidx = np.full((1 + len(others), p), -1, dtype=np.int64)
+    sign = np.ones((1 + len(others), p))
+    cidx[0] = [pos[col_of[ref][k]] for k in ref_k]
     lookup = {(int(a), int(b)): (int(c), float(r), int(sg)) for a, b, c, r, sg in
               pairs[["latent", "seed", "partner", "r", "sign"]].itertuples(index=False)}
     absr = np.full((len(others), p), np.nan)
     partner_txt = [[] for _ in range(p)]
     for j, s in enumerate(others):
-        cache = {}
         for v, k in enumerate(ref_k):
             hit = lookup.get((k, s))
             if hit is None:
                 partner_txt[v].append(f"S{s}:none")
                 continue
             c, r, sg = hit
-            if c not in cache:
-                cache[c] = _column_values(w, where[col_of[s][c]], standardise)
-            x[:, 1 + j, v] = sg * cache[c]
+            cidx[1 + j, v] = pos[col_of[s][c]]
+            sign[1 + j, v] = sg
             absr[j, v] = abs(r)
             partner_txt[v].append(f"{'-' if sg < 0 else '+'}{col_of[s][c]}")
-    return x, absr, partner_txt
+    return cidx, sign, absr, partner_txt
+
+
+def _rater_array(w: Latents, wcol, cidx, sign, standardise):
+    """(n, raters, latents) array of the sign-corrected raters (NaN without a partner); ``wcol``
+    maps the positions in ``cidx`` to columns of ``w``."""
+    k, p = cidx.shape
+    x = np.full((w.n_rows, k, p), np.nan)
+    cache = {}
+    for a in range(k):
+        for v in range(p):
+            c = int(cidx[a, v])
+            if c < 0:
+                continue
+            if c not in cache:
+                cache[c] = _column_values(w, wcol[c], standardise)
+            x[:, a, v] = sign[a, v] * cache[c]
+    return x
+
+
+def _gram_mean_squares(G, mean, const_col, value, n, cidx, sign, standardise):
+    """ICC mean squares of the raters ``cidx`` / ``sign`` (raters, latents) of complete data from
+    the centred cross-products ``G`` of all columns (:func:`mean_squares_from_gram`).
+
+    Each rater column is sign-corrected and, with ``standardise``, z-scored (population SD; a
+    constant column, ``const_col``, becomes 0, as :func:`_column_values` makes it); ``value``: a
+    column's value where it is constant."""
+    k, p = cidx.shape
+    missing = (cidx < 0).any(axis=0)
+    ci = np.where(cidx < 0, 0, cidx)
+    g = G
+    colmean = sign * mean[ci]                                   # (k, p)
+    if standardise:
+        ss = np.diag(G)
+        sd = np.sqrt(ss / n)
+        inv = np.where(const_col | ~(sd > 0), 0.0, 1.0 / np.where(sd > 0, sd, 1.0))
+        g = G * inv[:, None] * inv[None, :]
+        colmean = np.zeros((k, p))
+    C = g[ci.T[:, :, None], ci.T[:, None, :]]                   # (p, k, k)
+    C *= sign.T[:, :, None] * sign.T[:, None, :]
+    # every rating equal: every rater constant and (raw) at the same value
+    const_v = const_col[ci].all(axis=0)
+    if not standardise:
+        vals = sign * value[ci]
+        const_v &= (vals == vals[:1]).all(axis=0)
+    const_v &= ~missing
+    C[missing] = np.nan
+    colmean = colmean.T.copy()
+    colmean[missing] = np.nan
+    nv = np.where(missing, 0, n)
+    return icc_mod.mean_squares_from_gram(C, colmean, nv, constant=const_v)

@@ -34,7 +34,8 @@ import numpy as np
 
 from cardiolatent.errors import CardiolatentError
 
-__all__ = ["meff", "effective_tests", "MeffResult", "li_ji", "nyholt", "correlation", "METHODS"]
+__all__ = ["meff", "effective_tests", "MeffResult", "li_ji", "nyholt", "correlation", "centred_cross_products",
+           "correlation_from_cross_products", "METHODS"]
 
 METHODS = ("li_ji", "nyholt")
 _SNAP = 1e-9
@@ -149,27 +150,42 @@ def correlation(x, missing: str = "complete") -> tuple[np.ndarray, int]:
     return np.clip(r, -1.0, 1.0), nmin
 
 
-def _complete_correlation(x: np.ndarray, block: int = 8192) -> tuple[np.ndarray, int]:
-    """Correlation matrix of a complete (n, m) float matrix (float32 or float64): centred on the
-    float64 column means and accumulated over row blocks in float64 (one symmetric BLAS product per
-    block; no (n, m) float64 copy)."""
+def _complete_correlation(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Correlation matrix of a complete (n, m) float matrix (float32 or float64) and n."""
+    G, _, scale = centred_cross_products(x)
+    return correlation_from_cross_products(G, x.shape[0], scale), x.shape[0]
+
+
+def centred_cross_products(x, block: int = 8192) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(G (m, m), mean (m,), scale (m,))`` of a complete (n, m) float matrix (float32 or float64):
+    ``G = (x - mean)'(x - mean)`` centred on the float64 column means and accumulated over row
+    blocks in float64 (one symmetric BLAS product per block; no (n, m) float64 copy), and each
+    column's largest absolute value (``scale``, for recognising constant columns)."""
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
     n, m = x.shape
     if n < 3:
         raise CardiolatentError(f"only {n} rows have all {m} columns; at least 3 needed for M_eff")
     mean = x.sum(axis=0, dtype=np.float64) / n
-    scale = np.maximum(x.max(axis=0), -x.min(axis=0)).astype(np.float64)  # raw magnitude (see below)
+    scale = np.maximum(x.max(axis=0), -x.min(axis=0)).astype(np.float64)
     G = np.zeros((m, m))
     for s in range(0, n, block):
         xb = x[s:s + block].astype(np.float64)
         xb -= mean
         G += xb.T @ xb
+    return G, mean, scale
+
+
+def correlation_from_cross_products(G: np.ndarray, n: int, scale: np.ndarray) -> np.ndarray:
+    """Correlation matrix from centred cross-products ``G`` over ``n`` rows; a constant column
+    (its sum of squares is rounding noise against its raw magnitude ``scale``) gets NaN."""
     ss = np.diag(G).copy()
-    # a constant column centres to rounding noise: compare with its raw magnitude
     const = ss <= (1e-13 * np.maximum(scale, 1e-300)) ** 2 * n
     sd = np.sqrt(np.where(const, np.nan, ss))
     r = G / np.outer(sd, sd)
     np.fill_diagonal(r, np.where(const, np.nan, 1.0))
-    return np.clip(r, -1.0, 1.0), n
+    return np.clip(r, -1.0, 1.0)
 
 
 def effective_tests(x=None, *, corr=None, missing: str = "complete", columns=None) -> MeffResult:
