@@ -181,7 +181,7 @@ def cox_latents(
     covs = [c for c in expand_names(covariates) if c != strata]
     need = list(dict.fromkeys(covs + ([strata] if strata else [])))
     V = participant_variables(main, L.keys, need, definitions=definitions) if need else None
-    Z = L.as_float64()
+    Z = L.values  # float32 stays float32: cox_scan converts each batch of latents (exactly)
     parts, excl, counts = [], [], {}
     notes = list(V.notes) if V is not None else []
     for o in outcomes:

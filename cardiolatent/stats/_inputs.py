@@ -248,10 +248,13 @@ def float_vector(x, name: str, n: int | None = None) -> np.ndarray:
         raise CardiolatentError(f"{name} must be numeric") from None
 
 
-def survival_matrix(x, name: str, n: int, names: Sequence[str] | None, prefix: str):
+def survival_matrix(x, name: str, n: int, names: Sequence[str] | None, prefix: str, *,
+                    keep_float32: bool = False):
     """(n, k) float matrix aligned with ``time`` and its column names; ``None`` -> (n, 0).
 
     NaN is kept (the caller drops those rows); infinite values and non-numeric columns raise.
+    ``keep_float32``: a float32 array stays float32 (no float64 copy; the caller converts the parts
+    it uses, exactly).
     """
     if x is None:
         return np.zeros((n, 0)), []
@@ -269,7 +272,8 @@ def survival_matrix(x, name: str, n: int, names: Sequence[str] | None, prefix: s
         if a.ndim == 1:
             a = a[:, None]
         try:
-            a = np.asarray(a, dtype=float)  # no copy when already float64
+            f32 = keep_float32 and getattr(a, "dtype", None) == np.float32
+            a = np.asarray(a, dtype=np.float32 if f32 else float)  # no copy when already float64
         except (TypeError, ValueError):
             raise CardiolatentError(f"{name} must be numeric (dummy-code categories first)") from None
     if a.ndim != 2:
@@ -282,7 +286,9 @@ def survival_matrix(x, name: str, n: int, names: Sequence[str] | None, prefix: s
             raise CardiolatentError(f"{len(names)} names given for {a.shape[1]} columns of {name}")
     else:
         names = cols if cols is not None else [f"{prefix}{j}" for j in range(a.shape[1])]
-    if not np.isfinite(a.sum()) and np.isinf(a).any():  # cheap test first
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite_sum = np.isfinite(a.sum(axis=0, dtype=np.float64)).all()
+    if not finite_sum and np.isinf(a).any():  # cheap test first
         j = int(np.flatnonzero(np.isinf(a).any(0))[0])
         i = int(np.flatnonzero(np.isinf(a[:, j]))[0])
         raise CardiolatentError(f"{name} column {names[j]!r} has an infinite value (row {i})")

@@ -111,7 +111,7 @@ def _cox_scan(time, event, Z, C, *, strata, ties, robust, standardise_z, z_names
                    return_covariates=return_covariates)
     t, e, ok = check_time_event(time, event)
     n_all = len(t)
-    Zm, znames = survival_matrix(Z, "Z", n_all, z_names, "Z")
+    Zm, znames = survival_matrix(Z, "Z", n_all, z_names, "Z", keep_float32=True)  # float64 per chunk
     Cm, cnames = survival_matrix(C, "C", n_all, c_names, "C")
     st, st_ok = strata_codes(strata, n_all)
     base = ok & st_ok & np.isfinite(Cm).all(1)
@@ -186,8 +186,10 @@ def _ph_transforms(ph_test) -> list:
 def _missingness_groups(Zm: np.ndarray, base: np.ndarray) -> list[np.ndarray]:
     """Latent columns grouped by their missingness pattern on the usable rows."""
     m = Zm.shape[1]
-    nanZ = np.isnan(Zm)  # (n, m) bool; infinite values were rejected
-    nanZ = nanZ[base] if nanZ.any() else None
+    with np.errstate(over="ignore", invalid="ignore"):
+        any_nan = not np.isfinite(Zm.sum(axis=0, dtype=np.float64)).all()  # infinite values were rejected
+    nanZ = np.isnan(Zm) if any_nan else None  # (n, m) bool
+    nanZ = nanZ[base] if nanZ is not None and nanZ.any() else None
     if nanZ is not None and nanZ.any():
         packed = np.packbits(nanZ, axis=0)
         _, pat = np.unique(packed.T, axis=0, return_inverse=True)
@@ -243,7 +245,7 @@ def _fit_chunk(cc, pat: _Pattern, Zm, opt: _Options, out: _Results) -> list:
     ``(latent column, covariate index, beta, se)`` when asked for."""
     des, cov = pat.des, pat.cov
     c = cov.c
-    Zg = Zm[np.ix_(pat.srt, cc)]
+    Zg = Zm[np.ix_(pat.srt, cc)].astype(np.float64, copy=False)
     z_mean, z_sd, z_const = standardise_cols(Zg, ddof=1)
     out.res["z_mean"][cc], out.res["z_sd"][cc] = z_mean, z_sd
     out.status[cc[z_const]] = "constant"
