@@ -57,6 +57,7 @@ EXCLUDED_COLUMNS = ["eid", "instance", "reason", "seeds"]
 _ZCOL = re.compile(r"^Z(\d+)$")
 _SCOL = re.compile(r"^S(\d+)_Z(\d+)$")
 _ID_COLS = ("eid", "instance")
+_BATCH_ROWS = 16_384  # rows per parquet record batch when reading long latents
 
 
 def default_seed_order(seeds) -> tuple[int, ...]:
@@ -272,19 +273,27 @@ def _read_long_parquet(source: Any, label: str):
     zcols = sorted((c for c in names if _ZCOL.match(c)), key=lambda c: int(_ZCOL.match(c).group(1)))
     if not zcols or not all(pa.types.is_floating(schema.field(c).type) for c in zcols):
         return None
+    f32 = all(schema.field(c).type == pa.float32() for c in zcols)
+    need = ["eid", "instance", "seed"]
     try:
-        tab = pq.read_table(path, columns=["eid", "instance", "seed"] + zcols)
+        pf = pq.ParquetFile(path)
+        Zt = np.empty((len(zcols), pf.metadata.num_rows), dtype=np.float32 if f32 else np.float64)
+        idparts: dict[str, list] = {c: [] for c in need}
+        at = 0
+        # record batches of a few MB: arrow reuses their memory (one whole-table read costs a
+        # second copy of the latents)
+        for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=need + zcols):
+            m = batch.num_rows
+            for k, c in enumerate(zcols):
+                Zt[k, at:at + m] = batch.column(c).to_numpy(zero_copy_only=False)  # nulls -> NaN
+            for c in need:
+                idparts[c].append(batch.column(c).to_numpy(zero_copy_only=False))
+            at += m
     except Exception as exc:  # noqa: BLE001 - pyarrow errors: say which file
         raise CardiolatentError(f"cannot read latents table {path}: {exc}") from exc
-    f32 = all(schema.field(c).type == pa.float32() for c in zcols)
-    Zt = np.empty((len(zcols), tab.num_rows), dtype=np.float32 if f32 else np.float64)
-    for k, c in enumerate(zcols):
-        at = 0
-        for chunk in tab.column(c).chunks:  # zero-copy views unless there are nulls (-> NaN)
-            Zt[k, at:at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
-            at += len(chunk)
-    ids = pd.DataFrame({c: tab.column(c).to_pandas() for c in ("eid", "instance", "seed")})
-    del tab
+    if at != Zt.shape[1]:
+        raise CardiolatentError(f"cannot read latents table {path}: {at} rows read, {Zt.shape[1]} expected")
+    ids = pd.DataFrame({c: (np.concatenate(idparts[c]) if idparts[c] else np.zeros(0, np.int64)) for c in need})
     return ids, Zt, zcols
 
 
