@@ -205,7 +205,11 @@ def child(argv: list[str], timings_path: str) -> int:
     t_start = time.perf_counter()
     import importlib
 
+    import resource
+
     times: dict[str, float] = {}
+    user: dict[str, float] = {}
+    system: dict[str, float] = {}
     calls: dict[str, int] = {}
     active = [0]
 
@@ -214,11 +218,15 @@ def child(argv: list[str], timings_path: str) -> int:
             if active[0]:  # a step inside another step is counted in the outer one
                 return fn(*a, **k)
             active[0] += 1
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
             t = time.perf_counter()
             try:
                 return fn(*a, **k)
             finally:
+                r1 = resource.getrusage(resource.RUSAGE_SELF)
                 times[label] = times.get(label, 0.0) + time.perf_counter() - t
+                user[label] = user.get(label, 0.0) + r1.ru_utime - r0.ru_utime
+                system[label] = system.get(label, 0.0) + r1.ru_stime - r0.ru_stime
                 calls[label] = calls.get(label, 0) + 1
                 active[0] -= 1
         return timed
@@ -242,7 +250,7 @@ def child(argv: list[str], timings_path: str) -> int:
     rc = cli.main(argv)
     t_run = time.perf_counter() - t0
     Path(timings_path).write_text(json.dumps({
-        "steps": times, "calls": calls, "run": t_run, "imports_at_start": t_imp,
+        "steps": times, "user": user, "sys": system, "calls": calls, "run": t_run, "imports_at_start": t_imp,
         "in_process": time.perf_counter() - t_start}))
     return int(rc or 0)
 
@@ -274,7 +282,8 @@ def run_command(name: str, argv: list[str], env: dict, workdir: Path) -> dict:
     steps = tim["steps"]
     rest = wall - sum(steps.values())
     return {"wall_s": wall, "peak_rss_mb": ru.ru_maxrss / 1024, "cpu_s": ru.ru_utime + ru.ru_stime,
-            "steps": steps, "calls": tim["calls"],
+            "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "steps": steps, "steps_user": tim["user"],
+            "steps_sys": tim["sys"], "calls": tim["calls"],
             "imports_and_rest_s": rest, "argv": argv, "stdout_tail": out.decode(errors="replace")[-1500:]}
 
 
@@ -413,20 +422,22 @@ def baseline_icc(paths: dict, n_fits: int) -> dict:
 
 def report(res: dict) -> str:
     lines = [f"machine: {res['machine']}; {res['date']}; load average at start {res['load_start']}",
-             "", "| command | wall s (best) | all runs s | peak RSS MB | CPU s | baseline (extrapolated) s | ratio |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+             "", "| command | wall s (best) | all runs s | peak RSS MB | user / sys CPU s | baseline (extrapolated) s "
+             "| ratio |", "|---|---:|---|---:|---:|---:|---:|"]
     for name, r in res["commands"].items():
         b = res["baselines"].get(name, {})
         ext = b.get("extrapolated_s")
         runs = ", ".join(f"{w:.1f}" for w in r.get("all_wall_s", [r["wall_s"]]))
         lines.append(f"| {name} | {r['wall_s']:.2f} | {runs} | {max(r.get('all_peak_rss_mb', [r['peak_rss_mb']])):.0f} | "
-                     f"{r['cpu_s']:.1f} | " + (f"{ext:.0f} | {ext / r['wall_s']:.0f}x |" if ext else "- | - |"))
+                     f"{r['user_s']:.1f} / {r['sys_s']:.1f} | "
+                     + (f"{ext:.0f} | {ext / r['wall_s']:.0f}x |" if ext else "- | - |"))
     for name, r in res["commands"].items():
         lines += ["", f"{name}: `cardiolatent {' '.join(Path(a).name if os.sep in a else a for a in r['argv'])}`",
-                  "", "| step | s | calls |", "|---|---:|---:|"]
+                  "", "| step | wall s | user s | sys s | calls |", "|---|---:|---:|---:|---:|"]
         for k, v in sorted(r["steps"].items(), key=lambda kv: -kv[1]):
-            lines.append(f"| {k} | {v:.2f} | {r['calls'].get(k, '')} |")
-        lines.append(f"| imports, start-up and the rest | {r['imports_and_rest_s']:.2f} | |")
+            lines.append(f"| {k} | {v:.2f} | {r['steps_user'].get(k, 0):.2f} | {r['steps_sys'].get(k, 0):.2f} | "
+                         f"{r['calls'].get(k, '')} |")
+        lines.append(f"| imports, start-up and the rest | {r['imports_and_rest_s']:.2f} | | | |")
     lines.append("")
     for name, b in res["baselines"].items():
         lines.append(f"- baseline {name}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"

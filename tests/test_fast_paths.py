@@ -271,3 +271,31 @@ def test_assoc_trait_by_field_id_is_the_named_trait(gwas_cohort):
     by_name = association_scan(lat, main, "height", "age,sex").table
     assert set(by_id["trait"]) == {"height"}
     pd.testing.assert_frame_equal(by_id, by_name)
+
+
+# --------------------------------------------------------------------------------------------
+# assoc: the scan on the stored latents, scaled afterwards
+# --------------------------------------------------------------------------------------------
+
+def test_ols_scan_float32_responses_and_scaling_after_equal_standardising_first():
+    from cardiolatent.stats.ols import ols_scan
+    from cardiolatent.stats.transforms import column_sd
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    C = np.c_[rng.normal(60, 8, n), rng.integers(0, 2, n)]
+    X = rng.standard_normal((n, 3))
+    X[rng.random(n) < 0.1, 1] = np.nan
+    Y = (rng.standard_normal((n, 6)) * rng.uniform(0.5, 30, 6) + 0.2 * X[:, [0]] + 0.01 * C[:, [0]]
+         + rng.uniform(-50, 50, 6)).astype(np.float32)
+    a = ols_scan(Y, X, C)
+    b = ols_scan(Y.astype(np.float64), X, C)
+    for c in ("beta", "se", "t", "p"):
+        np.testing.assert_allclose(a[c], b[c], rtol=1e-12, atol=0)
+    std = ols_scan(standardise(Y), X, C)
+    sd = np.repeat(column_sd(Y), 3)
+    np.testing.assert_allclose(a["beta"] / sd, std["beta"], rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(a["se"] / sd, std["se"], rtol=1e-12)
+    np.testing.assert_allclose(a["t"], std["t"], rtol=1e-10, atol=1e-12)
+    assert (a["n"] == std["n"]).all()
+    assert column_sd(np.c_[Y[:, :2], np.full(n, np.nan)]) is None

@@ -43,6 +43,7 @@ from cardiolatent.stats.logistic import logistic_scan
 from cardiolatent.stats.independent_tests import meff as _meff
 from cardiolatent.stats.multitest import benjamini_hochberg, bonferroni, westfall_young_maxT
 from cardiolatent.stats.ols import ols_scan
+from cardiolatent.stats.transforms import column_sd as _column_sd
 from cardiolatent.stats.transforms import inverse_normal as _inverse_normal
 from cardiolatent.stats.transforms import standardise as _standardise
 from cardiolatent.ukb.covariates import as_wide
@@ -212,7 +213,8 @@ def association_scan(
     # outcome names come back under their definition key (af -> AF), field ids under the field's name
     traits = [_column_label(V, t, main) for t in traits]
     covs = [_column_label(V, c, main) for c in covs]
-    Y = _latent_matrix(L, standardise=standardise, inverse_normal=inverse_normal)
+    Y, y_sd = _latent_matrix(L, standardise=standardise, inverse_normal=inverse_normal,
+                             scale_after=direction == "latent" and not permutations)
     tnames, X, tkinds, skipped = _trait_columns(V, traits, min_cases=min_cases, min_nonmissing=min_nonmissing,
                                                 min_level_count=min_level_count)
     _transform_traits(X, tkinds, standardise=standardise, inverse_normal=inverse_normal)
@@ -223,6 +225,10 @@ def association_scan(
                                     f"not binary: {', '.join(bad)}")
     models = _model_specs(V, tnames, covs, min_level_count)
     table, notes = _scan(models, Y, X, tnames, tkinds, covs, L.columns, direction, list(V.notes))
+    if y_sd is not None and len(table):  # the scan ran on the latents as stored (see _latent_matrix)
+        sd = table["latent"].map(dict(zip(L.columns, y_sd))).to_numpy(float)
+        table["beta"] = table["beta"].to_numpy(float) / sd
+        table["se"] = table["se"].to_numpy(float) / sd
     _mark_constant_latents(table, L, notes)
     if len(table):
         for trait, part in table.groupby("trait", sort=False):
@@ -289,12 +295,24 @@ def _mark_constant_latents(table: pd.DataFrame, L, notes: list[str]) -> None:
                      + (" ..." if len(const) > 8 else ""))
 
 
-def _latent_matrix(L, *, standardise: bool, inverse_normal: bool) -> np.ndarray:
-    """(n, m) float64 responses: the latents (inverse-normal transformed, standardised as asked)."""
+def _latent_matrix(L, *, standardise: bool, inverse_normal: bool, scale_after: bool = False):
+    """``(Y, sd)``: (n, m) float64 responses, the latents inverse-normal transformed and
+    standardised as asked, and None.
+
+    ``scale_after`` (the OLS scan without permutations), for complete latents without a constant
+    column: ``(the latents as stored, their SDs)``. OLS with an intercept of ``(y - mean) / sd`` on
+    ``x`` gives ``beta / sd`` and ``se / sd`` of ``y`` on ``x`` (t, P, n unchanged), so the scan
+    runs on the stored values (float32 converted by chunk of rows) and the caller divides ``beta``
+    and ``se`` by the SDs :func:`cardiolatent.stats.transforms.standardise` would have used: no
+    (rows x latents) float64 copy."""
+    if scale_after and standardise and not inverse_normal:
+        sd = _column_sd(L.values)
+        if sd is not None and np.isfinite(sd).all():
+            return L.values, sd
     if not inverse_normal:
-        return _standardise(L.values) if standardise else L.as_float64()  # standardise converts by blocks
+        return (_standardise(L.values) if standardise else L.as_float64()), None  # converts by blocks
     Y = _inverse_normal(L.values)
-    return _standardise(Y) if standardise else Y
+    return (_standardise(Y) if standardise else Y), None
 
 
 def _transform_traits(X: np.ndarray, kinds: list[str], *, standardise: bool, inverse_normal: bool) -> None:

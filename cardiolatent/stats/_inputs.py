@@ -56,8 +56,11 @@ def blas_threads(threads: int | None):
 # --------------------------------------------------------------------------------------------
 
 def as_matrix(a, what: str, names=None, n: int | None = None, prefix: str = "V",
-              allow_none: bool = False):
+              allow_none: bool = False, keep_float32: bool = False):
     """``a`` (array, DataFrame, Series; 1-D = one column) -> (float array (n, k), list of names).
+
+    ``keep_float32``: a float32 array stays float32 (no float64 copy; the caller converts what it
+    reads, exactly).
 
     NaN is kept (missing); an infinite value, a non-numeric column, a row count other than ``n``
     or a wrong number of ``names`` raises CardiolatentError naming ``what``. ``None`` is an
@@ -81,7 +84,8 @@ def as_matrix(a, what: str, names=None, n: int | None = None, prefix: str = "V",
         arr = a.to_numpy(dtype=float, na_value=np.nan)
     else:
         try:
-            arr = np.asarray(a, dtype=float)
+            f32 = keep_float32 and getattr(a, "dtype", None) == np.float32
+            arr = np.asarray(a, dtype=np.float32 if f32 else float)
         except (TypeError, ValueError) as e:
             raise CardiolatentError(f"{what}: values are not numeric ({e})") from None
     if arr.ndim == 1:
@@ -98,7 +102,7 @@ def as_matrix(a, what: str, names=None, n: int | None = None, prefix: str = "V",
     if len(names) != arr.shape[1]:
         raise CardiolatentError(f"{what}: {len(names)} names given for {arr.shape[1]} columns")
     with np.errstate(over="ignore", invalid="ignore"):
-        finite_sums = np.isfinite(arr.sum(axis=0)).all()   # no temporary (n, k) array
+        finite_sums = np.isfinite(arr.sum(axis=0, dtype=np.float64)).all()   # no temporary (n, k) array
     inf = np.isinf(arr) if not finite_sums else None
     if inf is not None and inf.any():
         r, c = np.argwhere(inf)[0]

@@ -127,14 +127,14 @@ class PreparedScan:
         ``y'y - ||Q'y||^2`` free of cancellation."""
         m, t = Y.shape[1], X.shape[1]
         with np.errstate(over="ignore", invalid="ignore"):
-            self.y_has_nan = not np.isfinite(Y.sum(axis=0)).all()  # cheap test first
+            self.y_has_nan = not np.isfinite(Y.sum(axis=0, dtype=np.float64)).all()  # cheap test first
         y_nan = np.isnan(Y) if self.y_has_nan else None
         self.y_has_nan = y_nan is not None and bool(y_nan.any())
         if self.intercept:
             if self.y_has_nan:
-                self.ymean = np.nansum(Y, axis=0) / np.maximum((~y_nan).sum(axis=0), 1)
+                self.ymean = np.nansum(Y, axis=0, dtype=np.float64) / np.maximum((~y_nan).sum(axis=0), 1)
             else:
-                self.ymean = Y.mean(axis=0)
+                self.ymean = Y.mean(axis=0, dtype=np.float64)
             xn = (~np.isnan(X)).sum(0)
             self.xmean = np.where(xn > 0, np.nansum(X, 0) / np.maximum(xn, 1), 0.0)
         else:
@@ -226,6 +226,8 @@ class PreparedScan:
     # ------------------------------------------------------------------
     def _y_rows(self, Y, idx):
         yc = np.take(Y, idx, axis=0)
+        if yc.dtype != np.float64:  # float32 responses: converted by chunk of rows (exactly)
+            yc = yc.astype(np.float64)
         yc -= self.ymean
         if self.y_has_nan:
             np.nan_to_num(yc, copy=False, nan=0.0)
@@ -350,7 +352,8 @@ def ols_scan(Y, X, C=None, *, y_names=None, x_names=None, c_names=None, intercep
     Parameters
     ----------
     Y : (n, m) responses (the latents), float, NaN = missing. Arrays or DataFrames (their column
-        names are used as names).
+        names are used as names). A float32 array is used as it is (each chunk of rows is
+        converted to float64, exactly; no float64 copy of the whole matrix).
     X : (n, t) tested variables (traits): continuous or 0/1, NaN = missing.
     C : (n, c) covariates, already numeric and dummy-coded (no intercept column needed), NaN =
         missing; a row with any missing covariate is left out of every model. ``None``: none.
@@ -380,7 +383,7 @@ def ols_scan(Y, X, C=None, *, y_names=None, x_names=None, c_names=None, intercep
     degrees of freedom, ``n`` the rows used, ``n_cases`` the number of 1s for binary traits (NA
     otherwise), ``status`` ``ok`` or why the row is NaN (see the module docstring).
     """
-    Y, y_names = as_matrix(Y, "responses (Y)", y_names, prefix="Y")
+    Y, y_names = as_matrix(Y, "responses (Y)", y_names, prefix="Y", keep_float32=True)
     n = Y.shape[0]
     X, x_names = as_matrix(X, "traits (X)", x_names, n=n, prefix="X")
     C, c_names = as_matrix(C, "covariates (C)", c_names, n=n, prefix="C", allow_none=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-__all__ = ["standardise", "inverse_normal"]
+__all__ = ["standardise", "inverse_normal", "column_sd", "average_ranks"]
 
 
 def _as_float(a) -> np.ndarray:
@@ -53,10 +53,13 @@ def standardise(a, axis: int = 0) -> np.ndarray:
     return out
 
 
-def _standardise_complete(a: np.ndarray, block: int = 64) -> np.ndarray:
-    """:func:`standardise` of a complete (n >= 2, m) float matrix, ``block`` columns at a time."""
+def _standardise_complete(a: np.ndarray, block: int = 64, out: np.ndarray | None = None):
+    """:func:`standardise` of a complete (n >= 2, m) float matrix, ``block`` columns at a time.
+    ``out=False``: only the (mean, sd) rows (1, m) that :func:`standardise` would use."""
     n, m = a.shape
-    out = np.empty((n, m))
+    stats_only = out is False
+    out = None if stats_only else np.empty((n, m))
+    means, sds = np.empty((1, m)), np.empty((1, m))
     for j0 in range(0, m, block):
         j1 = min(m, j0 + block)
         dev = np.array(a[:, j0:j1], dtype=np.float64, order="C")
@@ -67,9 +70,23 @@ def _standardise_complete(a: np.ndarray, block: int = 64) -> np.ndarray:
         scale = np.maximum(np.abs(mean), 1.0)
         bad = ~(sd > 64 * np.finfo(float).eps * scale)
         sd = np.where(bad, np.nan, sd)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            np.divide(dev, sd, out=out[:, j0:j1])
-    return out
+        means[:, j0:j1], sds[:, j0:j1] = mean, sd
+        if not stats_only:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                np.divide(dev, sd, out=out[:, j0:j1])
+    return (means, sds) if stats_only else out
+
+
+def column_sd(a) -> np.ndarray | None:
+    """The sample SD (``ddof=1``) per column that :func:`standardise` divides by, same arithmetic,
+    for a complete 2-D float matrix (NaN for a constant column); None when ``a`` has missing or
+    infinite values or fewer than two rows (use :func:`standardise`)."""
+    if getattr(a, "ndim", 0) != 2 or a.dtype not in (np.float32, np.float64) or a.shape[0] < 2:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.isfinite(a.sum(axis=0)).all():
+            return None
+    return _standardise_complete(a, out=False)[1][0]
 
 
 def average_ranks(x: np.ndarray, axis: int = 0) -> np.ndarray:
