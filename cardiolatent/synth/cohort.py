@@ -100,7 +100,22 @@ OUTCOME_SOURCES: dict[str, dict[str, Any]] = {
             "icd9": ("401", "402", "403", "404", "405"), "write10": ("I10",), "write9": ("4019",)},
     "T2D": {"first_occurrence": 130708, "algorithmic": None, "icd10": ("E11",), "icd9": ("250",),
             "write10": ("E119", "E112", "E114"), "write9": ("2500", "2509")},
+    # issue 14: the rest of the paper's diseases, drawn from the extension stream (see
+    # :data:`EXTENSION_OUTCOMES`). The written codes match no other outcome's prefixes (CHD never
+    # I21-I23, which are MI's; MVD/AVD never the shared I08/396).
+    "CHD": {"first_occurrence": 131306, "algorithmic": None, "icd10": ("I24", "I25"), "icd9": ("411", "414"),
+            "write10": ("I251", "I259", "I252", "I248"), "write9": ("4149", "4140")},
+    "ANGINA": {"first_occurrence": 131296, "algorithmic": None, "icd10": ("I20",), "icd9": ("413",),
+               "write10": ("I200", "I209", "I208"), "write9": ("4139",)},
+    "MVD": {"first_occurrence": 131322, "algorithmic": None, "icd10": ("I34", "I05", "I08"),
+            "icd9": ("394", "396", "4240"), "write10": ("I340", "I341", "I348", "I051"), "write9": ("4240",)},
+    "AVD": {"first_occurrence": 131324, "algorithmic": None, "icd10": ("I35", "I06", "I08"),
+            "icd9": ("395", "396", "4241"), "write10": ("I350", "I351", "I352", "I060"), "write9": ("4241",)},
 }
+#: outcomes drawn as before issue 14 (from the cohort's Generator, in this order)
+ORIGINAL_OUTCOMES = ("AF", "MI", "HF", "HTN", "T2D")
+#: outcomes added by issue 14, drawn from the independent extension stream after the others
+EXTENSION_OUTCOMES = ("CHD", "ANGINA", "MVD", "AVD")
 # Unrelated hospital codes (match none of the outcome prefixes, nor I*/E1*/ICD-9 390-459, 250).
 _OTHER_ICD10 = ("K359", "S7200", "J189", "N390", "K802", "M179", "C509", "H251", "K573", "Z864",
                 "J449", "K210", "M545", "N179", "L031", "D649", "Z961", "K590", "R101", "G473",
@@ -137,10 +152,18 @@ HAZARD_TERMS: dict[str, list[tuple[str, float]]] = {
     "HF": [("age_exact", 1.8), ("sex", 1.5), ("lvef_pct", 0.6), ("lvwt_mm", 1.25), ("lvedv_ml", 1.3)],
     "HTN": [("age_exact", 1.4), ("sex", 1.3), ("true_sbp", 1.5)],
     "T2D": [("age_exact", 1.5), ("sex", 1.4), ("true_bmi", 1.8)],
+    # issue 14: coronary disease with age, sex and blood pressure; mitral valve disorders with
+    # LA volume; aortic valve disorders with LV mass
+    "CHD": [("age_exact", 1.6), ("sex", 1.9), ("true_sbp", 1.35)],
+    "ANGINA": [("age_exact", 1.5), ("sex", 1.6), ("true_sbp", 1.3)],
+    "MVD": [("age_exact", 1.7), ("lav_ml", 1.8)],
+    "AVD": [("age_exact", 2.0), ("sex", 1.4), ("lvm_g", 1.7)],
 }
 #: Target 10-year cumulative incidence after imaging and prevalence at imaging.
-_INCIDENCE_10Y = {"AF": 0.06, "MI": 0.03, "HF": 0.03, "HTN": 0.10, "T2D": 0.03}
-_PREVALENCE = {"AF": 0.03, "MI": 0.02, "HF": 0.01, "HTN": 0.25, "T2D": 0.05}
+_INCIDENCE_10Y = {"AF": 0.06, "MI": 0.03, "HF": 0.03, "HTN": 0.10, "T2D": 0.03,
+                  "CHD": 0.05, "ANGINA": 0.03, "MVD": 0.025, "AVD": 0.025}
+_PREVALENCE = {"AF": 0.03, "MI": 0.02, "HF": 0.01, "HTN": 0.25, "T2D": 0.05,
+               "CHD": 0.04, "ANGINA": 0.03, "MVD": 0.01, "AVD": 0.01}
 _DEATH_RATE = 0.01  # per year at age 65, female
 _DEATH_LOG_HR = {"age10": np.log(2.2), "male": np.log(1.5)}
 _AFTER_ADMIN_WRITTEN = 0.15  # fraction of post-admin events (within 3 years) still written
@@ -780,8 +803,12 @@ def _main_columns(p: dict, b: dict, g: dict, death: np.ndarray, fo_days: dict, a
 # ----------------------------------------------------------------------------- participants
 
 
-def _participants(eids: np.ndarray, p: dict, b: dict, g: dict, cardiac: dict) -> pd.DataFrame:
-    """Truth per imaged (eid, instance), covariates computed from the written values."""
+def _participants(eids: np.ndarray, p: dict, b: dict, g: dict, cardiac: dict,
+                  extra: dict | None = None) -> pd.DataFrame:
+    """Truth per imaged (eid, instance), covariates computed from the written values.
+
+    ``extra``: the issue-14 truth (:data:`EXTENSION_TRUTH`), added after the other columns.
+    """
     frames = []
     for inst in (2, 3):
         rows = np.flatnonzero(~np.isnan(p[f"visit{inst}"]))
@@ -809,6 +836,8 @@ def _participants(eids: np.ndarray, p: dict, b: dict, g: dict, cardiac: dict) ->
         df["true_sbp"] = b[f"true_sbp{inst}"][rows]
         for trait in ("lvedv_ml", "lvesv_ml", "lvef_pct", "lvwt_mm", "lav_ml", "rvedv_ml", "heart_rate_bpm"):
             df[trait] = cardiac[f"{trait}{inst}"][rows]
+        for col in EXTENSION_TRUTH if extra is not None else ():
+            df[col] = extra[f"{col}{inst}"][rows]
         frames.append(df)
     return pd.concat(frames, ignore_index=True).sort_values(["eid", "instance"], kind="stable").reset_index(drop=True)
 
@@ -824,6 +853,252 @@ def _trait_effects() -> pd.DataFrame:
                          "center": _TRAIT_CENTRES.get(term, 0.0), "per": per[term],
                          "unit": _TRAIT_UNITS[trait], "beta": beta})
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- issue 14 extension
+#
+# Everything below draws from one *extension stream*, a Generator seeded from the cohort
+# Generator's state when :func:`simulate_cohort` is entered (read, never advanced), so every
+# table, column and record that existed before issue 14 is unchanged (same values, same
+# positions): new main-data columns are added, new hospital records go into array slots after
+# the widest existing record, and new truth columns / hazard rows / outcome rows are added.
+
+#: Planted models of the true cardiac parameters added by issue 14 (instance 2), trait units:
+#: value = intercept + sum(beta * (existing truth - centre)) + sex*male + bsa*(BSA - 1.9)
+#: + age10*(age - 65)/10 + sbp10*(SBP - 135)/10 + N(0, sigma); ``from`` names truth columns
+#: that already existed. Instance 3 = the same model on the instance-3 inputs, the same
+#: person-level noise, plus N(0, 0.2 sigma) (retest). Derived columns (not in this table):
+#: ``lvsv_ml = lvedv_ml - lvesv_ml``; ``lvco_l_min = lvsv_ml * heart_rate_bpm / 1000``;
+#: ``rvesv_ml = rvedv_ml * (1 - rvef_pct/100)``, ``rvsv_ml = rvedv_ml - rvesv_ml``;
+#: ``lamin_ml = lav_ml * (1 - laef_pct/100)`` (``lav_ml`` is the LA maximum volume), ``lasv_ml``;
+#: ``ramin_ml = ramax_ml * (1 - raef_pct/100)``, ``rasv_ml``; aortic minimum area =
+#: ``max / (1 + distensibility * 1e-3 * PP)`` with pulse pressure ``PP = 0.42 * true_sbp`` mmHg
+#: (distensibility = (max - min) / (min * PP), in 10^-3 mmHg^-1).
+DERIVED_MODELS: dict[str, dict[str, Any]] = {
+    "lvm_g": {"intercept": 84.0, "from": {"lvwt_mm": (9.0, 8.6), "lvedv_ml": (0.25, 150.0)}, "sex": 12.0,
+              "bsa": 15.0, "age10": 0.0, "sbp10": 1.5, "sigma": 7.0, "clip": (30.0, 300.0), "unit": "g"},
+    "rvef_pct": {"intercept": 57.0, "from": {"lvef_pct": (0.35, 61.0)}, "sex": -2.5, "bsa": 0.0, "age10": 0.8,
+                 "sbp10": 0.0, "sigma": 4.5, "clip": (25.0, 80.0), "unit": "%"},
+    "laef_pct": {"intercept": 60.0, "from": {"lav_ml": (-0.08, 70.0)}, "sex": 0.0, "bsa": 0.0, "age10": -1.5,
+                 "sbp10": -0.3, "sigma": 6.0, "clip": (15.0, 85.0), "unit": "%"},
+    "ramax_ml": {"intercept": 80.0, "from": {"rvedv_ml": (0.35, 155.0)}, "sex": 12.0, "bsa": 25.0, "age10": 2.0,
+                 "sbp10": 0.0, "sigma": 16.0, "clip": (20.0, 250.0), "unit": "mL"},
+    "raef_pct": {"intercept": 45.0, "from": {}, "sex": -1.0, "bsa": 0.0, "age10": -1.0, "sbp10": 0.0,
+                 "sigma": 7.0, "clip": (10.0, 80.0), "unit": "%"},
+    "ao_asc_max_area_mm2": {"intercept": 800.0, "from": {}, "sex": 110.0, "bsa": 180.0, "age10": 45.0,
+                            "sbp10": 15.0, "sigma": 110.0, "clip": (300.0, 2000.0), "unit": "mm2"},
+    "ao_asc_distensibility": {"intercept": 2.4, "from": {}, "sex": -0.1, "bsa": 0.0, "age10": -0.75,
+                              "sbp10": -0.15, "sigma": 0.7, "clip": (0.2, 10.0), "unit": "10^-3 mmHg^-1"},
+    "ao_desc_max_area_mm2": {"intercept": 480.0, "from": {}, "sex": 70.0, "bsa": 110.0, "age10": 35.0,
+                             "sbp10": 10.0, "sigma": 70.0, "clip": (150.0, 1200.0), "unit": "mm2"},
+    "ao_desc_distensibility": {"intercept": 3.0, "from": {}, "sex": -0.1, "bsa": 0.0, "age10": -0.8,
+                               "sbp10": -0.2, "sigma": 0.8, "clip": (0.2, 12.0), "unit": "10^-3 mmHg^-1"},
+    "ecc_global_pct": {"intercept": -21.5, "from": {"lvef_pct": (-0.35, 61.0)}, "sex": 0.8, "bsa": 0.0,
+                       "age10": 0.0, "sbp10": 0.1, "sigma": 1.3, "clip": (-40.0, -5.0), "unit": "%"},
+    "err_global_pct": {"intercept": 40.0, "from": {"lvef_pct": (1.2, 61.0)}, "sex": -2.0, "bsa": 0.0,
+                       "age10": 0.0, "sbp10": 0.0, "sigma": 6.0, "clip": (5.0, 90.0), "unit": "%"},
+    "ell_global_pct": {"intercept": -19.0, "from": {"lvef_pct": (-0.25, 61.0)}, "sex": 0.8, "bsa": 0.0,
+                       "age10": 0.3, "sbp10": 0.1, "sigma": 1.3, "clip": (-35.0, -5.0), "unit": "%"},
+}
+_PP_FRACTION = 0.42
+#: truth columns added by issue 14 to ``participants`` (and truth/participants.tsv), in order
+EXTENSION_TRUTH = ("lvsv_ml", "lvco_l_min", "lvm_g", "rvesv_ml", "rvsv_ml", "rvef_pct", "lamin_ml", "lasv_ml",
+                   "laef_pct", "ramax_ml", "ramin_ml", "rasv_ml", "raef_pct", "ao_asc_max_area_mm2",
+                   "ao_asc_min_area_mm2", "ao_asc_distensibility", "ao_desc_max_area_mm2", "ao_desc_min_area_mm2",
+                   "ao_desc_distensibility", "ecc_global_pct", "err_global_pct", "ell_global_pct")
+
+#: Bai et al. IDP field -> (truth column it measures, relative measurement-noise SD). Volumes,
+#: mass and areas are the truth times (1 + noise * z); the stroke volumes and EFs are computed
+#: from the measured volumes (SV = max - min, EF = 100 SV / max); 24104 = measured SV x heart
+#: rate / 1000 with 2% noise; distensibilities carry 8% noise; global strains additive noise
+#: (:data:`STRAIN_NOISE`, % points); wall thickness per AHA segment = lvwt_mm x the segment's
+#: share (:data:`LVWT_PATTERN`) x (1 + 6% noise), global (24140) = lvwt_mm x (1 + 3% noise).
+IDP_FIELDS: dict[int, tuple[str, float]] = {
+    24100: ("lvedv_ml", 0.03), 24101: ("lvesv_ml", 0.04), 24105: ("lvm_g", 0.04),
+    24106: ("rvedv_ml", 0.035), 24107: ("rvesv_ml", 0.045),
+    24110: ("lav_ml", 0.04), 24111: ("lamin_ml", 0.06),
+    24114: ("ramax_ml", 0.045), 24115: ("ramin_ml", 0.065),
+    24118: ("ao_asc_max_area_mm2", 0.03), 24119: ("ao_asc_min_area_mm2", 0.03), 24120: ("ao_asc_distensibility", 0.08),
+    24121: ("ao_desc_max_area_mm2", 0.03), 24122: ("ao_desc_min_area_mm2", 0.03),
+    24123: ("ao_desc_distensibility", 0.08),
+    24140: ("lvwt_mm", 0.03),
+}
+STRAIN_NOISE = {24157: ("ecc_global_pct", 0.8), 24174: ("err_global_pct", 4.0), 24181: ("ell_global_pct", 0.8)}
+#: AHA segments 1-16: share of the global wall thickness (septal segments thicker, apex thinner)
+LVWT_PATTERN = np.array([1.05, 1.12, 1.10, 1.00, 0.95, 0.98, 1.03, 1.10, 1.08, 0.98, 0.93, 0.96,
+                         0.92, 0.97, 0.90, 0.88])
+LVWT_PATTERN = LVWT_PATTERN / LVWT_PATTERN.mean()
+#: Siemens inline fields (22420-22427), a second, noisier measurement: volumes 8% noise (EDV and
+#: ESV errors correlated 0.5), EF / SV from them, heart rate +- N(0, 5) bpm, cardiac output =
+#: SV x HR / 1000, cardiac index = CO / scanner BSA (Du Bois on the true height/weight).
+INLINE_NOISE = 0.08
+#: Share of imaging visits without ... : Bai IDPs at all (SAX failed: LV, RV, wall thickness
+#: missing); on top of that LA/RA (long-axis) and aorta missing; global strain missing; inline
+#: fields missing (independent of the Bai ones). So LV/RV ~12%, LA/RA ~15.5%, aorta ~17%,
+#: strain ~25%, inline 20% of imaging visits lack them.
+IDP_MISSING = {"bai": 0.12, "lax": 0.04, "aorta": 0.06, "strain": 0.15, "inline": 0.20}
+IDP_GROUP = {24100: "sax", 24101: "sax", 24102: "sax", 24103: "sax", 24104: "sax", 24105: "sax",
+             24106: "sax", 24107: "sax", 24108: "sax", 24109: "sax", 24110: "lax", 24111: "lax", 24112: "lax",
+             24113: "lax", 24114: "lax", 24115: "lax", 24116: "lax", 24117: "lax", 24118: "aorta",
+             24119: "aorta", 24120: "aorta", 24121: "aorta", 24122: "aorta", 24123: "aorta",
+             **{f: "sax" for f in range(24124, 24141)}, 24157: "strain", 24174: "strain", 24181: "strain"}
+
+#: Blood biochemistry at instance 0 (baseline; age, BMI at instance 0). Documented models:
+#: 30000 WBC = exp(log 6.8 + 0.02 (BMI - 27) + N(0, 0.25)) 10^9/L;
+#: 30690 cholesterol = 5.75 - 0.25 male + 0.01 (age - 57) + N(0, 1.05) mmol/L;
+#: 30760 HDL = 1.62 - 0.32 male - 0.03 (BMI - 27) + N(0, 0.33) mmol/L (>= 0.3);
+#: 30780 LDL = 0.64 cholesterol - 0.05 + N(0, 0.3) mmol/L (>= 0.3);
+#: 30870 triglycerides = exp(log 1.45 + 0.15 male + 0.035 (BMI - 27) - 0.35 (HDL - 1.45) + N(0, 0.38));
+#: 30740 glucose = 4.9 + 0.02 (BMI - 27) + 2.5 T2D0 + 0.3 T2D10 + N(0, 0.55) mmol/L (>= 2.5);
+#: 30750 HbA1c = 34.5 + 0.12 (age - 57) + 0.35 (BMI - 27) + 17 T2D0 + 4 T2D10 + N(0, 3.5) mmol/mol,
+#: where T2D0 = the T2D event date is on or before the baseline visit (53-0.0) and T2D10 = within
+#: 10 years after it. Missing: 4% of participants lack every biochemistry value (no sample),
+#: plus 2% per field at random.
+BIOCHEM_FIELDS = (30000, 30690, 30740, 30750, 30760, 30780, 30870)
+BIOCHEM_MISSING = {"sample": 0.04, "field": 0.02}
+
+FIELD_KIND.update({f: _FLOAT for f in range(24100, 24124)})
+FIELD_KIND.update({f: _FLOAT for f in range(24124, 24141)})
+FIELD_KIND.update({f: _FLOAT for f in (24157, 24174, 24181)})
+FIELD_KIND.update({f: _FLOAT for f in range(22420, 22428)})
+FIELD_KIND.update({f: _FLOAT for f in BIOCHEM_FIELDS})
+FIELD_KIND.update({OUTCOME_SOURCES[o]["first_occurrence"]: _DATE for o in EXTENSION_OUTCOMES})
+
+
+def _state_ints(obj: Any) -> list[int]:
+    """Every integer in a bit generator's state (dicts, arrays), in a fixed order."""
+    if isinstance(obj, dict):
+        return [i for k in sorted(obj) for i in _state_ints(obj[k])]
+    if isinstance(obj, (bool, np.bool_)):
+        return [int(obj)]
+    if isinstance(obj, (int, np.integer)):
+        return [abs(int(obj))]
+    if isinstance(obj, np.ndarray):
+        return [abs(int(x)) for x in obj.ravel().tolist()]
+    return []
+
+
+def extension_rng(rng: np.random.Generator) -> np.random.Generator:
+    """The issue-14 stream: seeded from ``rng``'s current state (read, not advanced) and the tag 14."""
+    return np.random.default_rng(np.random.SeedSequence([14, *_state_ints(rng.bit_generator.state)]))
+
+
+def _simulate_cardiac_extra(n: int, rx: np.random.Generator, p: dict, b: dict,
+                            cardiac: dict) -> dict[str, np.ndarray]:
+    """True values of :data:`EXTENSION_TRUTH` at instances 2 and 3 (key ``"{column}{inst}"``)."""
+    male = p["male"]
+    bsa = cardiac["true_bsa2"]
+    age = _age_exact(p["visit2"], p["birth15"])
+    gap = np.nan_to_num((p["visit3"] - p["visit2"]) / DAYS_PER_YEAR)
+    x = {"sex": male, "bsa": bsa - 1.9, "age10": (age - 65) / 10, "sbp10": (b["true_sbp2"] - 135) / 10}
+    out: dict[str, np.ndarray] = {}
+    for col, m in DERIVED_MODELS.items():
+        z = rx.standard_normal(n) * m["sigma"]
+        retest = rx.normal(0, _RETEST_NOISE * m["sigma"], n)
+        lo, hi = m["clip"]
+        for inst in (2, 3):
+            v = m["intercept"] + sum(m[k] * x[k] for k in x) + z
+            for src, (beta, centre) in m["from"].items():
+                v = v + beta * (np.nan_to_num(cardiac[f"{src}{inst}"], nan=centre) - centre)
+            if inst == 3:
+                v = v + m["age10"] * gap / 10 + retest
+                v = np.where(p["repeat"], v, np.nan)
+            out[f"{col}{inst}"] = np.clip(v, lo, hi)
+    for inst in (2, 3):
+        c = {k: cardiac[f"{k}{inst}"] for k in ("lvedv_ml", "lvesv_ml", "rvedv_ml", "lav_ml", "heart_rate_bpm")}
+        out[f"lvsv_ml{inst}"] = c["lvedv_ml"] - c["lvesv_ml"]
+        out[f"lvco_l_min{inst}"] = out[f"lvsv_ml{inst}"] * c["heart_rate_bpm"] / 1000
+        out[f"rvesv_ml{inst}"] = c["rvedv_ml"] * (1 - out[f"rvef_pct{inst}"] / 100)
+        out[f"rvsv_ml{inst}"] = c["rvedv_ml"] - out[f"rvesv_ml{inst}"]
+        out[f"lamin_ml{inst}"] = c["lav_ml"] * (1 - out[f"laef_pct{inst}"] / 100)
+        out[f"lasv_ml{inst}"] = c["lav_ml"] - out[f"lamin_ml{inst}"]
+        out[f"ramin_ml{inst}"] = out[f"ramax_ml{inst}"] * (1 - out[f"raef_pct{inst}"] / 100)
+        out[f"rasv_ml{inst}"] = out[f"ramax_ml{inst}"] - out[f"ramin_ml{inst}"]
+        sbp = b["true_sbp2"] if inst == 2 else b["true_sbp3"]
+        pp = _PP_FRACTION * sbp
+        for site in ("asc", "desc"):
+            mx, dist = out[f"ao_{site}_max_area_mm2{inst}"], out[f"ao_{site}_distensibility{inst}"]
+            out[f"ao_{site}_min_area_mm2{inst}"] = mx / (1 + dist * 1e-3 * pp)
+    return out
+
+
+def _idp_columns(rx: np.random.Generator, p: dict, b: dict, cardiac: dict,
+                 extra: dict) -> dict[tuple[int, int, int], np.ndarray]:
+    """Measured cardiac IDPs (Bai et al. 24100-24181 subset, inline 22420-22427) at instances 2, 3."""
+    n = len(p["male"])
+    truth = {**cardiac, **extra}
+    cols: dict[tuple[int, int, int], np.ndarray] = {}
+    for inst in (2, 3):
+        absent = np.isnan(p[f"visit{inst}"])
+        u = rx.random((n, 5))
+        no_bai = absent | (u[:, 0] < IDP_MISSING["bai"])
+        miss = {"sax": no_bai, "lax": no_bai | (u[:, 1] < IDP_MISSING["lax"]),
+                "aorta": no_bai | (u[:, 2] < IDP_MISSING["aorta"]),
+                "strain": no_bai | (u[:, 3] < IDP_MISSING["strain"])}
+        no_inline = absent | (u[:, 4] < IDP_MISSING["inline"])
+        meas: dict[int, np.ndarray] = {}
+        for f, (col, sd) in IDP_FIELDS.items():
+            meas[f] = truth[f"{col}{inst}"] * (1 + sd * rx.standard_normal(n))
+        for f, (col, sd) in STRAIN_NOISE.items():
+            meas[f] = truth[f"{col}{inst}"] + sd * rx.standard_normal(n)
+        for mx, mn, sv, ef in ((24100, 24101, 24102, 24103), (24106, 24107, 24108, 24109),
+                               (24110, 24111, 24112, 24113), (24114, 24115, 24116, 24117)):
+            meas[sv] = meas[mx] - meas[mn]
+            meas[ef] = 100 * meas[sv] / meas[mx]
+        meas[24104] = meas[24102] * truth[f"heart_rate_bpm{inst}"] / 1000 * (1 + 0.02 * rx.standard_normal(n))
+        seg = truth[f"lvwt_mm{inst}"][:, None] * LVWT_PATTERN[None, :] * (1 + 0.06 * rx.standard_normal((n, 16)))
+        for k in range(16):
+            meas[24124 + k] = seg[:, k]
+        for f, v in meas.items():
+            cols[(f, inst, 0)] = np.where(miss[IDP_GROUP[f]], np.nan, np.round(v, 3))
+        # Siemens inline: a second, noisier measurement
+        z1 = rx.standard_normal(n)
+        z2 = 0.5 * z1 + np.sqrt(1 - 0.5**2) * rx.standard_normal(n)
+        edv = truth[f"lvedv_ml{inst}"] * (1 + INLINE_NOISE * z1)
+        esv = truth[f"lvesv_ml{inst}"] * (1 + INLINE_NOISE * z2)
+        hr = truth[f"heart_rate_bpm{inst}"] + rx.normal(0, 5.0, n)
+        h, w = b[f"true_height{inst}"], b[f"true_weight{inst}"]
+        bsa = np.round(du_bois_bsa(w, h), 2)
+        co = (edv - esv) * hr / 1000
+        inline = {22420: 100 * (edv - esv) / edv, 22421: edv, 22422: esv, 22423: edv - esv, 22424: co,
+                  22425: co / bsa, 22426: np.round(hr), 22427: bsa}
+        for f, v in inline.items():
+            cols[(f, inst, 0)] = np.where(no_inline, np.nan, np.round(v, 2))
+    return cols
+
+
+def _biochem_columns(rx: np.random.Generator, p: dict, b: dict,
+                     t2d_date: np.ndarray) -> dict[tuple[int, int, int], np.ndarray]:
+    """Blood biochemistry at instance 0 (see :data:`BIOCHEM_FIELDS` for the planted models)."""
+    n = len(p["male"])
+    male = p["male"].astype(float)
+    age = _age_exact(p["visit0"], p["birth15"])
+    bmi = b["true_bmi0"]
+    v0 = p["visit0"]
+    t2d0 = (~np.isnan(t2d_date) & (t2d_date <= v0)).astype(float)
+    t2d10 = (~np.isnan(t2d_date) & (t2d_date > v0) & (t2d_date <= v0 + 10 * DAYS_PER_YEAR)).astype(float)
+    z = rx.standard_normal((n, 7))
+    v: dict[int, np.ndarray] = {}
+    v[30000] = np.exp(np.log(6.8) + 0.02 * (bmi - 27) + 0.25 * z[:, 0])
+    v[30690] = np.clip(5.75 - 0.25 * male + 0.01 * (age - 57) + 1.05 * z[:, 1], 1.5, 12.0)
+    v[30760] = np.clip(1.62 - 0.32 * male - 0.03 * (bmi - 27) + 0.33 * z[:, 2], 0.3, 4.0)
+    v[30780] = np.clip(0.64 * v[30690] - 0.05 + 0.3 * z[:, 3], 0.3, 9.0)
+    v[30870] = np.exp(np.log(1.45) + 0.15 * male + 0.035 * (bmi - 27) - 0.35 * (v[30760] - 1.45) + 0.38 * z[:, 4])
+    v[30740] = np.clip(4.9 + 0.02 * (bmi - 27) + 2.5 * t2d0 + 0.3 * t2d10 + 0.55 * z[:, 5], 2.5, 30.0)
+    v[30750] = np.clip(34.5 + 0.12 * (age - 57) + 0.35 * (bmi - 27) + 17 * t2d0 + 4 * t2d10 + 3.5 * z[:, 6],
+                       15.0, 150.0)
+    no_sample = rx.random(n) < BIOCHEM_MISSING["sample"]
+    cols = {}
+    for f in BIOCHEM_FIELDS:
+        drop = no_sample | (rx.random(n) < BIOCHEM_MISSING["field"])
+        cols[(f, 0, 0)] = np.where(drop, np.nan, np.round(v[f], 1 if f == 30750 else 3))
+    return cols
+
+
+def _records_after(codes: np.ndarray, dates: np.ndarray, new_codes: np.ndarray,
+                   new_dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Existing hospital arrays with the new records' columns appended (existing slots untouched)."""
+    return np.concatenate([codes, new_codes], axis=1), np.concatenate([dates, new_dates], axis=1)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -856,6 +1131,8 @@ def simulate_cohort(
     """
     if n < 1:
         raise ValueError(f"n must be positive (got {n})")
+    # issue 14: an independent stream for everything added since (the Generator is not advanced)
+    rx = extension_rng(rng)
     admin = _day(admin_date)
     if genotypes is not None:
         eids = np.asarray(genotypes.eids, dtype=np.int64)
@@ -868,13 +1145,15 @@ def simulate_cohort(
     g = _simulate_misc(n, rng, p)
     genetic, variants = _genetic_parts(genotypes)
     cardiac = _simulate_cardiac(n, rng, p, b, genetic)
-    participants = _participants(eids, p, b, g, cardiac)
+    extra = _simulate_cardiac_extra(n, rx, p, b, cardiac)
+    participants = _participants(eids, p, b, g, cardiac, extra)
 
     # hazards use instance-2 truth in cohort row order
     part2 = pd.DataFrame({
         "age_exact": _age_exact(p["visit2"], p["birth15"]), "sex": p["male"].astype(float),
         "true_sbp": b["true_sbp2"], "true_bmi": b["true_bmi2"],
         **{t: cardiac[f"{t}2"] for t in ("lvedv_ml", "lvef_pct", "lvwt_mm", "lav_ml")},
+        "lvm_g": extra["lvm_g2"],
     })
     hazards = _hazard_design(part2)
     lp_death = (_DEATH_LOG_HR["age10"] * (part2["age_exact"].to_numpy() - 65) / 10
@@ -888,10 +1167,18 @@ def simulate_cohort(
     fo_days: dict[int, np.ndarray] = {}
     alg: dict[int, np.ndarray] = {}
     h0 = {}
-    for outcome in OUTCOME_SOURCES:
+    event_dates: dict[str, np.ndarray] = {}
+    for outcome in ORIGINAL_OUTCOMES:
         lp = _linear_predictor(hazards, outcome, part2)
         dates, h0[outcome] = _draw_event_dates(rng, outcome, lp, p, death, admin)
         _write_sources(rng, rec, outcome, dates, limit, fo_days, alg)
+        event_dates[outcome] = dates
+    # issue 14: the other outcomes from the extension stream, into their own records
+    rec_x = _Records([], [], [], [], [])
+    for outcome in EXTENSION_OUTCOMES:
+        lp = _linear_predictor(hazards, outcome, part2)
+        dates, h0[outcome] = _draw_event_dates(rx, outcome, lp, p, death, admin)
+        _write_sources(rx, rec_x, outcome, dates, limit, fo_days, alg)
     hazards["baseline_hazard_per_year"] = hazards["outcome"].map(h0)
     recs = rec.frame()
     used10 = np.bincount(recs.loc[recs["kind"] == "icd10", "person"].to_numpy(), minlength=n)
@@ -900,11 +1187,18 @@ def simulate_cohort(
     r10, r9 = recs[recs["kind"] == "icd10"], recs[recs["kind"] == "icd9"]
     codes10, dates10 = _records_to_wide(rng, r10, n)
     codes9, dates9 = _records_to_wide(rng, r9, n)
+    # new records in array slots after the existing ones (existing columns stay as they were)
+    recs_x = rec_x.frame()
+    codes10, dates10 = _records_after(codes10, dates10, *_records_to_wide(rx, recs_x[recs_x["kind"] == "icd10"], n))
+    codes9, dates9 = _records_after(codes9, dates9, *_records_to_wide(rx, recs_x[recs_x["kind"] == "icd9"], n))
 
     cols = _main_columns(p, b, g, death_written, fo_days, alg, codes10, dates10, codes9, dates9)
+    cols.update(_idp_columns(rx, p, b, cardiac, extra))
+    cols.update(_biochem_columns(rx, p, b, event_dates["T2D"]))
     main_raw = _assemble_main(eids, cols)
     main = clean_main(main_raw)
-    outcomes = _truth_outcomes(recs[recs["kind"].isin(["icd10", "icd9"])], fo_days, alg, eids,
+    hosp = pd.concat([recs, recs_x], ignore_index=True)
+    outcomes = _truth_outcomes(hosp[hosp["kind"].isin(["icd10", "icd9"])], fo_days, alg, eids,
                                p["visit2"], death, admin)
     return SynthCohort(main=main, main_raw=main_raw, participants=participants, outcomes=outcomes,
                        hazards=hazards, variants=variants, trait_effects=_trait_effects())
