@@ -28,11 +28,25 @@ def add_ukb_argument(p) -> None:
     p.add_argument("--ukb", default=None,
                    help="UK Biobank main data file (ukbconv csv/r, R-mangled, PHESANT or RAP naming); "
                         "default: the built-in synthetic cohort")
-    p.add_argument("--fields", dest="fields_file", default=None,
-                   help="extra field registry TSV (field, name, type, unit, coding, na_codes, ...) "
-                        "overriding or extending the packaged one")
+    add_fields_argument(p)
     p.add_argument("--no-cache", dest="no_cache", action="store_true",
                    help="read the main data file directly, without using or filling the column cache")
+
+
+#: ``--fields`` help, shared by every command that reads the main data and by ``fields``
+FIELDS_HELP = ("field registry or data dictionary layered over the packaged registry; repeat for several "
+               "(later ones win per field). Accepted, told apart by the header: cardiolatent's TSV (field, name, "
+               "type, unit, coding, na_codes, instances, arrays, description), UK Biobank's Showcase "
+               "Data_Dictionary_Showcase.tsv/.csv, the RAP 'dx extract_dataset --ddd' *.data_dictionary.csv, and "
+               "a codings file (Codings.tsv or *.codings.csv: 'Do not know'/'Prefer not to answer' codes become "
+               "missing). The environment variable CARDIOLATENT_FIELDS (paths separated by "
+               f"'{os.pathsep}') names files layered before these")
+
+
+def add_fields_argument(p) -> None:
+    """``--fields FILE`` (repeatable; ``args.fields_file`` is a list or None)."""
+    p.add_argument("--fields", dest="fields_file", action="append", default=None, metavar="FILE",
+                   help=FIELDS_HELP)
 
 
 def main_read_options(args) -> dict:
@@ -58,12 +72,16 @@ def image_paths(args) -> list[str]:
 
 
 def registry_from_args(args):
+    """The packaged registry, then ``CARDIOLATENT_FIELDS``' files, then each ``--fields`` file.
+
+    ``args.fields_file`` may be None, one path, or a list of paths (``--fields`` repeated).
+    """
     from cardiolatent.ukb.registry import FieldRegistry
 
-    reg = FieldRegistry.default()
-    if getattr(args, "fields_file", None):
-        reg = reg.extend(args.fields_file)
-    return reg
+    files = getattr(args, "fields_file", None) or []
+    if isinstance(files, (str, os.PathLike)):
+        files = [files]
+    return FieldRegistry.configured(list(files))
 
 
 def ukb_path(args) -> Path:

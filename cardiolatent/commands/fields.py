@@ -6,14 +6,18 @@ HELP = "list or search the field registry (field id, name, type, unit, missing-v
 DESCRIPTION = (
     "List the UK Biobank fields cardiolatent knows: id, short name (usable wherever a command takes "
     "a field), type, unit, data-coding, negative codes read as missing, instances and array width. "
-    "The registry is a data file; --fields adds or corrects rows from your own TSV of the same columns."
+    "The registry is a data file; --fields (repeatable) layers your own TSV of the same columns, UK Biobank's "
+    "Showcase data dictionary, a RAP data_dictionary.csv or a codings file over it, as does the environment "
+    "variable CARDIOLATENT_FIELDS."
 )
 
 
 def add_arguments(p) -> None:
     p.add_argument("query", nargs="?", default=None,
                    help="show only fields whose id, name or description contains this text")
-    p.add_argument("--fields", dest="fields_file", default=None, help="your own registry TSV to merge in")
+    from cardiolatent.commands._common import add_fields_argument
+
+    add_fields_argument(p)
     p.add_argument("--out", default=None, help="write the registry as TSV instead of printing it")
 
 

@@ -20,6 +20,7 @@ import re
 from typing import Collection, Iterable, Optional, Tuple
 
 from cardiolatent.errors import UnknownNamingError
+from cardiolatent.ukb.column_patterns import PATTERNS
 from cardiolatent.ukb.registry import FieldRegistry
 
 STYLES = ("ukbconv_csv", "ukbconv_r", "r_mangled", "phesant", "rap")
@@ -38,13 +39,7 @@ _EXAMPLES = {
     "phesant": "x31_0_0",
     "rap": "p31, p21003_i2, p41270_a3",
 }
-_PATTERNS = {
-    "ukbconv_csv": re.compile(r"^(\d+)-(\d+)\.(\d+)$"),
-    "ukbconv_r": re.compile(r"^f\.(\d+)\.(\d+)\.(\d+)$"),
-    "r_mangled": re.compile(r"^X(\d+)\.(\d+)\.(\d+)$"),
-    "phesant": re.compile(r"^x(\d+)_(\d+)_(\d+)$"),
-    "rap": re.compile(r"^(?:participant\.)?p(\d+)(?:_i(\d+))?(?:_a(\d+))?$"),
-}
+_PATTERNS = PATTERNS
 #: participant id column names accepted per style; the first is what the writer uses
 ID_COLUMNS = {
     "ukbconv_csv": ("eid",),

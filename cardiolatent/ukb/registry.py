@@ -24,6 +24,28 @@ description  free text.
 
 Fields that are not in the registry can still be read: they are treated as ``text``
 unless the caller gives a type.
+
+Sources and layers
+------------------
+Besides this TSV, :meth:`FieldRegistry.extend` reads UK Biobank's own data dictionaries, told
+apart by their header row (:mod:`cardiolatent.ukb.dictionary` has the mappings):
+
+- the Showcase ``Data_Dictionary_Showcase.tsv`` / ``.csv`` (FieldID, Field, ValueType, ...);
+- the RAP ``dx extract_dataset --ddd`` ``<dataset>.data_dictionary.csv`` (entity, name, type, ...);
+- a codings file (Showcase ``Codings.tsv``: Coding, Value, Meaning; RAP ``<dataset>.codings.csv``):
+  negative codes meaning "Do not know", "Prefer not to answer", "Not applicable", "Unknown" become
+  the ``na_codes`` of every field with that data-coding whose ``na_codes`` were not given in a
+  registry TSV (see :data:`cardiolatent.ukb.dictionary.MISSING_MEANING`).
+
+Layers are applied in order and a later layer wins per field; a dictionary (which has no short
+names and no missing-value codes) keeps a lower layer's ``name`` and ``na_codes`` for the fields
+that layer has. The command line layers: the packaged registry, then the files of the
+environment variable ``CARDIOLATENT_FIELDS`` (paths separated by ``os.pathsep``, ``:`` on Linux),
+then each ``--fields`` file in the order given (:meth:`FieldRegistry.configured`).
+
+A field is named by its registry name, its id (``21003``) or a main-data column in any naming
+style (``21003-2.0``, ``p21003_i2``, ``f.21003.2.0``, ``X21003.2.0``, ``x21003_2_0``):
+:meth:`FieldRegistry.reference` says which instance/array a column name pins.
 """
 
 from __future__ import annotations
@@ -40,6 +62,8 @@ from typing import Iterable, Union
 import pandas as pd
 
 from cardiolatent.errors import CardiolatentError, UnknownFieldError
+from cardiolatent.ukb import dictionary as _dictionary
+from cardiolatent.ukb.column_patterns import match_column
 
 FIELD_TYPES = ("integer", "continuous", "categorical", "date", "text", "icd10", "icd9")
 COLUMNS = ("field", "name", "type", "unit", "coding", "na_codes", "instances", "arrays", "description")
@@ -54,6 +78,8 @@ CANONICAL_DTYPE = {
     "icd9": "string",
 }
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: environment variable: registry/dictionary files layered over the packaged registry (os.pathsep-separated)
+ENV_VAR = "CARDIOLATENT_FIELDS"
 
 FieldKey = Union[int, str]
 
@@ -158,6 +184,14 @@ class FieldRegistry:
     def __init__(self, rows: dict[int, FieldInfo] | Iterable[FieldInfo] | None = None) -> None:
         self._rows: dict[int, FieldInfo] = {}
         self._by_name: dict[str, int] = {}
+        #: fields whose na_codes were given (non-empty) by a registry TSV: codings files leave them
+        self._explicit_na: set[int] = set()
+        #: data-coding id -> missing-value codes, from codings files
+        self._coding_na: dict[str, frozenset[int]] = {}
+        #: what the layers read so far decided (skipped rows, mixed types)
+        self.notes: list[str] = []
+        #: the files layered in, in order
+        self.sources: list[str] = []
         if rows is not None:
             self._merge(dict(rows) if isinstance(rows, dict) else {r.field: r for r in rows})
 
@@ -169,28 +203,98 @@ class FieldRegistry:
 
     @classmethod
     def from_files(cls, *paths: str | os.PathLike, base: bool = True) -> "FieldRegistry":
-        """The packaged registry (unless ``base=False``) extended by each TSV in ``paths`` in order."""
+        """The packaged registry (unless ``base=False``) extended by each file in ``paths`` in
+        order (registry TSVs, Showcase or RAP dictionaries, codings files; later ones win)."""
         reg = cls.default() if base else cls()
         for p in paths:
             reg.extend(p)
         return reg
 
+    @classmethod
+    def configured(cls, paths: Iterable[str | os.PathLike] | str | None = (), *,
+                   environ: dict | None = None) -> "FieldRegistry":
+        """What the command line uses: the packaged registry, then the files of the environment
+        variable ``CARDIOLATENT_FIELDS`` (``os.pathsep``-separated), then ``paths`` in order."""
+        if paths is None:
+            paths = []
+        elif isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        reg = cls.default()
+        for p in env_files(environ):
+            if not Path(p).is_file():
+                raise CardiolatentError(f"field registry {p} (from the environment variable {ENV_VAR}) does not exist")
+            reg.extend(p)
+        for p in paths:
+            reg.extend(p)
+        return reg
+
+    def copy(self) -> "FieldRegistry":
+        """An independent copy (same rows, codings and notes)."""
+        new = FieldRegistry()
+        new._rows = dict(self._rows)
+        new._by_name = dict(self._by_name)
+        new._explicit_na = set(self._explicit_na)
+        new._coding_na = dict(self._coding_na)
+        new.notes = list(self.notes)
+        new.sources = list(self.sources)
+        return new
+
     def extend(self, path_or_df: str | os.PathLike | pd.DataFrame) -> "FieldRegistry":
-        """Add rows from a registry TSV path or DataFrame; rows override by field id. Returns ``self``."""
+        """Add a layer: a registry TSV / DataFrame (rows override by field id), a Showcase or RAP
+        data dictionary (a lower layer's names and na_codes kept), or a codings file (missing-value
+        codes per data-coding). The format is told from the header row. Returns ``self``."""
         if isinstance(path_or_df, pd.DataFrame):
             df = path_or_df.reset_index(drop=path_or_df.index.name != "field").astype(str)
             df = df.replace({"nan": "", "<NA>": "", "None": ""})
-            source = "(DataFrame)"
+            self._merge(_rows_from_table(df, "(DataFrame)"), explicit=True)
+            return self
+        path = Path(path_or_df)
+        if not path.is_file():
+            raise CardiolatentError(f"field registry {path} does not exist"
+                                    + (" (it is a folder)" if path.is_dir() else ""))
+        fmt, sep = _dictionary.file_format(path)
+        self.sources.append(str(path))
+        if fmt == "registry":
+            self._merge(_rows_from_table(_dictionary.read_table(path, sep), str(path)), explicit=True)
+        elif fmt == "codings":
+            self._coding_na.update(_dictionary.missing_codes(path, sep))
+            self._apply_codings()
         else:
-            path = Path(path_or_df)
-            if not path.is_file():
-                raise CardiolatentError(f"field registry {path} does not exist")
-            df = _read_table(path)
-            source = str(path)
-        self._merge(_rows_from_table(df, source))
+            got = _dictionary.read_dictionary(path, fmt, sep)
+            self.notes += got.notes
+            self._merge_dictionary(got.rows)
         return self
 
-    def _merge(self, rows: dict[int, FieldInfo]) -> None:
+    def _merge_dictionary(self, rows: dict[int, dict]) -> None:
+        """Dictionary rows: fields already here keep name and na_codes; new names made unique."""
+        new = {fid: r for fid, r in rows.items() if fid not in self._rows}
+        _dictionary.unique_names(new, self._by_name)
+        out: dict[int, FieldInfo] = {}
+        for fid, r in rows.items():
+            old = self._rows.get(fid)
+            out[fid] = FieldInfo(
+                field=fid, name=old.name if old is not None else r["name"], type=r["type"], unit=r["unit"],
+                coding=r["coding"], na_codes=old.na_codes if old is not None else frozenset(),
+                instances=tuple(r["instances"]), arrays=int(r["arrays"]), description=r["description"])
+        self._merge(out, explicit=False)
+
+    def _apply_codings(self) -> None:
+        if not self._coding_na:
+            return
+        for fid, info in self._rows.items():
+            if fid in self._explicit_na or not info.coding:
+                continue
+            codes = self._coding_na.get(info.coding)
+            if codes is not None and codes != info.na_codes:
+                self._rows[fid] = FieldInfo(**{**info.__dict__, "na_codes": codes})
+
+    def _merge(self, rows: dict[int, FieldInfo], explicit: bool = True) -> None:
+        if explicit:
+            for fid, info in rows.items():
+                if info.na_codes:
+                    self._explicit_na.add(fid)
+                else:
+                    self._explicit_na.discard(fid)
         self._rows.update(rows)
         self._by_name = {}
         for fid, info in self._rows.items():
@@ -200,6 +304,7 @@ class FieldRegistry:
                     f"field registry: name {info.name!r} is used by fields {other} and {fid}; names must be unique"
                 )
             self._by_name[info.name] = fid
+        self._apply_codings()
 
     # lookups ------------------------------------------------------------------------------
     def __contains__(self, key: object) -> bool:
@@ -236,18 +341,33 @@ class FieldRegistry:
             return int(name_or_id)  # type: ignore[arg-type]
         if not isinstance(name_or_id, str):
             raise TypeError(f"field must be a name or an id, not {name_or_id!r}")
+        return self.reference(name_or_id)[0]
+
+    def reference(self, name_or_id: FieldKey) -> tuple[int, int | None, int | None]:
+        """``(field, instance, array)`` named by a registry name, a field id or a main-data column.
+
+        A name or an id leaves instance and array open (None); a column name in any naming style
+        pins them (``30000-2.0`` -> ``(30000, 2, 0)``, ``p30000_i2`` -> ``(30000, 2, 0)``, ``p31``
+        -> ``(31, 0, 0)``). Registry names are tried before column patterns.
+        """
+        if not isinstance(name_or_id, str):
+            return self.resolve(name_or_id), None, None
         key = name_or_id.strip()
         if key.isdigit():
-            return int(key)
+            return int(key), None, None
         norm = key.lower().replace("-", "_").replace(" ", "_")
         if norm in self._by_name:
-            return self._by_name[norm]
+            return self._by_name[norm], None, None
+        col = match_column(key)
+        if col is not None:
+            _, fid, inst, arr = col
+            return fid, (inst if inst is not None else 0), (arr if arr is not None else 0)
         close = difflib.get_close_matches(norm, list(self._by_name), n=5, cutoff=0.5)
         close += [n for n in self._by_name if norm in n and n not in close][: 5 - len(close)]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownFieldError(
             f"unknown field {name_or_id!r}: not a field id and not a name in the field registry{hint} "
-            "(give the numeric field id, or add the field to a registry file)"
+            "(give the numeric field id or a column name like 30000-2.0, or add the field to a registry file)"
         )
 
     def get(self, field: FieldKey) -> FieldInfo | None:
@@ -308,5 +428,17 @@ class FieldRegistry:
             )
         return pd.DataFrame(recs, columns=list(COLUMNS))
 
+    def near(self, text: str, n: int = 5) -> list[str]:
+        """Registry names close to ``text`` (for "did you mean" messages)."""
+        norm = str(text).strip().lower().replace("-", "_").replace(" ", "_")
+        close = difflib.get_close_matches(norm, list(self._by_name), n=n, cutoff=0.6)
+        return close + [m for m in self._by_name if len(norm) >= 3 and norm in m and m not in close][: n - len(close)]
+
     def __repr__(self) -> str:
         return f"FieldRegistry({len(self)} fields)"
+
+
+def env_files(environ: dict | None = None) -> list[str]:
+    """The files named by ``CARDIOLATENT_FIELDS`` (``os.pathsep``-separated; empty parts ignored)."""
+    env = os.environ if environ is None else environ
+    return [p for p in str(env.get(ENV_VAR, "") or "").split(os.pathsep) if p.strip()]
