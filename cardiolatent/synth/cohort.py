@@ -859,9 +859,11 @@ def _trait_effects() -> pd.DataFrame:
 #
 # Everything below draws from one *extension stream*, a Generator seeded from the cohort
 # Generator's state when :func:`simulate_cohort` is entered (read, never advanced), so every
-# table, column and record that existed before issue 14 is unchanged (same values, same
-# positions): new main-data columns are added, new hospital records go into array slots after
-# the widest existing record, and new truth columns / hazard rows / outcome rows are added.
+# value, record and row that existed before issue 14 is unchanged: new main-data columns are
+# added; new hospital records go into each person's array slots right after their existing
+# records (cells that were empty; arrays stay gap-free; ICD-10 still at most 20 slots, so a few
+# new records of people whose 20 slots are full are not written); new truth columns, hazard
+# rows and outcome rows are added.
 
 #: Planted models of the true cardiac parameters added by issue 14 (instance 2), trait units:
 #: value = intercept + sum(beta * (existing truth - centre)) + sex*male + bsa*(BSA - 1.9)
@@ -1095,10 +1097,30 @@ def _biochem_columns(rx: np.random.Generator, p: dict, b: dict,
     return cols
 
 
-def _records_after(codes: np.ndarray, dates: np.ndarray, new_codes: np.ndarray,
-                   new_dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Existing hospital arrays with the new records' columns appended (existing slots untouched)."""
-    return np.concatenate([codes, new_codes], axis=1), np.concatenate([dates, new_dates], axis=1)
+def _records_after(rx: np.random.Generator, codes: np.ndarray, dates: np.ndarray, recs: pd.DataFrame,
+                   cap: int | None = None) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Place new records in each person's array slots right after their existing ones.
+
+    ``codes`` / ``dates``: the existing (n, width) arrays, filled from index 0 without gaps; they
+    keep every existing record where it is (only empty cells are filled) and are widened when a
+    person's records need more slots. New records of a person go in random order; with ``cap``
+    (ICD-10: the 20 slots the older records are held to) records that do not fit are not
+    written. Returns the new arrays and the records written.
+    """
+    person = recs["person"].to_numpy()
+    order = np.lexsort((rx.random(len(person)), person))
+    ps = person[order]
+    used = pd.notna(codes).sum(axis=1) if codes.shape[1] else np.zeros(codes.shape[0], np.int64)
+    idx = used[ps] + np.arange(len(ps)) - np.searchsorted(ps, ps, side="left")
+    keep = idx < cap if cap is not None else np.ones(len(ps), bool)
+    width = max(codes.shape[1], int(idx[keep].max()) + 1 if keep.any() else 0)
+    n = codes.shape[0]
+    out_c = np.full((n, width), None, dtype=object)
+    out_d = np.full((n, width), np.nan)
+    out_c[:, :codes.shape[1]], out_d[:, :codes.shape[1]] = codes, dates
+    out_c[ps[keep], idx[keep]] = recs["code"].to_numpy()[order][keep]
+    out_d[ps[keep], idx[keep]] = recs["date"].to_numpy()[order][keep]
+    return out_c, out_d, recs.iloc[order[keep]]
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -1189,15 +1211,15 @@ def simulate_cohort(
     codes9, dates9 = _records_to_wide(rng, r9, n)
     # new records in array slots after the existing ones (existing columns stay as they were)
     recs_x = rec_x.frame()
-    codes10, dates10 = _records_after(codes10, dates10, *_records_to_wide(rx, recs_x[recs_x["kind"] == "icd10"], n))
-    codes9, dates9 = _records_after(codes9, dates9, *_records_to_wide(rx, recs_x[recs_x["kind"] == "icd9"], n))
+    codes10, dates10, x10 = _records_after(rx, codes10, dates10, recs_x[recs_x["kind"] == "icd10"], _HOSPITAL_WIDTH)
+    codes9, dates9, x9 = _records_after(rx, codes9, dates9, recs_x[recs_x["kind"] == "icd9"])
 
     cols = _main_columns(p, b, g, death_written, fo_days, alg, codes10, dates10, codes9, dates9)
     cols.update(_idp_columns(rx, p, b, cardiac, extra))
     cols.update(_biochem_columns(rx, p, b, event_dates["T2D"]))
     main_raw = _assemble_main(eids, cols)
     main = clean_main(main_raw)
-    hosp = pd.concat([recs, recs_x], ignore_index=True)
+    hosp = pd.concat([recs, x10, x9], ignore_index=True)
     outcomes = _truth_outcomes(hosp[hosp["kind"].isin(["icd10", "icd9"])], fo_days, alg, eids,
                                p["visit2"], death, admin)
     return SynthCohort(main=main, main_raw=main_raw, participants=participants, outcomes=outcomes,
