@@ -21,15 +21,28 @@ Names of variables (``--traits``, ``--covariates``):
    ``genetic_ethnic_grouping``, ``pc1`` .. ``pc40``;
 2. outcome definitions (``AF``, ``MI``, ``HF``, ``HTN``, ``T2D`` or a user file): binary case
    status in the paper's window (diagnosis year within [imaging year - 5, imaging year + 1]);
-3. any field of the registry, by name (``townsend_index``) or id (``189``): the value at the
-   row's imaging instance when the file has that instance, else the baseline (instance 0)
-   value (noted).
+3. any field, by registry name (``townsend_index``) or id (``189``): the value at the row's
+   imaging instance when the file has that instance, else the baseline (instance 0) value
+   (noted); or by a main-data column in any naming style (``189-0.0``, ``p189``, ``p30000_i2``,
+   ``f.30000.2.0``, ``X30000.2.0``, ``x30000_2_0``), which pins the instance and array for every
+   row (noted). Every naming of one field gives one column labelled with the field's registry
+   name (``f<id>`` for a field in no registry), so results are the same rows whichever naming
+   was used. Two different namings of one variable in one list are an error (one line naming
+   both); the same name twice is used once.
 
-Covariate presets (``--covariates paper_traits``): see :data:`COVARIATE_PRESETS`.
+A field's type comes from the main data's registry (:class:`cardiolatent.ukb.read.MainData`
+``.registry``, which holds types the reader inferred for unregistered fields), else the registry
+given. A field typed ``text`` whose values are all numbers is used as continuous (noted): a
+numeric column is never refused as text.
+
+Presets: covariate presets (``--covariates paper_traits``, :data:`COVARIATE_PRESETS`) and the
+trait presets of ``cardiolatent/data/presets.toml`` (``--traits cardiac_idps``,
+:func:`cardiolatent.ukb.presets.trait_presets`).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -40,6 +53,7 @@ import pandas as pd
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.ukb.covariates import as_wide, field_columns, imaging_covariates
 from cardiolatent.ukb.outcomes import load_definitions, outcome_table
+from cardiolatent.ukb.presets import trait_presets
 from cardiolatent.ukb.registry import FieldRegistry
 
 #: The paper's covariate sets (analyses.md): continuous traits, diseases, and the GWAS.
@@ -73,7 +87,9 @@ class Variables:
     floats), same row order as the ``keys`` it was built for. ``kinds``: ``continuous``,
     ``binary`` or ``categorical`` per column. ``notes``: what was decided on the way (a field
     read at baseline, an outcome window, ...). ``no_visit``: number of rows whose participant has
-    no visit date at the row's instance (all their variables are missing).
+    no visit date at the row's instance (all their variables are missing). ``aliases``: each name
+    asked for -> the column holding it (``30000-0.0`` -> ``white_blood_cell_count``, ``af`` ->
+    ``AF``); :meth:`column` looks names up through it.
     """
 
     table: pd.DataFrame
@@ -81,17 +97,30 @@ class Variables:
     notes: list[str] = field(default_factory=list)
     no_visit: int = 0
     has_visit: np.ndarray | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def column(self, name: str) -> str:
+        """The column of :attr:`table` holding the variable asked for as ``name``."""
+        if name in self.table.columns:
+            return name
+        if name in self.aliases:
+            return self.aliases[name]
+        raise CardiolatentError(f"variable {name!r} was not built from the main data "
+                                f"(variables: {', '.join(map(str, self.table.columns[:8]))})")
 
 
 def expand_names(names: Iterable[str] | str | None) -> list[str]:
     """Comma lists and presets -> a flat list of names (``paper_traits,pc1`` -> age, sex, ..., pc1).
 
-    ``pc1-pc10`` expands to ``pc1`` .. ``pc10``.
+    Presets: :data:`COVARIATE_PRESETS` and the trait presets of
+    :func:`cardiolatent.ukb.presets.trait_presets` (``cardiac_idps``, ...). ``pc1-pc10`` expands
+    to ``pc1`` .. ``pc10``. A name given twice is kept once (first place).
     """
     if names is None:
         return []
     if isinstance(names, str):
         names = [names]
+    presets = trait_presets()
     out: list[str] = []
     for item in names:
         for tok in str(item).split(","):
@@ -101,6 +130,8 @@ def expand_names(names: Iterable[str] | str | None) -> list[str]:
             m = re.fullmatch(r"pc(\d+)-pc(\d+)", tok, flags=re.I)
             if tok in COVARIATE_PRESETS:
                 new = list(COVARIATE_PRESETS[tok])
+            elif tok in presets:
+                new = list(presets[tok])
             elif m:
                 new = [f"pc{k}" for k in range(int(m.group(1)), int(m.group(2)) + 1)]
             else:
@@ -126,8 +157,8 @@ def fields_needed(names: Sequence[str], registry=None, definitions=None) -> list
             fields.add(40000)
         else:
             try:
-                fields.add(reg.resolve(n))
-            except Exception:  # noqa: BLE001 - covariate names like 'age' are not fields
+                fields.add(reg.resolve(n))  # a registry name, a field id or a column in any naming
+            except (CardiolatentError, TypeError):  # covariate names like 'age' are not fields
                 pass
     return sorted(fields)
 
@@ -164,31 +195,105 @@ def _per_row(keys: pd.DataFrame, by_instance: dict[int, pd.Series | None]) -> np
     return out
 
 
+def _is_numeric_text(values: pd.Series) -> bool:
+    """True when every non-missing, non-empty value parses as a number (none present: True)."""
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    text = values.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    num = pd.to_numeric(text.where(present), errors="coerce")
+    return bool(num[present].notna().all())
+
+
+def _unknown_names_message(unknown: Sequence[str], cov_cols: Sequence[str], defs, regs) -> str:
+    """One line: each unknown name with its near matches, then what names may be."""
+    pool: dict[str, None] = {}
+    for c in cov_cols:
+        if not re.fullmatch(r"pc\d+", c):
+            pool[c] = None
+    pool.update({k: None for k in defs})
+    pool.update({k: None for k in COVARIATE_PRESETS})
+    pool.update({k: None for k in trait_presets()})
+    for reg in regs:
+        pool.update({k: None for k in reg.names})
+    lower = {k.lower(): k for k in pool}
+    parts = []
+    for name in unknown:
+        key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
+        close = [lower[c] for c in difflib.get_close_matches(key, list(lower), n=5, cutoff=0.6)]
+        if len(key) >= 3:
+            close += [v for k, v in lower.items() if key in k and v not in close][: 5 - len(close)]
+        parts.append(f"{name!r}" + (f" (did you mean {', '.join(close)}?)" if close else " (no close name)"))
+    covs_listed = ", ".join(c for c in sorted(cov_cols) if not re.fullmatch(r"pc\d+", c))
+    return (f"unknown trait/covariate name(s): {'; '.join(parts)}. Use an imaging covariate ({covs_listed}, "
+            f"pc1..pc40), an outcome ({', '.join(sorted(defs.keys()))}), a preset "
+            f"({', '.join(list(COVARIATE_PRESETS) + list(trait_presets()))}), a field name or id from the registry "
+            "('cardiolatent fields'; --fields adds a registry or UK Biobank data dictionary) or a main-data column "
+            "such as 30000-2.0 or p30000_i2")
+
+
 def participant_variables(main: Any, keys: pd.DataFrame, names: Sequence[str], *,
                           definitions=None, case_window: tuple[int, int] = (-5, 1),
                           registry=None) -> Variables:
     """Variables ``names`` for each (eid, instance) row of ``keys``, at that row's imaging visit.
 
-    ``main``: :class:`cardiolatent.ukb.read.MainData` (or its canonical wide table). Unknown
-    names raise :class:`CardiolatentError` listing what is available.
+    ``main``: :class:`cardiolatent.ukb.read.MainData` (or its canonical wide table). ``names``:
+    see the module docstring (covariates, outcomes, field names/ids, main-data columns). The
+    table has one column per distinct variable, in the order asked, labelled as the module
+    docstring says; :attr:`Variables.aliases` maps each name to its column. Unknown names raise
+    :class:`CardiolatentError` listing near matches; two namings of one variable raise too.
     """
     wide = as_wide(main)
-    reg = registry or getattr(main, "registry", None) or FieldRegistry.default()
+    is_main = not isinstance(main, pd.DataFrame)
+    main_reg = getattr(main, "registry", None) if is_main else None
+    reg = registry or main_reg or FieldRegistry.default()
+    regs = [r for r in (reg, main_reg) if r is not None]
+    if main_reg is reg:
+        regs = [reg]
     defs = definitions if definitions is not None else load_definitions()
     instances = sorted(set(int(i) for i in keys["instance"].unique())) or [2]
     covs = _imaging_covariates(wide, instances)
-    cov_cols = [c for c in next(t for t in covs.values() if t is not None).columns if c not in _NOT_VARIABLES]
+    present = [t for t in covs.values() if t is not None]
+    if not present:
+        raise CardiolatentError(
+            f"the main data has no visit date (field 53) at instance(s) {', '.join(map(str, instances))}, the "
+            f"imaging visit(s) of the latents rows; every variable is taken at the row's visit: add the columns "
+            f"53-{instances[0]}.0 ... to the extract")
+    cov_cols = [c for c in present[0].columns if c not in _NOT_VARIABLES]
     table = pd.DataFrame(index=keys.index)
     kinds: dict[str, str] = {}
-    notes: list[str] = []
+    notes: list[str] = [str(n) for n in (getattr(main, "notes", None) or [])] if is_main else []
+    aliases: dict[str, str] = {}
+    asked_as: dict[str, str] = {}  # column -> the first name that built it
     visit_known = _per_row(keys, {i: (t["visit"] if t is not None else None) for i, t in covs.items()})
     no_visit = int(np.isnan(visit_known).sum())
     if no_visit:
         notes.append(f"{no_visit} row(s) have no visit date (field 53) at their imaging instance in the main "
                      "data: all their variables are missing")
     unknown = []
+
+    def claim(label: str, name: str) -> bool:
+        """Record ``name`` -> ``label``; False when the column is already built (same name twice)."""
+        prev = asked_as.get(label)
+        if prev is not None and prev != name:
+            raise CardiolatentError(f"{prev!r} and {name!r} name the same variable ({label}); name it once")
+        aliases[name] = label
+        if prev is not None:
+            return False
+        asked_as[label] = name
+        return True
+
+    def lookup(fid: int, first, second):
+        for r in (first, second):
+            info = r.get(fid) if r is not None else None
+            if info is not None:
+                return info
+        return None
+
     for name in names:
         if name in cov_cols:
+            if not claim(name, name):
+                continue
             table[name] = _per_row(keys, {i: (t[name] if t is not None else None) for i, t in covs.items()})
             vals = table[name].dropna().unique()
             if name in CATEGORICAL_COVARIATES:
@@ -198,6 +303,8 @@ def participant_variables(main: Any, keys: pd.DataFrame, names: Sequence[str], *
             continue
         key = _outcome_key(name, defs)
         if key is not None:
+            if not claim(key, name):
+                continue
             by = {}
             for inst in instances:
                 if covs.get(inst) is None:
@@ -212,28 +319,57 @@ def participant_variables(main: Any, keys: pd.DataFrame, names: Sequence[str], *
             notes.append(f"{key}: case = diagnosis year within [imaging year {case_window[0]:+d}, imaging year "
                          f"{case_window[1]:+d}] ({defs[key].name}); controls = everyone else with a visit date")
             continue
-        try:
-            fid = reg.resolve(name)
-        except Exception:  # noqa: BLE001
+        ref = None
+        for r in regs:
+            try:
+                ref = r.reference(name)
+                break
+            except (CardiolatentError, TypeError):
+                continue
+        if ref is None:
             unknown.append(name)
             continue
-        ftype = reg.type(fid)
-        if ftype not in ("continuous", "integer", "categorical"):
-            raise CardiolatentError(f"field {fid} ({reg.name(fid)}) is of type {ftype}; traits and covariates "
-                                    "must be continuous, integer or categorical")
+        fid, pin_inst, pin_arr = ref
+        named = lookup(fid, reg, main_reg)
+        typed = lookup(fid, main_reg, reg)  # the reader's registry holds the types it inferred
+        label = named.name if named is not None else f"f{fid}"
+        ftype = typed.type if typed is not None else "text"
+        if not claim(label, name):
+            continue
         cols = field_columns(wide, fid)
         if not cols:
-            raise CardiolatentError(f"field {fid} ({reg.name(fid)}) is not in the main data file "
-                                    f"(asked for as {name!r})")
-        by = {}
+            raise CardiolatentError(f"field {fid} ({label}) is not in the main data file (asked for as {name!r})")
+        by_col: dict[int, str | None] = {}
         used_baseline = False
-        for inst in instances:
-            col = cols.get((inst, 0))
+        if pin_inst is not None:
+            col = cols.get((pin_inst, pin_arr or 0))
             if col is None:
-                col = cols.get((0, 0))
-                used_baseline = col is not None
-            by[inst] = pd.to_numeric(wide[col], errors="coerce").astype(float) if col is not None else None
-        label = reg.name(fid) if name == str(fid) else name
+                have = ", ".join(sorted(str(c) for c in cols.values())[:6])
+                raise CardiolatentError(f"{name!r}: the main data has no column for field {fid} instance {pin_inst} "
+                                        f"array {pin_arr or 0} (it has {have})")
+            by_col = {inst: col for inst in instances}
+            notes.append(f"{label} (field {fid}) is read from column {col} for every row (the instance named by "
+                         f"{name!r}), whatever the row's imaging visit")
+        else:
+            for inst in instances:
+                col = cols.get((inst, 0))
+                if col is None:
+                    col = cols.get((0, 0))
+                    used_baseline = used_baseline or col is not None
+                by_col[inst] = col
+        if ftype not in ("continuous", "integer", "categorical"):
+            used = [c for c in dict.fromkeys(by_col.values()) if c is not None]
+            if ftype == "text" and all(_is_numeric_text(wide[c]) for c in used):
+                ftype = "continuous"
+                notes.append(f"field {fid} is in no registry; typed continuous from its values" if typed is None
+                             else f"field {fid} ({label}) is registered as text but its values are all numbers; "
+                                  "used as continuous")
+            else:
+                raise CardiolatentError(f"field {fid} ({label}) is of type {ftype}; traits and covariates "
+                                        "must be continuous, integer or categorical (asked for as "
+                                        f"{name!r})")
+        by = {inst: (pd.to_numeric(wide[c], errors="coerce").astype(float) if c is not None else None)
+              for inst, c in by_col.items()}
         table[label] = _per_row(keys, by)
         if used_baseline:
             notes.append(f"{label} (field {fid}) has no column at the imaging instance; the baseline "
@@ -244,13 +380,8 @@ def participant_variables(main: Any, keys: pd.DataFrame, names: Sequence[str], *
         else:
             kinds[label] = "continuous"
     if unknown:
-        covs_listed = ", ".join(c for c in sorted(cov_cols) if not re.fullmatch(r"pc\d+", c))
-        raise CardiolatentError(
-            f"unknown trait/covariate name(s): {', '.join(unknown)}. Use an imaging covariate "
-            f"({covs_listed}, pc1..pc40), an outcome "
-            f"({', '.join(sorted(defs.keys()))}), a preset ({', '.join(COVARIATE_PRESETS)}), "
-            "or a field name/id from the registry ('cardiolatent fields')")
-    return Variables(table, kinds, notes, no_visit, ~np.isnan(visit_known))
+        raise CardiolatentError(_unknown_names_message(unknown, cov_cols, defs, regs))
+    return Variables(table, kinds, notes, no_visit, ~np.isnan(visit_known), aliases)
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,12 +415,14 @@ def design_matrix(variables: Variables, names: Sequence[str], *, rows: np.ndarra
     Categorical variables become 0/1 dummies, the most frequent level (among rows with all
     covariates present) as reference; levels with fewer than ``min_level_count`` participants
     are merged into one ``other`` level (noted) so that tools and models never see a level of
-    three people. A column constant over the complete rows is dropped (noted). ``rows``
+    three people. A column constant over the complete rows is dropped (noted). ``names`` may be
+    any naming of the variables (:meth:`Variables.column`); the matrix is labelled by column. ``rows``
     restricts the rows considered for reference levels and constancy (default all).
     """
     n = len(variables.table)
     sel = np.ones(n, bool) if rows is None else np.asarray(rows, bool)
-    raw = variables.table[list(names)].to_numpy(np.float64) if names else np.empty((n, 0))
+    names = list(dict.fromkeys(variables.column(nm) for nm in names))  # any naming -> its column
+    raw = variables.table[names].to_numpy(np.float64) if names else np.empty((n, 0))
     complete = sel & ~np.isnan(raw).any(axis=1)
     cols, out_names, notes = [], [], []
     for j, name in enumerate(names):
