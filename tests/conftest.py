@@ -13,6 +13,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _main_cache_in_tmp(tmp_path_factory):
+    """read_main's column cache goes to a temporary folder, never the user's ~/.cache (also for
+    commands run in subprocesses: they inherit the environment)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CARDIOLATENT_MAIN_CACHE", str(tmp_path_factory.mktemp("main_cache")))
+        yield
+
+
 #: the cohorts tests use (seed, n, images)
 SMALL = dict(n=120, seed=7, images=True)
 GWAS = dict(n=2000, seed=11, images=False)

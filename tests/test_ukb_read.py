@@ -231,15 +231,17 @@ def test_only_requested_columns_are_read(tmp_path, raw_table, monkeypatch):
     p = tmp_path / "wide.csv"
     write_main(wide, p)
 
+    import pyarrow.csv as pacsv
+
     seen = []
-    real = pd.read_csv
+    real = pacsv.read_csv
 
     def spy(*args, **kwargs):
-        seen.append(kwargs.get("usecols"))
+        seen.append(kwargs["convert_options"].include_columns)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pd, "read_csv", spy)
-    md = read_main(p, ["age_at_assessment", 31, "41270"], instances=[0, 2])
+    monkeypatch.setattr(pacsv, "read_csv", spy)
+    md = read_main(p, ["age_at_assessment", 31, "41270"], instances=[0, 2], cache=False)
     assert seen and all(u is not None for u in seen)
     assert sorted(seen[-1]) == sorted(["eid", "31-0.0", "21003-0.0", "21003-2.0"] + [f"41270-0.{a}" for a in range(5)])
     assert list(md.wide.columns) == ["31-0.0", "21003-0.0", "21003-2.0"] + [f"41270-0.{a}" for a in range(5)]
@@ -464,8 +466,11 @@ def test_registry(tmp_path):
 def test_unknown_field_types_and_user_registry(tmp_path):
     p = tmp_path / "m.csv"
     p.write_text("eid,99999-0.0,31-0.0\n1,-9,1\n2,3.5,0\n")
-    md = read_main(p)
-    assert md.wide["99999-0.0"].dtype == "string"
+    md = read_main(p)  # in no registry: typed from its values
+    assert md.wide["99999-0.0"].dtype == "float64" and md.wide["99999-0.0"].tolist() == [-9.0, 3.5]
+    assert md.notes == ["field 99999 is in no field registry; typed continuous from its values"]
+    md = read_main(p, types={99999: "text"})
+    assert md.wide["99999-0.0"].dtype == "string" and md.notes == [] and md.registry.type(99999) == "text"
     md = read_main(p, types={99999: "continuous"})
     assert md.wide["99999-0.0"].tolist() == [-9.0, 3.5]
     user = tmp_path / "f.tsv"

@@ -7,8 +7,30 @@ type (integer/categorical -> ``Int64``, continuous -> ``float64``, date -> ``dat
 text/icd10/icd9 -> ``string``), cleaned (negative ``na_codes`` and placeholder dates -> missing,
 each change recorded in ``MainData.flags``).
 
-Large files (500k rows x thousands of columns) are handled by reading the header line alone
-first, then only the requested columns (``usecols``) with explicit dtypes.
+Large files (500k rows x 20,000 columns, tens of GB): the header line is read alone first, then
+only the requested columns are converted, by pyarrow's multithreaded CSV reader, as raw strings
+(pandas' missing-value markers such as ``NA`` -> null); the same pass checks that every row has
+as many fields as the header. Typing and cleaning then run on the selected columns only.
+Whitespace-separated files, files with blank lines before the header, non-UTF-8 text and
+quoted line breaks use pandas instead (same result).
+
+Fields in no registry (and not given in ``types=``) are typed from their values: ``continuous``
+(float64) when every non-missing value is a number (whole numbers too: an unknown field's codes
+or counts are held exactly and no ``Int64`` checks apply), ``date`` when every value is an ISO
+date (``YYYY-MM-DD``, optionally with a time), else ``text``. Each such field gets a note in
+``MainData.notes`` and an inferred row in ``MainData.registry`` (a copy; the caller's registry
+is never changed).
+
+**Cache.** The raw text of the columns read is kept as parquet in a column store, one per
+source file, in ``cache_root() / "main"`` (``$CARDIOLATENT_HOME/main``, else
+``$XDG_CACHE_HOME/cardiolatent/main``, else ``~/.cache/cardiolatent/main``), keyed by the
+file's resolved path, size and modification time: the next read of those columns takes well
+under a second, and a read needing more columns reads only the missing ones from the file.
+A changed file invalidates its store. ``read_main(..., cache=False)`` (command line
+``--no-cache``) neither uses nor fills it. See :mod:`cardiolatent.ukb.cache`.
+
+Input may also be a ``.parquet`` main-data file (RAP exports; any naming style, any column
+types) or a column-store folder written by ``cardiolatent convert-main``.
 
 :func:`write_main` is the inverse: it writes a canonical wide table in a given style.
 """
@@ -26,7 +48,10 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pandas._libs.parsers import STR_NA_VALUES
 
 from cardiolatent.errors import (
     CardiolatentError,
@@ -36,6 +61,7 @@ from cardiolatent.errors import (
     NotATableError,
 )
 from cardiolatent.io_utils import atomic_path
+from cardiolatent.ukb import cache as _cache
 from cardiolatent.ukb.naming import (
     ID_COLUMNS,
     STYLE_LABELS,
@@ -211,10 +237,13 @@ class _Header:
     columns: list[str]
     sep: str
     compression: str | None
+    leading_blank: bool = False  # blank lines before the header (pyarrow's skip_rows would miscount)
+    kind: str = "text"  # text | parquet (file or folder of parquet files) | store (column store)
 
 
-def _first_line(path: Path) -> tuple[bytes, str | None]:
-    """The first non-blank line of ``path`` (bytes, without the newline) and its compression."""
+def _first_line(path: Path) -> tuple[bytes, str | None, bool]:
+    """The first non-blank line of ``path`` (bytes, without the newline), its compression and
+    whether blank lines precede it."""
     try:
         with open(path, "rb") as fh:
             magic = fh.read(8)
@@ -245,12 +274,12 @@ def _first_line(path: Path) -> tuple[bytes, str | None]:
     stripped = buf.lstrip(b"\r\n")
     if not stripped.strip():
         raise NotATableError(f"{path} is empty: no header line and no rows")
-    return stripped.split(b"\n", 1)[0].rstrip(b"\r"), compression
+    return stripped.split(b"\n", 1)[0].rstrip(b"\r"), compression, len(stripped) != len(buf)
 
 
 def _sniff(path: Path) -> _Header:
     """Header columns, delimiter and compression of a main-data file, reading the first line only."""
-    raw, compression = _first_line(path)
+    raw, compression, leading = _first_line(path)
     try:
         line = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -260,7 +289,7 @@ def _sniff(path: Path) -> _Header:
     n_tab, n_comma = line.count("\t"), line.count(",")
     if n_tab == 0 and n_comma == 0:
         if line.strip().count(" ") > 0:
-            return _Header(path, line.split(), r"\s+", compression)
+            return _Header(path, line.split(), r"\s+", compression, leading)
         other = next((c for c in ";|:" if c in line), None)
         hint = f"; it looks {'semicolon' if other == ';' else repr(other)}-separated, which is not supported" if other else ""
         raise NotATableError(
@@ -271,7 +300,7 @@ def _sniff(path: Path) -> _Header:
     columns = next(csv.reader([line], delimiter=sep))
     if len(columns) < 2:
         raise NotATableError(f"{path} has only one column ({columns[0]!r}); expected eid and field columns")
-    return _Header(path, columns, sep, compression)
+    return _Header(path, columns, sep, compression, leading)
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,10 +314,6 @@ class _Col:
     array: int | None  # None = |-joined cell (RAP)
     maybe_joined: bool = False  # RAP bare column of a field unknown to the registry
     ftype: str = "text"
-
-    @property
-    def read_as_text(self) -> bool:
-        return self.array is None or self.maybe_joined or self.ftype in _TEXT_TYPES
 
 
 _RAP_ARRAY = re.compile(r"_a\d+$")
@@ -365,29 +390,6 @@ def _select(
 # --------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------
-def _read_raw(header: _Header, id_col: str, cols: list[_Col], chunksize: int | None, all_text: bool) -> pd.DataFrame:
-    names = [id_col] + [c.name for c in cols]
-    dtype = {id_col: str}
-    for c in cols:
-        dtype[c.name] = str if (all_text or c.read_as_text) else "float64"
-    kwargs = dict(
-        sep=header.sep,
-        usecols=names,
-        dtype=dtype,
-        compression=header.compression,
-        encoding="utf-8-sig",
-        encoding_errors="replace",
-        float_precision="round_trip",  # the default C converter can be 1 ulp off
-    )
-    if chunksize:
-        with pd.read_csv(header.path, chunksize=int(chunksize), **kwargs) as reader:
-            chunks = list(reader)
-        df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=names)
-    else:
-        df = pd.read_csv(header.path, **kwargs)
-    return df[names]
-
-
 def _check_row_widths(header: _Header) -> None:
     """Every row has as many fields as the header; else one error naming the line.
 
@@ -420,6 +422,266 @@ def _first_ragged_line(header: _Header) -> tuple[int, int]:
             if k > 1 and row and len(row) != len(header.columns):
                 return k, len(row)
     return 0, 0
+
+
+# --------------------------------------------------------------------------------------------
+# reading raw text columns: pyarrow (one multithreaded pass), pandas, parquet, column stores
+# --------------------------------------------------------------------------------------------
+#: the strings pandas reads as missing by default; the pyarrow reader uses the same set
+_NULL_VALUES = sorted(STR_NA_VALUES)
+#: bytes per pyarrow CSV block (a row must fit in one: 32 MB holds 500,000 cells of 60 characters)
+_BLOCK_SIZE = 1 << 25
+
+
+class _UsePandas(Exception):
+    """The pyarrow reader cannot read this file as pandas would (encoding, quoted line breaks)."""
+
+
+def _arrow_read(header: _Header, names: Sequence[str]) -> pa.Table:
+    """Columns ``names`` of a comma/tab-separated file as strings (missing -> null), one pass.
+
+    Every row's width is checked against the header on the way (FieldValueError naming the first
+    bad line). Raises :class:`_UsePandas` for anything else pyarrow refuses.
+    """
+    if header.leading_blank or len(set(header.columns)) != len(header.columns):
+        raise _UsePandas("blank lines before the header or duplicate column names")
+    opts = dict(
+        read_options=pacsv.ReadOptions(column_names=list(header.columns), skip_rows=1, block_size=_BLOCK_SIZE,
+                                       use_threads=True),
+        parse_options=pacsv.ParseOptions(delimiter=header.sep, newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=list(names), column_types={n: pa.string() for n in names},
+            null_values=_NULL_VALUES, strings_can_be_null=True, quoted_strings_can_be_null=True),
+    )
+    try:
+        with pa.input_stream(str(header.path), compression=header.compression) as stream:
+            return pacsv.read_csv(stream, **opts)
+    except pa.ArrowInvalid as exc:
+        msg = str(exc)
+        if "Expected" in msg and "columns" in msg:
+            line, width = _first_ragged_line(header)
+            if line:
+                raise FieldValueError(f"{header.path.name}: line {line} has {width} fields where the header has "
+                                      f"{len(header.columns)}; the file is damaged (rows are shifted)") from None
+        raise _UsePandas(msg) from None
+    except (OSError, EOFError) as exc:
+        raise NotATableError(f"{header.path} cannot be read as a (gzip) text table: {exc}") from None
+
+
+def _pandas_read(header: _Header, names: Sequence[str], chunksize: int | None) -> pa.Table:
+    """The same as :func:`_arrow_read` by pandas (whitespace-separated files and the odd cases)."""
+    if header.sep != r"\s+":
+        _check_row_widths(header)
+    kwargs = dict(sep=header.sep, usecols=list(names), dtype={n: str for n in names},
+                  compression=header.compression, encoding="utf-8-sig", encoding_errors="replace")
+    if chunksize:
+        with pd.read_csv(header.path, chunksize=int(chunksize), **kwargs) as reader:
+            chunks = list(reader)
+        df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(names))
+    else:
+        df = pd.read_csv(header.path, **kwargs)
+    return pa.table({n: pa.array(df[n].to_numpy(dtype=object), type=pa.string(), from_pandas=True) for n in names})
+
+
+def _read_source(header: _Header, names: Sequence[str], chunksize: int | None) -> pa.Table:
+    """Raw text columns ``names`` (in that order) of a delimited main-data file."""
+    if header.sep != r"\s+":
+        try:
+            return _arrow_read(header, names)
+        except _UsePandas:
+            pass
+    return _pandas_read(header, names, chunksize)
+
+
+def _as_strings(col: pa.ChunkedArray, name: str, path: Path) -> pa.ChunkedArray:
+    """A parquet column of any type as strings (numbers in their shortest exact form, dates ISO)."""
+    t = col.type
+    if pa.types.is_string(t):
+        return col
+    if pa.types.is_dictionary(t):
+        return _as_strings(pc.cast(col, t.value_type), name, path)
+    if pa.types.is_nested(t):
+        raise NotATableError(f"{path.name}: column {name} holds {t} values; main data columns must hold one "
+                             "value per cell (export array fields as one column per array, or |-joined text)")
+    if pa.types.is_boolean(t):
+        col = pc.cast(col, pa.int8())
+    try:
+        return pc.cast(col, pa.string())
+    except pa.ArrowException as exc:
+        raise NotATableError(f"{path.name}: column {name} ({t}) cannot be read as text: {exc}") from None
+
+
+def _parquet_header(path: Path) -> _Header:
+    try:
+        if path.is_dir():
+            import pyarrow.dataset as pads
+
+            names = pads.dataset(str(path), format="parquet").schema.names
+        else:
+            names = pq.ParquetFile(path).schema_arrow.names
+    except (pa.ArrowException, OSError) as exc:
+        raise NotATableError(f"{path} is a binary (parquet) file that cannot be read as main data: {exc}") from None
+    if len(names) < 2:
+        raise NotATableError(f"{path} has {len(names)} column(s); expected eid and field columns")
+    return _Header(path, list(names), "", None, kind="parquet")
+
+
+def _parquet_read(header: _Header, names: Sequence[str]) -> pa.Table:
+    try:
+        table = pq.read_table(header.path, columns=list(names), use_threads=True)
+    except (pa.ArrowException, OSError) as exc:
+        raise NotATableError(f"{header.path} cannot be read as parquet main data: {exc}") from None
+    return pa.table({n: _as_strings(table.column(n), n, header.path) for n in names})
+
+
+def _store_header(path: Path) -> tuple[_Header, _cache.ColumnStore]:
+    try:
+        store = _cache.ColumnStore(path)
+    except (ValueError, OSError) as exc:
+        raise NotATableError(f"main data folder {path} is not a cardiolatent column store "
+                             f"(made by 'cardiolatent convert-main'): {exc}") from None
+    return _Header(path, store.columns, "", None, kind="store"), store
+
+
+def _input_header(path: Path) -> tuple[_Header, "_cache.ColumnStore | None"]:
+    """Header of the main data at ``path``: a delimited text file, a parquet file, a column-store
+    folder (``manifest.json``) or a folder of parquet files."""
+    if path.is_dir():
+        if (path / _cache.MANIFEST).exists():
+            return _store_header(path)
+        if any(path.glob("*.parquet")):
+            return _parquet_header(path), None
+        raise NotATableError(f"main data file {path} is a folder, not a file (nor a column store made by "
+                             "'cardiolatent convert-main', nor a folder of parquet files)")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotATableError(f"main data file {path} does not exist") from None
+    except OSError as exc:
+        raise NotATableError(f"main data file {path} cannot be read: {exc}") from None
+    if magic == b"PAR1":
+        return _parquet_header(path), None
+    return _sniff(path), None
+
+
+def _raw_columns(header: _Header, store, names: Sequence[str], chunksize: int | None,
+                 cache: bool) -> dict[str, pa.ChunkedArray]:
+    """Raw text of columns ``names`` (string arrays, missing -> null, rows in file order).
+
+    Delimited text files go through the column cache (see the module docstring) when ``cache``.
+    """
+    names = list(dict.fromkeys(names))
+    if header.kind == "store":
+        try:
+            got = store.read(names)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise NotATableError(f"column store {header.path} cannot be read: {exc}") from None
+        return {n: got[n] for n in names}
+    if header.kind == "parquet":
+        t = _parquet_read(header, names)
+        return {n: t.column(n) for n in names}
+    have: dict[str, pa.ChunkedArray] = {}
+    entry = None
+    stamp = None
+    if cache and header.sep != r"\s+":
+        entry = _cache.lookup(header.path, header.columns)
+        try:
+            stamp = _cache.source_stamp(header.path)
+        except OSError:
+            cache = False
+        if entry is not None:
+            try:
+                have = entry.read(names)
+            except (pa.ArrowException, OSError, ValueError):
+                have = {}
+    missing = [n for n in names if n not in have]
+    if missing:
+        table = _read_source(header, missing, chunksize)
+        if have and table.num_rows != entry.n_rows:
+            have = {}  # a store out of step with the file: read everything from the file
+            missing = names
+            table = _read_source(header, missing, chunksize)
+        if cache and stamp is not None and header.sep != r"\s+":
+            _cache.add_columns(header.path, header.columns, table, stamp)
+        have.update({n: table.column(n) for n in missing})
+    return {n: have[n] for n in names}
+
+
+# --------------------------------------------------------------------------------------------
+# arrow text -> pandas, and typing fields in no registry from their values
+# --------------------------------------------------------------------------------------------
+def _text_series(a: pa.ChunkedArray, idx: pd.Index) -> pd.Series:
+    """Object Series of ``str`` (``None`` where missing), as pandas' ``dtype=str`` reader gives."""
+    return pd.Series(a.to_numpy(zero_copy_only=False) if not isinstance(a, pd.Series) else a.to_numpy(object),
+                     index=idx, dtype=object)
+
+
+def _numeric_raw(a, idx: pd.Index) -> pd.Series:
+    """float64 Series when every value is a plain number (pyarrow's exact parser), else text
+    (so :func:`_to_numeric` finds and names the bad value)."""
+    if isinstance(a, pd.Series):
+        return _text_series(a, idx)
+    try:
+        f = pc.cast(a, pa.float64())
+    except pa.ArrowInvalid:
+        return _text_series(a, idx)
+    return pd.Series(f.to_numpy(zero_copy_only=False), index=idx, dtype="float64")
+
+
+def _has_pipe(a) -> bool:
+    if isinstance(a, pd.Series):
+        return bool(a.astype("string").str.contains("|", regex=False).fillna(False).any())
+    return bool(pc.any(pc.match_substring(a, "|")).as_py() or False)
+
+
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+
+
+def _nonempty_trimmed(pieces: list) -> list[pa.Array]:
+    out = []
+    for p in pieces:
+        if isinstance(p, pd.Series):
+            p = pa.array(p.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        elif isinstance(p, pa.ChunkedArray):
+            p = p.combine_chunks() if p.num_chunks != 1 else p.chunk(0)
+        t = pc.utf8_trim_whitespace(p.drop_null())
+        out.append(t.filter(pc.not_equal(t, "")))
+    return out
+
+
+def _infer_type(pieces: list) -> str:
+    """``continuous``, ``date`` or ``text`` for the values of a field in no registry (see the
+    module docstring); a field without values is ``text``."""
+    vals = [v for v in _nonempty_trimmed(pieces) if len(v)]
+    if not vals:
+        return "text"
+    numeric = True
+    for v in vals:
+        try:
+            pc.cast(v, pa.float64())
+        except pa.ArrowInvalid:
+            nums = pd.to_numeric(pd.Series(v.to_numpy(zero_copy_only=False), dtype=object), errors="coerce")
+            if nums.isna().any():
+                numeric = False
+                break
+    if numeric:
+        return "continuous"
+    for v in vals:
+        if not pc.all(pc.match_substring_regex(v, _ISO_DATE)).as_py():
+            return "text"
+        parsed = pd.to_datetime(pd.Series(v.to_numpy(zero_copy_only=False), dtype=object), format="ISO8601",
+                                errors="coerce")
+        if parsed.isna().any():
+            return "text"
+    return "date"
+
+
+def _with_rows(reg: FieldRegistry, rows: list[FieldInfo]) -> FieldRegistry:
+    """A copy of ``reg`` with ``rows`` added or replacing rows of the same field (``reg`` unchanged)."""
+    fields = {f: reg.get(f) for f in reg.fields}
+    fields.update({r.field: r for r in rows})
+    return type(reg)(fields) if type(reg) is FieldRegistry else FieldRegistry(fields)
 
 
 def _eid_index(raw: pd.Series, header: _Header, id_col: str) -> pd.Index:
@@ -585,14 +847,6 @@ def _explode(raw: pd.Series) -> list[pd.Series]:
     return out
 
 
-def _is_joined(raw: pd.Series, col: _Col) -> bool:
-    if col.array is None:
-        return True
-    if not col.maybe_joined:
-        return False
-    return bool(raw.astype("string").str.contains("|", regex=False).fillna(False).any())
-
-
 # --------------------------------------------------------------------------------------------
 # MainData
 # --------------------------------------------------------------------------------------------
@@ -602,7 +856,12 @@ class MainData:
 
     ``flags``: one row per value set to missing by cleaning, columns ``eid`` (int64),
     ``column`` (canonical name), ``raw`` (the value as written in the file), ``reason``
-    (``negative_code`` or ``placeholder_date``).
+    (``negative_code``, ``placeholder_date``, ``not_finite`` or ``implausible_value``).
+
+    ``registry``: the registry the values were typed by: the caller's, or a copy of it holding
+    an inferred row for each field in no registry and the ``types=`` overrides.
+    ``notes``: one line per field typed from its values (``"field 30000 is in no field registry;
+    typed continuous from its values"``).
     """
 
     wide: pd.DataFrame
@@ -610,6 +869,7 @@ class MainData:
     source: Path | None = None
     style: str = "ukbconv_csv"
     registry: FieldRegistry = dc_field(default_factory=FieldRegistry.default)
+    notes: list[str] = dc_field(default_factory=list)
 
     def _keys(self) -> list[tuple[tuple[int, int, int], str]]:
         out = []
@@ -726,27 +986,32 @@ def read_main(
     required: Iterable[int | str] | None = None,
     missing_ok: bool = False,
     types: Mapping[int | str, str] | None = None,
+    cache: bool = True,
 ) -> MainData:
     """Read a UK Biobank main-data file into the canonical wide form (see the module docstring).
 
     Parameters
     ----------
-    path : csv / tab / whitespace-separated file (optionally gzip), any naming style.
+    path : csv / tab / whitespace-separated file (optionally gzip), a ``.parquet`` file, a folder
+        of parquet files, or a column store written by ``cardiolatent convert-main``; any naming style.
     fields : registry names or field ids to read (None = every field column in the file).
     registry : field registry (default: the packaged one); gives types and ``na_codes``.
     instances : keep only these instances (e.g. ``[2, 3]`` for the imaging visits).
     style : naming style; detected from the header when None.
-    chunksize : read this many rows at a time (lower peak memory on huge files).
+    chunksize : rows per chunk for the pandas reader (whitespace-separated files); the pyarrow
+        reader works in blocks of 32 MB anyway.
     required : fields that must be present (default: every field in ``fields``, unless
         ``missing_ok``); absent ones raise MissingFieldError naming the column names tried.
-    types : registry type per field for fields not in (or to override) the registry;
-        unknown fields default to ``text``.
+    types : registry type per field for fields not in (or to override) the registry; fields in
+        neither are typed from their values (continuous, date or text; see ``MainData.notes``).
+    cache : use and fill the column cache of delimited text files (see the module docstring);
+        False reads the file and leaves no cache.
 
-    Only the header line is read first; then only the selected columns are parsed.
+    Only the header line is read first; then only the selected columns are converted.
     """
     path = Path(path)
     reg = registry if registry is not None else FieldRegistry.default()
-    header = _sniff(path)
+    header, store = _input_header(path)
     if style is None:
         style = detect_style(header.columns, source=path.name)
     else:
@@ -766,41 +1031,63 @@ def read_main(
     for v in overrides.values():
         if v not in FIELD_TYPES:
             raise CardiolatentError(f"type {v!r} is not one of {', '.join(FIELD_TYPES)}")
-    infos: dict[int, FieldInfo] = {}
-    for c in cols:
-        if c.field not in infos:
-            info = reg.info(c.field)
-            if c.field in overrides:
-                info = FieldInfo(**{**info.__dict__, "type": overrides[c.field]})
-            infos[c.field] = info
-        c.ftype = infos[c.field].type
 
-    if header.sep != r"\s+":
-        _check_row_widths(header)
-    try:
-        raw = _read_raw(header, id_col, cols, chunksize, all_text=False)
-    except (ValueError, TypeError) as exc:
-        if isinstance(exc, CardiolatentError):
-            raise
-        raw = _read_raw(header, id_col, cols, chunksize, all_text=True)  # locate the bad value below
-    idx = _eid_index(raw[id_col], header, id_col)
-    raw = raw.drop(columns=[id_col])
-    raw.index = idx
+    raw = _raw_columns(header, store, [id_col] + [c.name for c in cols], chunksize, cache)
+    n_rows = len(raw[id_col])
+    idx = _eid_index(_text_series(raw[id_col], pd.RangeIndex(n_rows)), header, id_col)
+
+    # split |-joined cells; then (column, array, raw piece) per canonical column
+    planned: list[tuple[_Col, int, object]] = []
+    for c in cols:
+        a = raw[c.name]
+        joined = c.array is None or (c.maybe_joined and _has_pipe(a))
+        pieces = _explode(_text_series(a, idx)) if joined else [a]
+        for k, piece in enumerate(pieces):
+            array = k if (c.array is None or len(pieces) > 1 or c.maybe_joined) else c.array
+            planned.append((c, array, piece))
+
+    infos: dict[int, FieldInfo] = {}
+    new_rows: list[FieldInfo] = []
+    notes: list[str] = []
+    for f in sorted({c.field for c in cols}):
+        known = reg.get(f)
+        if f in overrides:
+            base = known if known is not None else _unknown_info(f, planned)
+            infos[f] = FieldInfo(**{**base.__dict__, "type": overrides[f]})
+            new_rows.append(infos[f])
+        elif known is not None:
+            infos[f] = known
+        else:
+            ftype = _infer_type([p for c, _, p in planned if c.field == f])
+            infos[f] = FieldInfo(**{**_unknown_info(f, planned).__dict__, "type": ftype})
+            new_rows.append(infos[f])
+            notes.append(f"field {f} is in no field registry; typed {ftype} from its values")
+    for c in cols:
+        c.ftype = infos[c.field].type
 
     ctx = _Ctx(path)
     out: dict[str, pd.Series] = {}
-    for c in cols:
-        s = raw[c.name]
-        pieces = _explode(s) if _is_joined(s, c) else [s]
-        for k, piece in enumerate(pieces):
-            array = k if (c.array is None or len(pieces) > 1 or c.maybe_joined) else c.array
-            piece.index = idx
-            canon, conv = _convert(piece, c, array, infos[c.field], ctx)
-            out.setdefault(canon, conv)
+    for c, array, piece in planned:
+        info = infos[c.field]
+        if info.type in ("integer", "categorical", "continuous"):
+            s = _numeric_raw(piece, idx)
+        else:
+            s = _text_series(piece, idx)
+        canon, conv = _convert(s, c, array, info, ctx)
+        out.setdefault(canon, conv)
 
     order = sorted(out, key=lambda n: parse_canonical(n))
     wide = pd.concat([out[n] for n in order], axis=1) if order else pd.DataFrame(index=idx)
     wide.index = idx
     wide.columns = order
     flags = pd.concat(ctx.flags, ignore_index=True) if ctx.flags else _empty_flags()
-    return MainData(wide=wide, flags=flags, source=path, style=style, registry=reg)
+    out_reg = _with_rows(reg, new_rows) if new_rows else reg
+    return MainData(wide=wide, flags=flags, source=path, style=style, registry=out_reg, notes=notes)
+
+
+def _unknown_info(field: int, planned: list) -> FieldInfo:
+    """A registry row for a field in no registry, its instances and arrays as present in the file."""
+    instances = tuple(sorted({c.instance for c, _, _ in planned if c.field == field})) or (0,)
+    arrays = max([a + 1 for c, a, _ in planned if c.field == field] + [1])
+    return FieldInfo(field=field, name=f"f{field}", type="text", instances=instances, arrays=arrays,
+                     description="not in the field registry; typed from its values")
