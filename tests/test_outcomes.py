@@ -333,3 +333,36 @@ def test_wide_outcomes(result):
     assert list(w2.columns) == ["AF_case_window", "MI_case_window"]
     with pytest.raises(CardiolatentError, match="unknown outcome table column"):
         wide_outcomes(result, columns=("nope",))
+
+
+# --------------------------------------------------------------------------- issue 14: the paper's other diseases
+
+
+def test_packaged_definitions_of_the_paper_diseases():
+    defs = load_definitions()
+    assert {"CHD", "ANGINA", "MVD", "AVD"} <= set(defs)
+    assert defs["angina"].first_occurrence == (131296,) and defs["ANGINA"].icd10 == ("I20",)
+    assert 131306 in defs["CHD"].first_occurrence and set(defs["CHD"].icd10) == {"I24", "I25"}
+    assert defs["MVD"].first_occurrence[0] == 131322 and "I34" in defs["MVD"].icd10
+    assert defs["AVD"].first_occurrence[0] == 131324 and "I35" in defs["AVD"].icd10
+    # the old five are as they were
+    assert defs["MI"].icd10 == ("I21", "I22", "I23") and defs["HTN"].first_occurrence[0] == 131286
+
+
+def test_paper_disease_codes_go_to_the_right_outcome():
+    """Hand-written hospital records: each code counts for the outcome(s) it names, and only those."""
+    idx = pd.Index([1, 2, 3, 4, 5, 6], dtype="int64", name="eid")
+    rec = {1: ("I251", "2018-01-01"), 2: ("I219", "2018-02-02"), 3: ("I200", "2018-03-03"),
+           4: ("I340", "2018-04-04"), 5: ("I350", "2018-05-05"), 6: ("I080", "2018-06-06")}
+    main = pd.DataFrame({
+        "41270-0.0": pd.Series([rec[e][0] for e in idx], index=idx, dtype="string"),
+        "41280-0.0": pd.Series([pd.Timestamp(rec[e][1]) for e in idx], index=idx, dtype="datetime64[ns]"),
+        "131306-0.0": pd.Series([pd.Timestamp("2017-07-07")] + [NaT] * 5, index=idx, dtype="datetime64[ns]"),
+    }, index=idx)
+    expect = {"CHD": {1}, "MI": {2}, "ANGINA": {3}, "MVD": {4, 6}, "AVD": {5, 6}}
+    for key, eids in expect.items():
+        got = outcome_dates(main, key)
+        assert set(got.index[got["event_date"].notna()]) == eids, key
+    chd = outcome_dates(main, "CHD")
+    assert chd.loc[1, "event_date"] == pd.Timestamp("2017-07-07")  # first occurrence before hospital
+    assert chd.loc[1, "source"] == "first_occurrence:131306"
