@@ -30,6 +30,14 @@ Main data
 ``main_raw`` holds what is written to disk: negative codes (-1, -3) in 21000, 20116, 1558,
 1747, 2040 and placeholder dates in first-occurrence and hospital date cells.
 ``main = clean_main(main_raw)`` is what a reader should return after cleaning.
+
+Issue 14 additions (from an independent stream, :func:`extension_rng`; nothing that existed
+before changed): cardiac IDPs at instances 2 and 3 under their real field ids (Bai et al.
+24100-24123, wall thickness 24124-24140, global strains 24157/24174/24181; Siemens inline
+22420-22427), measured from the true parameters (:data:`IDP_FIELDS`, :data:`INLINE_NOISE`)
+with missingness :data:`IDP_MISSING`; new true parameters (:data:`DERIVED_MODELS`,
+:data:`EXTENSION_TRUTH`); blood biochemistry at instance 0 (:data:`BIOCHEM_FIELDS`); and the
+outcomes :data:`EXTENSION_OUTCOMES` (CHD, ANGINA, MVD, AVD) with planted hazards.
 """
 
 from __future__ import annotations
@@ -187,9 +195,11 @@ class SynthCohort:
         height/weight), ``sbp, dbp, bp_source, waist, centre, genotyping_batch,
         genetic_grouping, pc1..pc20``; true (unwritten) covariates ``true_height, true_weight,
         true_bmi, true_bsa, true_sbp``; true cardiac parameters ``lvedv_ml, lvesv_ml,
-        lvef_pct, lvwt_mm, lav_ml, rvedv_ml, heart_rate_bpm``.
-    outcomes : one row per (eid, outcome) at instance 2 (AF, MI, HF, HTN, T2D), sorted by eid
-        then outcome: ``eid, outcome, event_date, source`` (``first_occurrence:<field>``,
+        lvef_pct, lvwt_mm, lav_ml, rvedv_ml, heart_rate_bpm``; then the issue-14 truth
+        :data:`EXTENSION_TRUTH` (``lvm_g`` g, ``rvef_pct`` %, ``lamin_ml`` mL, ``ramax_ml`` mL,
+        ``ao_asc_max_area_mm2`` mm2, ``ao_asc_distensibility`` 10^-3 mmHg^-1, strains %, ...).
+    outcomes : one row per (eid, outcome) at instance 2 (AF, MI, HF, HTN, T2D, then CHD,
+        ANGINA, MVD, AVD), sorted by eid then outcome: ``eid, outcome, event_date, source`` (``first_occurrence:<field>``,
         ``algorithmic:42000``, ``icd10:<code>``, ``icd9:<code>``), ``visit_date,
         prevalent, incident, case_window, end_date, time_years, event, censor_reason``
         (``event``, ``death``, ``administrative``, ``prevalent``) and ``death_date`` (40000,
