@@ -207,7 +207,8 @@ def analysis_inputs(args, names):
     latents_path(args)  # resolves the default latents first: they decide the default --ukb
     reg = registry_from_args(args)
     defs = load_definitions(args.definitions) if args.definitions else load_definitions()
-    main = read_main(ukb_path(args), fields_needed(names, reg, defs), registry=reg, missing_ok=True)
+    main = read_main(ukb_path(args), fields_needed(names, reg, defs), registry=reg, missing_ok=True,
+                     **main_read_options(args))
     return main, defs
 
 

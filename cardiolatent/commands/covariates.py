@@ -29,12 +29,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from cardiolatent.commands._common import registry_from_args, ukb_path, write_output
+    from cardiolatent.commands._common import main_read_options, registry_from_args, ukb_path, write_output
     from cardiolatent.ukb.covariates import imaging_covariates, imaging_covariates_all
     from cardiolatent.ukb.read import read_main
 
     main = read_main(ukb_path(args), fields=list(COVARIATE_FIELDS), registry=registry_from_args(args),
-                     required=[53], missing_ok=True)
+                     required=[53], missing_ok=True, **main_read_options(args))
     if len(args.instance) == 1:
         res = imaging_covariates(main, instance=args.instance[0], age_from=args.age_from)
     else:

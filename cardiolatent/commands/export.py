@@ -107,7 +107,13 @@ def _qc_hint(args) -> str | None:
 
 def run(args) -> int:
     from cardiolatent.analysis.design import expand_names, fields_needed
-    from cardiolatent.commands._common import latents_path, max_followup, registry_from_args, ukb_path
+    from cardiolatent.commands._common import (
+        latents_path,
+        main_read_options,
+        max_followup,
+        registry_from_args,
+        ukb_path,
+    )
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.exports.formats import get_format
     from cardiolatent.exports.phenotypes import SampleQC, prepare_export
@@ -135,7 +141,8 @@ def run(args) -> int:
     names = expand_names([args.covariates, args.binary_traits or "", args.t2e or ""])
     latents_path(args)  # the default latents decide the default --ukb
     ukb = ukb_path(args)
-    main = read_main(ukb, fields_needed(names, reg, defs), registry=reg, missing_ok=True)
+    main = read_main(ukb, fields_needed(names, reg, defs), registry=reg, missing_ok=True,
+                     **main_read_options(args))
     qc = SampleQC(samples=args.samples, withdrawals=args.withdrawals, imaging_qc=args.imaging_qc,
                   white_british=args.white_british, sex_mismatch=args.sex_mismatch, king=args.king,
                   kinship_threshold=args.kinship_threshold, remove_related=args.remove_related)

@@ -45,7 +45,13 @@ def outcome_fields(defs, names) -> list[int]:
 
 
 def run(args) -> int:
-    from cardiolatent.commands._common import max_followup, registry_from_args, ukb_path, write_output
+    from cardiolatent.commands._common import (
+        main_read_options,
+        max_followup,
+        registry_from_args,
+        ukb_path,
+        write_output,
+    )
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.ukb.outcomes import load_definitions, outcome_table, wide_outcomes
     from cardiolatent.ukb.read import read_main
@@ -66,7 +72,7 @@ def run(args) -> int:
     except ValueError:
         raise CardiolatentError(f"--case-window must be two integers 'lo,hi' (got {args.case_window!r})") from None
     main = read_main(ukb_path(args), fields=outcome_fields(defs, names), registry=registry_from_args(args),
-                     required=[53], missing_ok=True)
+                     required=[53], missing_ok=True, **main_read_options(args))
     res = outcome_table(main, names, instance=args.instance, admin_date=args.admin_date,
                         max_followup_years=max_followup(args), case_window=(lo, hi), definitions=defs)
     table = wide_outcomes(res).reset_index() if args.wide else res.table

@@ -58,6 +58,15 @@ VERSION = 1
 _LOCK = ".lock"
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def main_cache_dir() -> Path:
     """Folder holding one column store per main-data file (``$CARDIOLATENT_MAIN_CACHE`` or
     ``cache_root() / "main"``; not created here)."""
@@ -158,6 +167,7 @@ def write_manifest(folder: Path, manifest: dict) -> None:
             json.dump(manifest, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, folder / MANIFEST)
     except BaseException:
         with contextlib.suppress(OSError):
