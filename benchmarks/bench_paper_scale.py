@@ -174,6 +174,7 @@ def build(folder: Path, rebuild: bool = False, seed: int = 0) -> dict:
 #: (module, attribute) wrapped with a timer in the child; the step's label
 STEPS = [
     ("cardiolatent.commands._common", "analysis_inputs", "read main data (+ definitions)"),
+    ("cardiolatent.latents", "read_latents", "read latents (long -> wide)"),
     ("cardiolatent.analysis.association", "read_latents", "read latents (long -> wide)"),
     ("cardiolatent.analysis.survival", "read_latents", "read latents (long -> wide)"),
     ("cardiolatent.analysis.reproducibility", "read_latents", "read latents (long -> wide)"),

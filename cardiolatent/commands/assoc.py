@@ -52,7 +52,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from cardiolatent.analysis.association import association_scan
     from cardiolatent.analysis.design import expand_names
-    from cardiolatent.commands._common import analysis_inputs, save_and_report
+    from cardiolatent.commands._common import analysis_inputs, latents_path, save_and_report
+    from cardiolatent.latents import read_latents
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.commands._common import check_out_file
 
@@ -71,8 +72,11 @@ def run(args) -> int:
     traits = ",".join(t for t in (args.traits, args.outcomes) if t)
     if not traits:
         raise CardiolatentError("give --traits and/or --outcomes")
+    # the latents first: their large arrays are allocated before the main-data parse fragments the
+    # heap (later large allocations then page-fault much more slowly)
+    lat = read_latents(latents_path(args), visits=args.visits, columns=args.latent_columns)
     main, defs = analysis_inputs(args, expand_names([traits, args.covariates]))
-    res = association_scan(args.latents, main, traits, args.covariates, direction=args.direction,
+    res = association_scan(lat, main, traits, args.covariates, direction=args.direction,
                            standardise=args.standardise, inverse_normal=args.inverse_normal,
                            min_cases=args.min_cases, min_nonmissing=args.min_nonmissing,
                            permutations=args.permutations, seed=args.seed, alpha=args.alpha, meff=args.meff,

@@ -40,7 +40,9 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from cardiolatent.analysis.design import expand_names
     from cardiolatent.analysis.survival import cox_latents
-    from cardiolatent.commands._common import analysis_inputs, max_followup, save_and_report, write_output
+    from cardiolatent.commands._common import (analysis_inputs, latents_path, max_followup, save_and_report,
+                                               write_output)
+    from cardiolatent.latents import read_latents
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.io_utils import read_table
     import numpy as np
@@ -67,9 +69,12 @@ def run(args) -> int:
             raise CardiolatentError(f"{args.score}: column 'score' holds {groups['score'].iloc[i]!r} for eid "
                                     f"{groups['eid'].iloc[i]}, not a number ({int(bad.sum())} such value(s))")
         groups = groups.assign(score=num)
+    # the latents first: their large arrays are allocated before the main-data parse fragments the
+    # heap (later large allocations then page-fault much more slowly)
+    lat = read_latents(latents_path(args), visits=args.visits, columns=args.latent_columns)
     main, defs = analysis_inputs(args, names)
     follow = max_followup(args)
-    res = cox_latents(args.latents, main, outcomes, args.covariates, strata=args.strata, robust=args.robust,
+    res = cox_latents(lat, main, outcomes, args.covariates, strata=args.strata, robust=args.robust,
                       ph_test=args.ph_test, max_followup_years=follow, definitions=defs, visits=args.visits,
                       latent_columns=args.latent_columns, groups=groups, quantiles=args.quantiles)
     save_and_report(res, args)
