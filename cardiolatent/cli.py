@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "fields": "fields",
     "covariates": "covariates",
     "outcomes": "outcomes",
+    "convert-main": "convert_main",
     "train": "train",
     "encode": "encode",
     "ensemble": "ensemble",

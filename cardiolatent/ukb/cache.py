@@ -48,6 +48,7 @@ from typing import Mapping, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cardiolatent import __version__
 from cardiolatent.io_utils import cache_root
 
 __all__ = ["ColumnStore", "main_cache_dir", "entry_dir", "lookup", "add_columns", "MANIFEST", "FORMAT"]
@@ -155,8 +156,8 @@ def is_store(folder: str | os.PathLike) -> bool:
 
 
 def new_manifest(stamp: Mapping, columns: Sequence[str], n_rows: int) -> dict:
-    return {"format": FORMAT, "version": VERSION, **dict(stamp), "columns": list(columns),
-            "n_rows": int(n_rows), "parts": {}}
+    return {"format": FORMAT, "version": VERSION, "cardiolatent_version": __version__, **dict(stamp),
+            "columns": list(columns), "n_rows": int(n_rows), "parts": {}}
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
@@ -251,12 +252,9 @@ def add_columns(source: Path, columns: Sequence[str], table: pa.Table, stamp: Ma
         stamp = dict(stamp) if stamp is not None else source_stamp(source)
         if source_stamp(source) != stamp:
             return False  # the source changed while it was read
+        lookup(source, columns)  # removes a store of an older version of the file
         folder = entry_dir(source)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            pass
+        folder.mkdir(parents=True, exist_ok=True)
         with locked(folder):
             try:
                 manifest = read_manifest(folder)
