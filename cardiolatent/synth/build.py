@@ -209,6 +209,7 @@ def make_cohort(
     info = {
         "generator": "cardiolatent synth",
         "version": __version__,
+        "tables_version": TABLES_VERSION,
         "seed": int(seed),
         "n": int(n),
         "naming": naming,
@@ -224,6 +225,12 @@ def make_cohort(
     }
     write_text_atomic(root / "cohort.json", json.dumps(info, indent=2) + "\n")
     return CohortPaths(root)
+
+
+#: content version of the synthetic tables: raised whenever the main data or truth gain columns
+#: (2: the cardiac imaging-derived phenotypes, biochemistry and the paper's other diseases of
+#: issue 14), so that a cached default cohort of an older version is rebuilt
+TABLES_VERSION = 2
 
 
 def draw_eids(n: int, rng: np.random.Generator) -> np.ndarray:

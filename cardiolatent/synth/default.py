@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from cardiolatent.io_utils import cache_root
-from cardiolatent.synth.build import CohortPaths, make_cohort
+from cardiolatent.synth.build import TABLES_VERSION, CohortPaths, make_cohort
 
 DEFAULT_N = 500
 #: size of the default cohort when images are needed (bulk zips are ~4 MB per visit)
@@ -41,6 +41,12 @@ def default_cohort(n: int | None = None, seed: int = DEFAULT_SEED, *, images: bo
     info_file = root / "cohort.json"
     if info_file.exists():
         info = json.loads(info_file.read_text())
-        if info.get("images") or not images:
+        current = info.get("tables_version", 1) >= TABLES_VERSION
+        if current and (info.get("images") or not images):
             return CohortPaths(root)
+        if not current:
+            # built by an older cardiolatent: its main data lacks fields commands now expect
+            images = images or bool(info.get("images"))
+            if progress:
+                print(f"the built-in cohort at {root} was built by an older cardiolatent; rebuilding it")
     return make_cohort(root, n=n, seed=seed, images=images, progress=progress)
