@@ -299,3 +299,25 @@ def test_ols_scan_float32_responses_and_scaling_after_equal_standardising_first(
     np.testing.assert_allclose(a["t"], std["t"], rtol=1e-10, atol=1e-12)
     assert (a["n"] == std["n"]).all()
     assert column_sd(np.c_[Y[:, :2], np.full(n, np.nan)]) is None
+
+
+# --------------------------------------------------------------------------------------------
+# cox: Harrell's C with and without tied predictions, several top-level blocks
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("decimals", [0, 1, None])
+def test_harrell_c_equals_lifelines_with_and_without_ties(decimals):
+    from lifelines.utils import concordance_index
+
+    from cardiolatent.stats.cox import harrell_c
+
+    rng = np.random.default_rng(decimals or 5)
+    n = 17_000  # three blocks of the top level (8192 rows)
+    t = np.round(rng.exponential(1, n), 1) + 0.1  # tied times
+    e = (rng.random(n) < 0.2).astype(float)
+    s = rng.standard_normal((n, 2))
+    if decimals is not None:
+        s = np.round(s, decimals)  # tied predictions (many with 0 decimals)
+    got = harrell_c(t, e, s)
+    for k in range(2):
+        assert got[k] == pytest.approx(concordance_index(t, -s[:, k], e), abs=1e-15)

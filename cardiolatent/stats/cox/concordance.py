@@ -48,12 +48,22 @@ def _suffix_counts(X: np.ndarray, q: np.ndarray, A: np.ndarray):
     A_s = np.take_along_axis(A, order, 1)
     jj = np.arange(D)
     lt_top = np.zeros((aa, nb + 1, D), np.int64)
-    le_top = np.zeros((aa, nb + 1, D), np.int64)
     for m in range(aa):
         for b in range(nb):
             lt_top[m, b, order[m]] = np.searchsorted(top[m, b], A_s[m], "left")
-            le_top[m, b, order[m]] = np.searchsorted(top[m, b], A_s[m], "right")
-    ties = bool(((le_top - lt_top).sum(1) > 1).any())  # a query value repeated among the rows
+    # a query value repeated among the rows: it sits at the first position >= it in two blocks, or
+    # at that position and the next in one block (top blocks are sorted; padding is +inf)
+    L = top.shape[2]
+    first = np.take_along_axis(top, np.minimum(lt_top[:, :nb], L - 1), axis=2) == A[:, None, :]
+    second = np.take_along_axis(top, np.minimum(lt_top[:, :nb] + 1, L - 1), axis=2) == A[:, None, :]
+    second &= first & (lt_top[:, :nb] + 1 < L)
+    ties = bool(((first.sum(1) + second.sum(1)) > 1).any())
+    le_top = None
+    if ties:
+        le_top = np.zeros((aa, nb + 1, D), np.int64)
+        for m in range(aa):
+            for b in range(nb):
+                le_top[m, b, order[m]] = np.searchsorted(top[m, b], A_s[m], "right")
 
     def counts(right: bool) -> np.ndarray:
         T = le_top if right else lt_top
