@@ -350,3 +350,22 @@ def test_trait_presets_expand():
     assert got[: len(dict.fromkeys(members))] == list(dict.fromkeys(members))
     assert got[-1] == "bmi" or "bmi" in members
     assert expand_names("paper_traits") == list(COVARIATE_PRESETS["paper_traits"])
+
+
+def test_dictionaries_keep_what_they_cannot_know(tmp_path):
+    """A RAP multi-select column (one |-joined cell) stays an array field; a Showcase instance count
+    keeps a lower layer's instance numbers of the same length (imaging fields: 2 and 3)."""
+    p = tmp_path / "x.data_dictionary.csv"
+    pd.DataFrame([dict(entity="participant", name="p41270", type="string", coding_name="data_coding_19",
+                       is_multi_select="yes", title="Diagnoses - ICD10"),
+                  dict(entity="participant", name="p99900", type="string", coding_name="", is_multi_select="yes",
+                       title="Stuff")], columns=RAP_COLUMNS).to_csv(p, index=False)
+    base = FieldRegistry.default()
+    reg = FieldRegistry.from_files(p)
+    assert reg.type(41270) == "icd10" and reg.info(41270).arrays == base.info(41270).arrays > 2
+    assert reg.is_array(99900) and not FieldRegistry.from_files(p, base=False).info(41270).arrays > 2
+    user = tmp_path / "mine.tsv"
+    user.write_text("field\tname\ttype\tinstances\n24100\tlvedv\tcontinuous\t2,3\n")
+    sc = _showcase(tmp_path / "dd.tsv")
+    assert FieldRegistry.from_files(user, sc).info(24100).instances == (2, 3)
+    assert FieldRegistry.from_files(sc, base=False).info(24100).instances == (0, 1)

@@ -29,10 +29,13 @@ are skipped (counted in a note); ``eid`` is not a field.
 
 Instances and arrays
 --------------------
-The Showcase gives *counts*: ``Instances = n`` -> instances ``0 .. n-1``; ``Array = n`` -> arrays
+The Showcase gives *counts*: ``Instances = n`` -> instances ``0 .. n-1`` (a lower layer's list of
+the same length is kept: imaging fields have instances 2 and 3); ``Array = n`` -> arrays
 ``0 .. n-1`` (registry ``arrays = n``). The RAP dictionary has one row per column (``p21003_i2``,
 ``p4080_i2_a1``); the rows of one field collapse into one registry row whose instances are the
-instances seen in the names and whose ``arrays`` is the largest array index + 1.
+instances seen in the names and whose ``arrays`` is the largest array index + 1. A field marked
+``is_multi_select`` (one cell holding a ``|``-joined list, e.g. ``p41270``) is an array field:
+``arrays`` is at least 2, or a lower layer's larger count (243 for 41270) is kept.
 
 Names
 -----
@@ -228,7 +231,7 @@ def read_showcase(path: str | Path, sep: str) -> DictionaryRows:
         out.rows[fid] = dict(
             name=snake_name(get(rec, "Field"), fid), type=ftype, unit=get(rec, "Units"), coding=coding,
             instances=tuple(range(n_inst)), arrays=_count(get(rec, "Array"), where, "Array"),
-            description=get(rec, "Field"))
+            description=get(rec, "Field"), instances_counted=True)
     return out
 
 
@@ -282,6 +285,9 @@ def read_rap(path: str | Path, sep: str) -> DictionaryRows:
                 instances=set(), arrays=1, description=title, _types={ftype})
         row["instances"].add(inst)
         row["arrays"] = max(row["arrays"], arr + 1)
+        multi = str(rec.get("is_multi_select", "") if "is_multi_select" in cols else "").strip().lower()
+        if multi in ("yes", "true", "1"):
+            row["multi"] = True
         row["_types"].add(ftype)
     for fid, row in per_field.items():
         types = row.pop("_types")
@@ -292,6 +298,8 @@ def read_rap(path: str | Path, sep: str) -> DictionaryRows:
                     break
             out.notes.append(f"field {fid}: columns of types {', '.join(sorted(types))} in {path}; typed {row['type']}")
         row["instances"] = tuple(sorted(row["instances"])) or (0,)
+        if row.get("multi"):  # one cell holds a list (p41270 = 'I10|E11'): an array field
+            row["arrays"] = max(row["arrays"], 2)
         out.rows[fid] = row
     if other:
         out.notes.append(f"{other} row(s) of other entities than 'participant' skipped in {path}")

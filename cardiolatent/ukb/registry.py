@@ -275,7 +275,10 @@ class FieldRegistry:
             out[fid] = FieldInfo(
                 field=fid, name=old.name if old is not None else r["name"], type=r["type"], unit=r["unit"],
                 coding=r["coding"], na_codes=old.na_codes if old is not None else frozenset(),
-                instances=tuple(r["instances"]), arrays=int(r["arrays"]), description=r["description"])
+                instances=(old.instances if (r.get("instances_counted") and old is not None
+                                             and len(old.instances) == len(r["instances"])) else tuple(r["instances"])),
+                arrays=max(int(r["arrays"]), old.arrays) if (r.get("multi") and old is not None) else int(r["arrays"]),
+                description=r["description"])
         self._merge(out, explicit=False)
 
     def _apply_codings(self) -> None:
