@@ -510,6 +510,12 @@ def _as_strings(col: pa.ChunkedArray, name: str, path: Path) -> pa.ChunkedArray:
                              "value per cell (export array fields as one column per array, or |-joined text)")
     if pa.types.is_boolean(t):
         col = pc.cast(col, pa.int8())
+    if pa.types.is_timestamp(t):  # as a text export writes them: the date alone at midnight
+        col = pc.cast(col, pa.timestamp("us", t.tz))
+        day = pc.strftime(col, format="%Y-%m-%d")
+        full = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S")
+        midnight = pc.equal(pc.cast(pc.floor_temporal(col, unit="day"), pa.int64()), pc.cast(col, pa.int64()))
+        return pc.if_else(midnight, day, full)
     try:
         return pc.cast(col, pa.string())
     except pa.ArrowException as exc:
