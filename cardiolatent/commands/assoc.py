@@ -24,12 +24,15 @@ def add_arguments(p) -> None:
     from cardiolatent.commands._common import add_analysis_arguments
 
     add_analysis_arguments(p)
-    p.add_argument("--traits", default=None, help="comma-separated trait names or field ids (diseases too)")
+    p.add_argument("--traits", default=None, help="comma-separated traits: registry names, field ids, main-data columns in any naming "
+                        "(30000-2.0, p30000_i2: that instance for every row), outcomes, or trait presets "
+                        "(cardiac_idps, ...); results are labelled by registry name")
     p.add_argument("--outcomes", default=None,
                    help="comma-separated outcomes from the definitions file (AF, MI, HF, HTN, T2D, ...), tested as "
                         "binary traits (case = diagnosis year within [imaging year - 5, imaging year + 1])")
     p.add_argument("--covariates", default="paper_traits",
-                   help="comma-separated covariate names and/or presets (paper_traits, paper_disease, gwas, none)")
+                   help="comma-separated covariate names, field names/ids/columns and/or presets (paper_traits, "
+                        "paper_disease, gwas, none)")
     p.add_argument("--out", default=None, help="output table (.tsv, .csv or .parquet); default: print")
     p.add_argument("--direction", choices=["latent", "outcome"], default="latent",
                    help="latent: OLS latent ~ trait + covariates; outcome: logistic disease ~ latent + covariates")

@@ -24,7 +24,7 @@ def add_arguments(p) -> None:
     p.add_argument("--outcomes", dest="outcomes", default="AF,MI",
                    help="comma-separated outcome names from the definitions file")
     p.add_argument("--outcome", dest="outcomes", help=argparse.SUPPRESS)
-    p.add_argument("--covariates", default="age,sex", help="comma-separated covariate names and/or presets")
+    p.add_argument("--covariates", default="age,sex", help="comma-separated covariate names, field names/ids/columns (30000-2.0) and/or presets")
     p.add_argument("--out", default=None, help="output table (.tsv, .csv or .parquet); default: print")
     p.add_argument("--strata", default=None, help="variable giving separate baseline hazards (e.g. sex)")
     p.add_argument("--robust", action="store_true", help="robust (sandwich) standard errors")
