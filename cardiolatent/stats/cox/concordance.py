@@ -31,11 +31,11 @@ def _lower_bound(flat: np.ndarray, off: np.ndarray, L: int, a: np.ndarray, right
 
 
 def _suffix_counts(X: np.ndarray, q: np.ndarray, A: np.ndarray):
-    """#{i >= q_j : X[m, i] < A[m, j]} for every model m and query j, plus a tie flag.
+    """#{i >= q_j : X[m, i] < A[m, j]} for every model m and query j, and the tied queries.
 
     X (a, n_pad) values in time order padded with +inf (n_pad a multiple of the top block);
-    q (D,) suffix starts; A (a, D) query values. Returns (lt (a, D), le or None): ``le`` (<=
-    counts) is computed only when some query value occurs more than once among the rows.
+    q (D,) suffix starts; A (a, D) query values. Returns (lt (a, D), tied (a, D) bool or None):
+    ``tied`` marks the queries whose value occurs more than once among the rows (None: none does).
     """
     aa, n_pad = X.shape
     D = len(q)
@@ -57,16 +57,11 @@ def _suffix_counts(X: np.ndarray, q: np.ndarray, A: np.ndarray):
     first = np.take_along_axis(top, np.minimum(lt_top[:, :nb], L - 1), axis=2) == A[:, None, :]
     second = np.take_along_axis(top, np.minimum(lt_top[:, :nb] + 1, L - 1), axis=2) == A[:, None, :]
     second &= first & (lt_top[:, :nb] + 1 < L)
-    ties = bool(((first.sum(1) + second.sum(1)) > 1).any())
-    le_top = None
-    if ties:
-        le_top = np.zeros((aa, nb + 1, D), np.int64)
-        for m in range(aa):
-            for b in range(nb):
-                le_top[m, b, order[m]] = np.searchsorted(top[m, b], A_s[m], "right")
+    tied_q = (first.sum(1) + second.sum(1)) > 1
+    del first, second
 
     def counts(right: bool) -> np.ndarray:
-        T = le_top if right else lt_top
+        T = lt_top
         R = np.cumsum(T[:, ::-1], axis=1)[:, ::-1]  # R[:, b] = blocks >= b
         out = R[:, bt + 1, jj].copy()
         # whole blocks of each finer level after q's block, inside q's block of the next level
@@ -109,7 +104,23 @@ def _suffix_counts(X: np.ndarray, q: np.ndarray, A: np.ndarray):
         return out
 
     lt = counts(False)
-    return lt, (counts(True) if ties else None)
+    return lt, (tied_q if tied_q.any() else None)
+
+
+def _tied_counts(E: np.ndarray, q: np.ndarray, A: np.ndarray, tied_q: np.ndarray) -> np.ndarray:
+    """#{i >= q_j : E[i] == A_j} summed over the queries ``tied_q`` (the others have no equal row
+    but themselves, which lies before q_j): only the rows holding one of those values are looked
+    at. E (n,) values in time order, q (D,), A (D,), tied_q (D,) bool."""
+    qs = np.flatnonzero(tied_q)
+    vals = np.unique(A[qs])
+    rows = np.flatnonzero(np.isin(E, vals))
+    gid = np.searchsorted(vals, E[rows])          # value group of each such row
+    n1 = len(E) + 1
+    keys = np.sort(gid * n1 + rows)                # rows grouped by value, ascending within a group
+    g = np.searchsorted(vals, A[qs])
+    after = np.searchsorted(keys, (g + 1) * n1)   # end of the query's value group
+    start = np.searchsorted(keys, g * n1 + q[qs])  # first row of the group at or after q_j
+    return float((after - start).sum())
 
 
 def _harrell_counts(t: np.ndarray, e: np.ndarray, eta: np.ndarray, sub: int = 4):
@@ -141,10 +152,13 @@ def _harrell_counts(t: np.ndarray, e: np.ndarray, eta: np.ndarray, sub: int = 4)
         aa = E.shape[1]
         X = np.full((aa, n_pad), np.inf)
         X[:, :n] = E.T
-        lt, le = _suffix_counts(X, q, X[:, dr])
+        A = X[:, dr]
+        lt, tied_q = _suffix_counts(X, q, A)
         correct[s0:s0 + aa] = lt.sum(1)
-        if le is not None:
-            tied[s0:s0 + aa] = (le - lt).sum(1)
+        if tied_q is not None:
+            for m in range(aa):
+                if tied_q[m].any():
+                    tied[s0 + m] = _tied_counts(E[:, m], q, A[m], tied_q[m])
     return correct, tied, pairs
 
 
