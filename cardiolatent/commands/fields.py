@@ -24,7 +24,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from cardiolatent.commands._common import registry_from_args, write_output
 
-    df = registry_from_args(args).to_frame()
+    reg = registry_from_args(args)
+    df = reg.to_frame()
     if args.query:
         q = args.query.lower()
         hay = df["field"].astype(str) + " " + df["name"].astype(str) + " " + df["description"].astype(str).str.lower()
@@ -36,4 +37,6 @@ def run(args) -> int:
 
         with pd.option_context("display.max_colwidth", 50, "display.width", 200):
             print(df.drop(columns=["description"]).to_string(index=False))
+    for note in reg.notes:
+        print(f"note: {note}")
     return 0
