@@ -180,7 +180,7 @@ def test_column_names_in_every_style_resolve_to_the_field():
     for name, ref in [("30000-2.0", (30000, 2, 0)), ("p30000_i2", (30000, 2, 0)), ("p30000", (30000, 0, 0)),
                       ("f.30000.2.0", (30000, 2, 0)), ("X30000.2.0", (30000, 2, 0)), ("x30000_2_0", (30000, 2, 0)),
                       ("p4080_i2_a1", (4080, 2, 1)), ("30000", (30000, None, None)),
-                      ("age_at_assessment", (21003, None, None))]:
+                      ("age_at_assessment", (21003, None, None)), ("f98765", (98765, None, None))]:
         assert reg.reference(name) == ref, name
         assert reg.resolve(name) == ref[0]
 
@@ -269,6 +269,9 @@ def _assoc(files, traits, out, *extra, ukb=None):
 def test_an_unregistered_numeric_field_is_a_trait_with_a_note(cohort_files, tmp_path, capsys):
     assert _assoc(cohort_files, str(NEW_FIELD), tmp_path / "a.tsv") == 0, capsys.readouterr().err
     t = pd.read_csv(tmp_path / "a.tsv", sep="\t")
+    # the label names the trait again
+    assert _assoc(cohort_files, f"f{NEW_FIELD}", tmp_path / "b.tsv") == 0, capsys.readouterr().err
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b.tsv", sep="\t"), t)
     assert set(t["trait"]) == {f"f{NEW_FIELD}"} and (t["status"] == "ok").all()
     assert t["n"].max() < 120 * 1.2 and t["n"].min() > 50
     notes = json.loads((tmp_path / "a.summary.json").read_text())["notes"]

@@ -349,7 +349,8 @@ class FieldRegistry:
     def reference(self, name_or_id: FieldKey) -> tuple[int, int | None, int | None]:
         """``(field, instance, array)`` named by a registry name, a field id or a main-data column.
 
-        A name or an id leaves instance and array open (None); a column name in any naming style
+        A name, an id or ``f<id>`` (the label of an unregistered field) leaves instance and array
+        open (None); a column name in any naming style
         pins them (``30000-2.0`` -> ``(30000, 2, 0)``, ``p30000_i2`` -> ``(30000, 2, 0)``, ``p31``
         -> ``(31, 0, 0)``). Registry names are tried before column patterns.
         """
@@ -361,6 +362,9 @@ class FieldRegistry:
         norm = key.lower().replace("-", "_").replace(" ", "_")
         if norm in self._by_name:
             return self._by_name[norm], None, None
+        m = re.fullmatch(r"f(\d+)", key)
+        if m is not None:  # the stand-in name of an unregistered field (how results label it)
+            return int(m.group(1)), None, None
         col = match_column(key)
         if col is not None:
             _, fid, inst, arr = col
