@@ -211,8 +211,13 @@ def cox_latents(
             kw["c_index"] = False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)  # numpy's warnings become notes, never raw output
-            res = cox_scan(S.time[use], S.event[use].astype(float), Z[use],
-                           None if C is None else C[use], strata=None if st is None else st[use], **kw)
+            if st is None:
+                # every row, the unused ones with no time (cox_scan leaves them out): no copy of the
+                # latents per outcome; the rows used, and their order, are those of the slice
+                res = cox_scan(np.where(use, S.time, np.nan), S.event.astype(float), Z, C, **kw)
+            else:  # strata codes are numbered over the rows given: give exactly the rows used
+                res = cox_scan(S.time[use], S.event[use].astype(float), Z[use],
+                               None if C is None else C[use], strata=st[use], **kw)
         res.insert(1, "outcome", S.outcome)
         parts.append(res)
         r = pd.Series(reason[~use]).value_counts().to_dict()
