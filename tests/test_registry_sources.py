@@ -372,3 +372,16 @@ def test_dictionaries_keep_what_they_cannot_know(tmp_path):
     sc = _showcase(tmp_path / "dd.tsv")
     assert FieldRegistry.from_files(user, sc).info(24100).instances == (2, 3)
     assert FieldRegistry.from_files(sc, base=False).info(24100).instances == (0, 1)
+
+
+def test_a_cox_stratum_by_field_id_or_column_is_the_same_stratum(cohort_files, tmp_path, capsys):
+    tables = []
+    for st in ("sex", "31", "31-0.0"):
+        out = tmp_path / f"c_{st}.tsv"
+        rc = main(["cox", "--latents", cohort_files["lat"], "--ukb", cohort_files["ukb"], "--outcomes", "HTN",
+                   "--covariates", "age", "--strata", st, "--out", str(out), "--quiet"])
+        assert rc == 0, capsys.readouterr().err
+        tables.append(pd.read_csv(out, sep="\t"))
+    assert len(tables[0]) == 6 and tables[0]["beta"].notna().all()
+    for t in tables[1:]:
+        pd.testing.assert_frame_equal(t, tables[0])

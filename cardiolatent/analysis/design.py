@@ -163,6 +163,22 @@ def fields_needed(names: Sequence[str], registry=None, definitions=None) -> list
     return sorted(fields)
 
 
+def variable_label(name: str, registry=None, definitions=None) -> str:
+    """The column label :func:`participant_variables` gives ``name``: an outcome's definition key
+    (``af`` -> ``AF``), a field's registry name for a field id or column (``50`` -> ``height``,
+    ``98765-0.0`` -> ``f98765``), else ``name`` itself (covariates, registry names, unknown names).
+    """
+    defs = definitions if definitions is not None else load_definitions()
+    key = _outcome_key(name, defs)
+    if key is not None:
+        return key
+    reg = registry or FieldRegistry.default()
+    try:
+        return reg.name(reg.resolve(name))
+    except (CardiolatentError, TypeError):
+        return name
+
+
 def _outcome_key(name: str, defs) -> str | None:
     for k in defs:
         if k.lower() == str(name).lower():
