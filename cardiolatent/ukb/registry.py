@@ -250,8 +250,8 @@ class FieldRegistry:
             return self
         path = Path(path_or_df)
         if not path.is_file():
-            raise CardiolatentError(f"field registry {path} does not exist"
-                                    + (" (it is a folder)" if path.is_dir() else ""))
+            raise CardiolatentError(f"field registry {path} is a folder, not a file" if path.is_dir()
+                                    else f"field registry {path} does not exist")
         fmt, sep = _dictionary.file_format(path)
         self.sources.append(str(path))
         if fmt == "registry":
