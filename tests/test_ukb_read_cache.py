@@ -165,6 +165,18 @@ def test_columns_added_incrementally(small_cohort, tmp_path, home, source_reads)
     assert_same(again, md)
 
 
+def test_wide_cache_writes_split_into_parts(small_cohort, tmp_path, home, monkeypatch, source_reads):
+    monkeypatch.setattr(ucache, "PART_COLUMNS", 60)
+    p = _copy(small_cohort.main, tmp_path)
+    plain = read_main(p, cache=False)
+    read_main(p)
+    parts = json.loads((ucache.entry_dir(p) / "manifest.json").read_text())["parts"]
+    assert len(parts) >= 4 and max(len(c) for c in parts.values()) <= 60
+    n = len(source_reads)
+    assert_same(read_main(p), plain)
+    assert len(source_reads) == n
+
+
 def test_unwritable_cache_falls_back_silently(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

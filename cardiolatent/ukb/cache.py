@@ -57,6 +57,8 @@ MANIFEST = "manifest.json"
 FORMAT = "cardiolatent-main-columns"
 VERSION = 1
 _LOCK = ".lock"
+#: columns per part file (a part's footer stays small; a read opens few parts)
+PART_COLUMNS = 1000
 
 
 def _current_umask() -> int:
@@ -272,9 +274,11 @@ def add_columns(source: Path, columns: Sequence[str], table: pa.Table, stamp: Ma
             new = [c for c in table.column_names if c not in have]
             if not new:
                 return True
-            part = write_part(folder, table.select(new))
-            manifest = {**manifest, "parts": {**manifest["parts"], part: new}}
-            write_manifest(folder, manifest)
+            parts = dict(manifest["parts"])
+            for i in range(0, len(new), PART_COLUMNS):  # parts of at most PART_COLUMNS columns
+                group = new[i:i + PART_COLUMNS]
+                parts[write_part(folder, table.select(group))] = group
+            write_manifest(folder, {**manifest, "parts": parts})
         return True
     except (OSError, pa.ArrowException, ValueError):
         return False

@@ -21,8 +21,8 @@ date (``YYYY-MM-DD``, optionally with a time), else ``text``. Each such field ge
 ``MainData.notes`` and an inferred row in ``MainData.registry`` (a copy; the caller's registry
 is never changed).
 
-**Cache.** The raw text of the columns read is kept as parquet in a column store, one per
-source file, in ``cache_root() / "main"`` (``$CARDIOLATENT_HOME/main``, else
+**Cache.** The raw text of the columns read from a comma- or tab-separated file is kept as
+parquet in a column store, one per source file, in ``cache_root() / "main"`` (``$CARDIOLATENT_HOME/main``, else
 ``$XDG_CACHE_HOME/cardiolatent/main``, else ``~/.cache/cardiolatent/main``), keyed by the
 file's resolved path, size and modification time: the next read of those columns takes well
 under a second, and a read needing more columns reads only the missing ones from the file.
@@ -434,8 +434,15 @@ def _first_ragged_line(header: _Header) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 #: the strings pandas reads as missing by default; the pyarrow reader uses the same set
 _NULL_VALUES = sorted(STR_NA_VALUES)
-#: bytes per pyarrow CSV block (a row must fit in one: 32 MB holds 500,000 cells of 60 characters)
-_BLOCK_SIZE = 1 << 25
+#: smallest bytes per pyarrow CSV block: small blocks parse fastest (more parallel, cache-friendly)
+_BLOCK_SIZE = 1 << 20
+
+
+def _block_size(header: _Header) -> int:
+    """Bytes per pyarrow CSV block: at least 1 MB and 32 header lengths (a row must fit in one
+    block; rows are about as long as the header), at most 256 MB."""
+    width = sum(len(c.encode("utf-8")) + 1 for c in header.columns)
+    return int(min(max(_BLOCK_SIZE, 32 * width), 1 << 28))
 
 
 class _UsePandas(Exception):
@@ -451,7 +458,7 @@ def _arrow_read(header: _Header, names: Sequence[str]) -> pa.Table:
     if header.leading_blank or len(set(header.columns)) != len(header.columns):
         raise _UsePandas("blank lines before the header or duplicate column names")
     opts = dict(
-        read_options=pacsv.ReadOptions(column_names=list(header.columns), skip_rows=1, block_size=_BLOCK_SIZE,
+        read_options=pacsv.ReadOptions(column_names=list(header.columns), skip_rows=1, block_size=_block_size(header),
                                        use_threads=True),
         parse_options=pacsv.ParseOptions(delimiter=header.sep, newlines_in_values=False),
         convert_options=pacsv.ConvertOptions(
@@ -638,6 +645,25 @@ def _numeric_raw(a, idx: pd.Index) -> pd.Series:
     return pd.Series(f.to_numpy(zero_copy_only=False), index=idx, dtype="float64")
 
 
+_PLAIN_DATE = r"^(?:1[7-9]|2[01])\d{2}-\d{2}-\d{2}$"
+
+
+def _fast_dates(a, idx: pd.Index) -> pd.Series | None:
+    """datetime64[ns] Series when every value is a plain ``YYYY-MM-DD`` date (years 1700-2199),
+    parsed by pyarrow; None otherwise (the pandas ISO 8601 path then parses and reports)."""
+    if isinstance(a, pd.Series):
+        return None
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
+    if a.null_count == len(a) or not pc.all(pc.match_substring_regex(a, _PLAIN_DATE)).as_py():
+        return None
+    try:
+        ts = pc.strptime(a, format="%Y-%m-%d", unit="ns", error_is_null=False)
+    except pa.ArrowException:
+        return None
+    return pd.Series(ts.to_numpy(zero_copy_only=False), index=idx).astype("datetime64[ns]")
+
+
 def _has_pipe(a) -> bool:
     if isinstance(a, pd.Series):
         return bool(a.astype("string").str.contains("|", regex=False).fillna(False).any())
@@ -693,6 +719,19 @@ def _with_rows(reg: FieldRegistry, rows: list[FieldInfo]) -> FieldRegistry:
     return type(reg)(fields) if type(reg) is FieldRegistry else FieldRegistry(fields)
 
 
+def _fast_eids(a: pa.ChunkedArray) -> pd.Index | None:
+    """The ids as an int64 Index named ``eid`` when every one is plain digits and they are
+    unique; None otherwise (:func:`_eid_index` then checks and reports)."""
+    try:
+        if a.null_count:
+            return None
+        ids = pc.cast(a, pa.int64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowException:
+        return None
+    idx = pd.Index(ids, name="eid")
+    return idx if idx.is_unique else None
+
+
 def _eid_index(raw: pd.Series, header: _Header, id_col: str) -> pd.Index:
     """Participant ids as an int64 Index named ``eid``; bad or duplicate ids raise."""
     text = raw.astype("string").str.strip()
@@ -740,6 +779,18 @@ def _fmt_code(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
+def _fmt_codes(arr: np.ndarray) -> np.ndarray:
+    """:func:`_fmt_code` of every value (object array), vectorised for whole numbers."""
+    arr = np.asarray(arr, dtype="float64")
+    out = np.empty(arr.shape, dtype=object)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0**53)
+    out[whole] = arr[whole].astype(np.int64).astype(str).astype(object)
+    rest = np.flatnonzero(~whole)
+    out[rest] = [_fmt_code(x) for x in arr[rest]]
+    return out
+
+
 def _to_numeric(raw: pd.Series, col: _Col, canon: str, info: FieldInfo, ctx: _Ctx) -> pd.Series:
     """float64 or Int64 Series; na_codes -> NaN (flagged); integer types must be whole numbers."""
     if pd.api.types.is_float_dtype(raw.dtype):
@@ -755,7 +806,7 @@ def _to_numeric(raw: pd.Series, col: _Col, canon: str, info: FieldInfo, ctx: _Ct
     if info.na_codes:
         mask = vals.isin(list(info.na_codes))
         if mask.any():
-            ctx.flag(vals.index[mask], canon, (_fmt_code(v) for v in vals[mask]), "negative_code")
+            ctx.flag(vals.index[mask], canon, _fmt_codes(vals[mask].to_numpy(dtype="float64")), "negative_code")
             vals = vals.mask(mask)
     vals = _drop_impossible(vals, col.field, canon, ctx)
     if info.type in ("integer", "categorical"):
@@ -765,7 +816,10 @@ def _to_numeric(raw: pd.Series, col: _Col, canon: str, info: FieldInfo, ctx: _Ct
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
             raise ctx.bad_value(col.name, canon, "an integer", vals.index[pos], _fmt_code(arr[pos]) if np.isfinite(arr[pos]) else str(arr[pos]))
-        return vals.astype("Int64")
+        arr = vals.to_numpy(dtype="float64")
+        missing = np.isnan(arr)
+        ints = pd.arrays.IntegerArray(np.where(missing, 0, arr).astype(np.int64), missing)
+        return pd.Series(ints, index=vals.index, name=vals.name)  # = vals.astype("Int64"), faster
     return vals
 
 
@@ -797,26 +851,34 @@ def _drop_impossible(vals: pd.Series, field: int, canon: str, ctx: _Ctx) -> pd.S
         with np.errstate(invalid="ignore"):
             out = np.isfinite(arr) & ((arr < lim[0]) | (arr > lim[1]))
         if out.any():
-            ctx.flag(vals.index[out], canon, (_fmt_code(v) for v in arr[out]), "implausible_value")
+            ctx.flag(vals.index[out], canon, _fmt_codes(arr[out]), "implausible_value")
         bad |= out
     return vals.mask(bad) if bad.any() else vals
 
 
 def _to_date(raw: pd.Series, col: _Col, canon: str, info: FieldInfo, ctx: _Ctx) -> pd.Series:
-    """datetime64[ns] Series from ISO dates or timestamps; placeholder dates -> NaT (flagged)."""
-    text = raw.astype("string").str.strip()
-    text = text.mask(text == "")
-    parsed = pd.to_datetime(text.astype(object), format="ISO8601", errors="coerce")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert(None)
-    parsed = parsed.astype("datetime64[ns]")
-    bad = parsed.isna() & text.notna()
-    if bad.any():
-        pos = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ctx.bad_value(col.name, canon, "a date (YYYY-MM-DD)", raw.index[pos], text.iloc[pos])
+    """datetime64[ns] Series from ISO dates or timestamps; placeholder dates -> NaT (flagged).
+
+    ``raw`` may already be datetime64[ns] (plain ``YYYY-MM-DD`` text parsed by :func:`_fast_dates`).
+    """
+    if pd.api.types.is_datetime64_dtype(raw.dtype):
+        parsed = raw
+        text = None
+    else:
+        text = raw.astype("string").str.strip()
+        text = text.mask(text == "")
+        parsed = pd.to_datetime(text.astype(object), format="ISO8601", errors="coerce")
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert(None)
+        parsed = parsed.astype("datetime64[ns]")
+        bad = parsed.isna() & text.notna()
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ctx.bad_value(col.name, canon, "a date (YYYY-MM-DD)", raw.index[pos], text.iloc[pos])
     mask = parsed.dt.normalize().isin(_PLACEHOLDER_TS) & parsed.notna()
     if mask.any():
-        ctx.flag(parsed.index[mask], canon, text[mask].astype(object), "placeholder_date")
+        shown = (parsed[mask].dt.strftime("%Y-%m-%d") if text is None else text[mask]).astype(object)
+        ctx.flag(parsed.index[mask], canon, shown, "placeholder_date")
         parsed = parsed.mask(mask)
     return parsed
 
@@ -1043,7 +1105,9 @@ def read_main(
 
     raw = _raw_columns(header, store, [id_col] + [c.name for c in cols], chunksize, cache)
     n_rows = len(raw[id_col])
-    idx = _eid_index(_text_series(raw[id_col], pd.RangeIndex(n_rows)), header, id_col)
+    idx = _fast_eids(raw[id_col])
+    if idx is None:
+        idx = _eid_index(_text_series(raw[id_col], pd.RangeIndex(n_rows)), header, id_col)
 
     # split |-joined cells; then (column, array, raw piece) per canonical column
     planned: list[tuple[_Col, int, object]] = []
@@ -1080,6 +1144,9 @@ def read_main(
         info = infos[c.field]
         if info.type in ("integer", "categorical", "continuous"):
             s = _numeric_raw(piece, idx)
+        elif info.type == "date":
+            s = _fast_dates(piece, idx)
+            s = _text_series(piece, idx) if s is None else s
         else:
             s = _text_series(piece, idx)
         canon, conv = _convert(s, c, array, info, ctx)
@@ -1106,7 +1173,7 @@ def _unknown_info(field: int, planned: list) -> FieldInfo:
 # convert_main: a whole file (or chosen fields) into a column store, streaming
 # --------------------------------------------------------------------------------------------
 #: columns per part file of a column store (a part's footer stays small; a read opens few parts)
-PART_COLUMNS = 1000
+PART_COLUMNS = _cache.PART_COLUMNS
 #: bytes of raw text buffered before a row group is written (bounds memory on any width)
 _ROW_GROUP_BYTES = 256 << 20
 
@@ -1139,7 +1206,7 @@ def _text_batches(header: _Header, names: Sequence[str], bar) -> Iterable[pa.Tab
     """The columns ``names`` of a delimited file as string tables of consecutive rows."""
     if header.sep != r"\s+" and not header.leading_blank and len(set(header.columns)) == len(header.columns):
         opts = dict(
-            read_options=pacsv.ReadOptions(column_names=list(header.columns), skip_rows=1, block_size=_BLOCK_SIZE,
+            read_options=pacsv.ReadOptions(column_names=list(header.columns), skip_rows=1, block_size=_block_size(header),
                                            use_threads=True),
             parse_options=pacsv.ParseOptions(delimiter=header.sep, newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
