@@ -385,3 +385,16 @@ def test_a_cox_stratum_by_field_id_or_column_is_the_same_stratum(cohort_files, t
     assert len(tables[0]) == 6 and tables[0]["beta"].notna().all()
     for t in tables[1:]:
         pd.testing.assert_frame_equal(t, tables[0])
+
+
+def test_export_covariates_by_any_naming_write_the_same_files(cohort_files, tmp_path, capsys):
+    covars = []
+    for k, naming in enumerate(("new_count", f"x{NEW_FIELD}_0_0")):
+        out = tmp_path / f"ex{k}"
+        rc = main(["export", "--latents", cohort_files["lat"], "--ukb", cohort_files["ukb"], "--format", "plink2",
+                   "--covariates", f"age,sex,{naming}", "--fields", cohort_files["fields"], "--out", str(out),
+                   "--quiet"])
+        assert rc == 0, capsys.readouterr().err
+        covars.append(pd.read_csv(out / "covar.txt", sep="\t"))
+    assert "new_count" in covars[0].columns and covars[0]["new_count"].notna().sum() > 50
+    pd.testing.assert_frame_equal(covars[0], covars[1])
