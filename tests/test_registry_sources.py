@@ -398,3 +398,21 @@ def test_export_covariates_by_any_naming_write_the_same_files(cohort_files, tmp_
         covars.append(pd.read_csv(out / "covar.txt", sep="\t"))
     assert "new_count" in covars[0].columns and covars[0]["new_count"].notna().sum() > 50
     pd.testing.assert_frame_equal(covars[0], covars[1])
+
+
+def test_codings_missing_codes_are_cleaned_by_read_main(tmp_path):
+    from cardiolatent.ukb.read import read_main
+
+    codings = tmp_path / "Codings.tsv"
+    codings.write_text("Coding\tValue\tMeaning\n100291\t-1\tDo not know\n100291\t-3\tPrefer not to answer\n"
+                       "100291\t-10\tLess than one\n")
+    sc = _showcase(tmp_path / "dd.tsv", fields=[(99301, "Cups of tea per day", "Integer", "integer", "100291", "",
+                                                 1, 1)])
+    main_file = tmp_path / "main.csv"
+    main_file.write_text("eid,99301-0.0\n1,3\n2,-1\n3,-3\n4,-10\n5,\n")
+    reg = FieldRegistry.from_files(sc, codings)
+    assert reg.name(99301) == "cups_of_tea_per_day" and reg.na_codes(99301) == {-1, -3}
+    m = read_main(main_file, ["cups_of_tea_per_day"], registry=reg)
+    got = m.wide["99301-0.0"].astype("Float64")
+    assert got.tolist()[:1] == [3] and got.isna().tolist() == [False, True, True, False, True]
+    assert got.iloc[3] == -10
