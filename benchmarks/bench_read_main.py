@@ -35,6 +35,8 @@ READ = ([(31, 0, 0, "cat"), (34, 0, 0, "int"), (52, 0, 0, "int"), (21003, 0, 0, 
          (22000, 0, 0, "cat"), (20116, 0, 0, "cat"), (21000, 0, 0, "cat"), (40000, 0, 0, "date"), (48, 2, 0, "cont")]
         + [(22009, 0, a, "cont") for a in range(1, 11)])
 FIELDS = sorted({f for f, _, _, _ in READ})
+#: mean, SD of the continuous fields read (height cm, weight kg, waist cm, BMI, genetic PCs)
+CONT = {50: (170.0, 10.0), 21002: (78.0, 15.0), 48: (90.0, 13.0), 21001: (27.0, 4.0), 22009: (0.0, 5.0)}
 
 CHILD = r"""
 import os, sys, time
@@ -84,7 +86,8 @@ def write_file(path: Path, rows: int, cols: int, seed: int = 1) -> None:
                 if kind == "int":
                     a = pa.array(rng.integers(40, 180, n), mask=miss)
                 elif kind == "cont":
-                    a = pa.array(np.round(rng.normal(27, 8, n), 4), mask=miss)
+                    mean, sd = CONT.get(f, (27.0, 8.0))
+                    a = pa.array(np.round(rng.normal(mean, sd, n), 4), mask=miss)
                 elif kind == "cat":
                     a = pa.array(rng.choice([1, 2, 3, 1001, 3001, -1, -3], n), mask=miss)
                 elif kind == "date":
