@@ -177,6 +177,19 @@ def test_wide_cache_writes_split_into_parts(small_cohort, tmp_path, home, monkey
     assert len(source_reads) == n
 
 
+def test_leftovers_of_killed_writers_are_removed(tmp_path, home):
+    p = tmp_path / "m.csv"
+    p.write_text("eid,31-0.0,21001-0.0\n1,0,22.5\n2,1,30.25\n")
+    read_main(p, ["sex"])
+    entry = ucache.entry_dir(p)
+    (entry / ".part-dead.parquet.tmp").write_bytes(b"half")
+    (entry / "part-orphan.parquet").write_bytes(b"never listed")
+    md = read_main(p)
+    assert md.wide["21001-0.0"].tolist() == [22.5, 30.25]
+    listed = set(json.loads((entry / "manifest.json").read_text())["parts"])
+    assert {f.name for f in entry.iterdir()} == listed | {"manifest.json", ".lock"}
+
+
 def test_unwritable_cache_falls_back_silently(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -261,6 +274,7 @@ def test_ragged_row_is_one_line_error(tmp_path, home, cache):
     assert not (home / "main").exists() or not any((home / "main").rglob("*.parquet"))
     with pytest.raises(FieldValueError, match="line 4 has 2 fields"):
         convert_main(p, tmp_path / "store")
+    assert not (tmp_path / "store").exists()
 
 
 def test_bad_value_message_same_from_cache(tmp_path, home):

@@ -215,6 +215,20 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(gone, ignore_errors=True)
 
 
+def tidy(folder: Path, manifest: dict | None) -> None:
+    """Remove what killed writers left in a store: temporaries and part files no manifest lists.
+
+    Call with the store's lock held (every writer holds it while writing, so none is in flight).
+    """
+    listed = set(manifest["parts"]) if manifest else set()
+    for p in folder.iterdir():
+        if p.name in (_LOCK, MANIFEST) or p.name in listed:
+            continue
+        if p.name.endswith(".tmp") or (p.name.startswith("part-") and p.name.endswith(".parquet")):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
 def _matches(manifest: dict, stamp: Mapping, columns: Sequence[str]) -> bool:
     return (manifest.get("source") == stamp["source"] and manifest.get("size") == stamp["size"]
             and manifest.get("mtime_ns") == stamp["mtime_ns"] and list(manifest.get("columns", ())) == list(columns))
@@ -270,6 +284,7 @@ def add_columns(source: Path, columns: Sequence[str], table: pa.Table, stamp: Ma
                     raise ValueError("stale")
             except ValueError:
                 manifest = new_manifest(stamp, columns, table.num_rows)
+            tidy(folder, manifest)
             have = {c for cols in manifest["parts"].values() for c in cols}
             new = [c for c in table.column_names if c not in have]
             if not new:

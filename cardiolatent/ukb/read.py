@@ -1343,6 +1343,9 @@ def convert_main(
                 manifest["style"] = style
                 _cache.write_manifest(tmp, manifest)
             return out
+        if header.sep == r"\s+":
+            raise CardiolatentError(f"{path.name} is whitespace-separated: read_main does not cache such files; "
+                                    "write a column store with --out DIR and read that instead")
         _cache.lookup(path, header.columns)  # removes a store of an older version of the file
         folder = _cache.entry_dir(path)
         try:
@@ -1352,6 +1355,7 @@ def convert_main(
                                     "use --out DIR instead") from None
         with _cache.locked(folder):
             store = _cache.lookup(path, header.columns)
+            _cache.tidy(folder, store.manifest if store is not None else None)
             have = set(store.stored()) if store is not None else set()
             todo = [n for n in names if n not in have]
             if todo:
