@@ -34,6 +34,7 @@ from cardiolatent.analysis.design import (
     design_matrix,
     expand_names,
     participant_variables,
+    variable_label,
 )
 from cardiolatent.analysis.model_notes import model_notes, status_counts
 from cardiolatent.errors import CardiolatentError
@@ -47,7 +48,6 @@ from cardiolatent.stats.transforms import column_sd as _column_sd
 from cardiolatent.stats.transforms import inverse_normal as _inverse_normal
 from cardiolatent.stats.transforms import standardise as _standardise
 from cardiolatent.ukb.covariates import as_wide
-from cardiolatent.ukb.registry import FieldRegistry
 
 RESULT_COLUMNS = ("latent", "trait", "beta", "se", "t", "p", "n", "n_cases", "status")
 
@@ -211,8 +211,8 @@ def association_scan(
     V = participant_variables(main, L.keys, list(dict.fromkeys(traits + covs)), definitions=definitions,
                               case_window=case_window)
     # outcome names come back under their definition key (af -> AF), field ids under the field's name
-    traits = [_column_label(V, t, main) for t in traits]
-    covs = [_column_label(V, c, main) for c in covs]
+    traits = [_column_label(V, t, main, definitions) for t in traits]
+    covs = [_column_label(V, c, main, definitions) for c in covs]
     Y, y_sd = _latent_matrix(L, standardise=standardise, inverse_normal=inverse_normal,
                              scale_after=direction == "latent" and not permutations)
     tnames, X, tkinds, skipped = _trait_columns(V, traits, min_cases=min_cases, min_nonmissing=min_nonmissing,
@@ -259,20 +259,13 @@ def association_scan(
     return AssocResult(table, excluded, summary)
 
 
-def _column_label(V, name: str, main) -> str:
-    """The column of ``V.table`` holding the variable asked for as ``name``: itself, an outcome's
-    definition key (``af`` -> ``AF``) or, for a field id, the field's registry name (``50`` -> ``height``)."""
+def _column_label(V, name: str, main, definitions) -> str:
+    """The column of ``V.table`` holding the variable asked for as ``name``: itself, or its label
+    (:func:`cardiolatent.analysis.design.variable_label`: ``af`` -> ``AF``, ``50`` -> ``height``)."""
     cols = list(V.table.columns)
     if name in cols:
         return name
-    hit = next((c for c in cols if str(c).lower() == str(name).lower()), None)
-    if hit is not None:
-        return hit
-    reg = getattr(main, "registry", None) or FieldRegistry.default()
-    try:
-        label = reg.name(reg.resolve(name))
-    except Exception:  # noqa: BLE001 - not a field: participant_variables named it already
-        label = None
+    label = variable_label(name, getattr(main, "registry", None), definitions)
     if label in cols:
         return label
     raise CardiolatentError(f"variable {name!r} was not built from the main data (columns: {', '.join(cols[:8])})")
