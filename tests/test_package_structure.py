@@ -176,7 +176,7 @@ def test_imports_at_module_top(module, path, tree):
     assert not late, f"{path.relative_to(ROOT.parent)} imports inside functions:\n" + "\n".join(late)
 
 
-COMMAND_NAMES = ["demo", "synth", "fields", "covariates", "outcomes", "train", "encode", "ensemble", "icc",
+COMMAND_NAMES = ["demo", "synth", "fields", "covariates", "outcomes", "convert-main", "train", "encode", "ensemble", "icc",
                  "assoc", "cox", "export", "gwas-results"]
 
 
