@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-COMMANDS = ["demo", "synth", "fields", "covariates", "outcomes", "train", "encode", "ensemble", "icc",
+COMMANDS = ["demo", "synth", "fields", "covariates", "outcomes", "convert-main", "train", "encode", "ensemble", "icc",
             "assoc", "cox", "export", "gwas-results"]
 PROBE = ("import sys\nimport cardiolatent\nassert cardiolatent.__file__.startswith({root!r}), cardiolatent.__file__\n"
          "from cardiolatent.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
