@@ -190,6 +190,19 @@ def test_leftovers_of_killed_writers_are_removed(tmp_path, home):
     assert {f.name for f in entry.iterdir()} == listed | {"manifest.json", ".lock"}
 
 
+def test_stores_of_deleted_files_are_pruned(tmp_path, home):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    for p in (a, b):
+        p.write_text("eid,31-0.0\n1,0\n2,1\n")
+    read_main(a)
+    gone = ucache.entry_dir(a)
+    assert gone.is_dir()
+    a.unlink()
+    read_main(b)
+    assert not gone.exists() and ucache.entry_dir(b).is_dir()
+    assert [d.name for d in (home / "main").iterdir()] == [ucache.entry_dir(b).name]
+
+
 def test_unwritable_cache_falls_back_silently(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -22,7 +22,8 @@ read from the store equals a read from the source exactly.
 ``$XDG_CACHE_HOME/cardiolatent``, else ``~/.cache/cardiolatent``; ``$CARDIOLATENT_MAIN_CACHE``, when
 set, replaces ``cache_root() / "main"``). The key is a hash of the source's resolved path; the
 manifest records the source's size and modification time (ns), and a store whose source changed
-is removed and rebuilt. A read that needs columns not in the store reads only those from the
+is removed and rebuilt; the stores of files that no longer exist are removed whenever a store is
+written. A read that needs columns not in the store reads only those from the
 source and adds them as a new part file. Updates are atomic: part files and the manifest are
 written under temporary names and renamed, and a writer holds a lock on the store, so a
 concurrent reader sees the old manifest or the new one, never a half-written file. A cache that
@@ -229,6 +230,30 @@ def tidy(folder: Path, manifest: dict | None) -> None:
                 p.unlink()
 
 
+def prune() -> None:
+    """Remove the stores of source files that no longer exist, and leftovers of removed stores.
+
+    Runs when a store is written; never raises.
+    """
+    root = main_cache_dir()
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for d in entries:
+        try:
+            if d.name.startswith(".") and d.name.endswith(".old"):
+                shutil.rmtree(d, ignore_errors=True)
+                continue
+            if not d.is_dir():
+                continue
+            source = read_manifest(d).get("source")
+            if source and not os.path.exists(source):
+                _remove(d)
+        except (OSError, ValueError):
+            continue
+
+
 def _matches(manifest: dict, stamp: Mapping, columns: Sequence[str]) -> bool:
     return (manifest.get("source") == stamp["source"] and manifest.get("size") == stamp["size"]
             and manifest.get("mtime_ns") == stamp["mtime_ns"] and list(manifest.get("columns", ())) == list(columns))
@@ -294,6 +319,7 @@ def add_columns(source: Path, columns: Sequence[str], table: pa.Table, stamp: Ma
                 group = new[i:i + PART_COLUMNS]
                 parts[write_part(folder, table.select(group))] = group
             write_manifest(folder, {**manifest, "parts": parts})
+        prune()
         return True
     except (OSError, pa.ArrowException, ValueError):
         return False
