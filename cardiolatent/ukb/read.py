@@ -86,7 +86,6 @@ __all__ = ["MainData", "read_main", "write_main", "convert_main", "PLACEHOLDER_D
 #: dates UK Biobank uses to mark unknown or invalid dates; read as NaT and flagged
 PLACEHOLDER_DATES = ("1900-01-01", "1901-01-01", "1902-02-02", "1903-03-03", "2037-07-07")
 _PLACEHOLDER_TS = pd.DatetimeIndex(pd.to_datetime(list(PLACEHOLDER_DATES)))
-_TEXT_TYPES = ("date", "text", "icd10", "icd9")
 _FLAG_COLUMNS = ("eid", "column", "raw", "reason")
 _SEPARATORS = {",": "comma", "\t": "tab", r"\s+": "whitespace"}
 #: separator used by write_main per style
@@ -449,6 +448,18 @@ class _UsePandas(Exception):
     """The pyarrow reader cannot read this file as pandas would (encoding, quoted line breaks)."""
 
 
+def _csv_options(header: _Header, names: Sequence[str]) -> dict:
+    """pyarrow CSV options: our header's names, columns ``names`` as strings, pandas' missing markers."""
+    return dict(
+        read_options=pacsv.ReadOptions(column_names=list(header.columns), skip_rows=1,
+                                       block_size=_block_size(header), use_threads=True),
+        parse_options=pacsv.ParseOptions(delimiter=header.sep, newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=list(names), column_types={n: pa.string() for n in names},
+            null_values=_NULL_VALUES, strings_can_be_null=True, quoted_strings_can_be_null=True),
+    )
+
+
 def _arrow_read(header: _Header, names: Sequence[str]) -> pa.Table:
     """Columns ``names`` of a comma/tab-separated file as strings (missing -> null), one pass.
 
@@ -457,14 +468,7 @@ def _arrow_read(header: _Header, names: Sequence[str]) -> pa.Table:
     """
     if header.leading_blank or len(set(header.columns)) != len(header.columns):
         raise _UsePandas("blank lines before the header or duplicate column names")
-    opts = dict(
-        read_options=pacsv.ReadOptions(column_names=list(header.columns), skip_rows=1, block_size=_block_size(header),
-                                       use_threads=True),
-        parse_options=pacsv.ParseOptions(delimiter=header.sep, newlines_in_values=False),
-        convert_options=pacsv.ConvertOptions(
-            include_columns=list(names), column_types={n: pa.string() for n in names},
-            null_values=_NULL_VALUES, strings_can_be_null=True, quoted_strings_can_be_null=True),
-    )
+    opts = _csv_options(header, names)
     try:
         with pa.input_stream(str(header.path), compression=header.compression) as stream:
             return pacsv.read_csv(stream, **opts)
@@ -1205,14 +1209,7 @@ class _CountingFile:
 def _text_batches(header: _Header, names: Sequence[str], bar) -> Iterable[pa.Table]:
     """The columns ``names`` of a delimited file as string tables of consecutive rows."""
     if header.sep != r"\s+" and not header.leading_blank and len(set(header.columns)) == len(header.columns):
-        opts = dict(
-            read_options=pacsv.ReadOptions(column_names=list(header.columns), skip_rows=1, block_size=_block_size(header),
-                                           use_threads=True),
-            parse_options=pacsv.ParseOptions(delimiter=header.sep, newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=list(names), column_types={n: pa.string() for n in names},
-                null_values=_NULL_VALUES, strings_can_be_null=True, quoted_strings_can_be_null=True),
-        )
+        opts = _csv_options(header, names)
         fh = _CountingFile(open(header.path, "rb"), bar)
         stream = pa.PythonFile(fh, mode="r")
         if header.compression:
