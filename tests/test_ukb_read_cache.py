@@ -203,6 +203,25 @@ def test_stores_of_deleted_files_are_pruned(tmp_path, home):
     assert [d.name for d in (home / "main").iterdir()] == [ucache.entry_dir(b).name]
 
 
+def test_concurrent_readers_and_writers(small_cohort, tmp_path, home):
+    """Eight readers at once, each adding its own fields: every result equals the uncached read and
+    the store ends with every column (writers serialise on the store's lock; readers never wait)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = _copy(small_cohort.main, tmp_path)
+    asks = [["sex"], ["age_at_assessment"], [53], [21001], [4080], [22009], ["sex", 53], [50, 21002]]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda f: read_main(p, f, missing_ok=True), asks))
+    for f, md in zip(asks, got):
+        assert_same(md, read_main(p, f, missing_ok=True, cache=False))
+    entry = ucache.entry_dir(p)
+    stored = ucache.ColumnStore(entry).stored()
+    for md in got:
+        assert set(md.wide.columns) <= set(stored) and "eid" in stored
+    assert {f.name for f in entry.iterdir()} == set(json.loads((entry / "manifest.json").read_text())["parts"]) | {
+        "manifest.json", ".lock"}
+
+
 def test_unwritable_cache_falls_back_silently(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
