@@ -18,7 +18,9 @@ from cardiolatent.cli import main
 from cardiolatent.errors import FieldValueError, NotATableError
 from cardiolatent.ukb import cache as ucache
 from cardiolatent.ukb import read as uread
-from cardiolatent.ukb.read import convert_main, read_main, write_main
+import cardiolatent.ukb.convert as uconvert
+from cardiolatent.ukb.convert import convert_main
+from cardiolatent.ukb.read import read_main, write_main
 from cardiolatent.ukb.registry import FieldRegistry
 
 
@@ -347,8 +349,8 @@ def test_convert_main_round_trip(small_cohort, tmp_path, home, source_reads, cap
 
 
 def test_convert_main_many_parts_and_small_row_groups(small_cohort, tmp_path, home, monkeypatch):
-    monkeypatch.setattr(uread, "PART_COLUMNS", 50)
-    monkeypatch.setattr(uread, "_ROW_GROUP_BYTES", 1000)
+    monkeypatch.setattr(uconvert, "PART_COLUMNS", 50)
+    monkeypatch.setattr(uconvert, "_ROW_GROUP_BYTES", 1000)
     monkeypatch.setattr(uread, "_BLOCK_SIZE", 1 << 16)
     out = convert_main(small_cohort.main, tmp_path / "store")
     manifest = json.loads((out / "manifest.json").read_text())

@@ -24,7 +24,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from cardiolatent.ukb.read import convert_main
+    from cardiolatent.ukb.convert import convert_main
     from cardiolatent.ukb.registry import FieldRegistry
 
     reg = FieldRegistry.default()

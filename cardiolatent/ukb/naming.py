@@ -16,7 +16,6 @@ The canonical name used inside cardiolatent is the ukbconv csv one, ``"{field}-{
 from __future__ import annotations
 
 import functools
-import re
 from typing import Collection, Iterable, Optional, Tuple
 
 from cardiolatent.errors import UnknownNamingError

@@ -32,17 +32,16 @@ A changed file invalidates its store. ``read_main(..., cache=False)`` (command l
 Input may also be a ``.parquet`` main-data file (RAP exports; any naming style, any column
 types) or a column-store folder written by ``cardiolatent convert-main``.
 
-:func:`write_main` is the inverse: it writes a canonical wide table in a given style.
+:func:`write_main` (:mod:`cardiolatent.ukb.write`, re-exported here) is the inverse: it writes a canonical
+wide table in a given style. :func:`cardiolatent.ukb.convert.convert_main` turns a whole file into a column store.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import gzip
 import os
 import re
-import uuid
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -55,7 +54,6 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from pandas._libs.parsers import STR_NA_VALUES
-from tqdm.auto import tqdm
 
 from cardiolatent.errors import (
     CardiolatentError,
@@ -64,8 +62,6 @@ from cardiolatent.errors import (
     MissingFieldError,
     NotATableError,
 )
-from cardiolatent import __version__
-from cardiolatent.io_utils import atomic_dir, atomic_path
 from cardiolatent.ukb import cache as _cache
 from cardiolatent.ukb.naming import (
     ID_COLUMNS,
@@ -74,162 +70,20 @@ from cardiolatent.ukb.naming import (
     check_style,
     detect_style,
     find_id_column,
-    format_column,
     looked_for,
     parse_canonical,
     parse_column,
 )
 from cardiolatent.ukb.registry import FIELD_TYPES, FieldInfo, FieldRegistry
+from cardiolatent.ukb.write import to_text, write_main
 
-__all__ = ["MainData", "read_main", "write_main", "convert_main", "PLACEHOLDER_DATES", "to_text"]
+__all__ = ["MainData", "read_main", "write_main", "PLACEHOLDER_DATES", "to_text"]
 
 #: dates UK Biobank uses to mark unknown or invalid dates; read as NaT and flagged
 PLACEHOLDER_DATES = ("1900-01-01", "1901-01-01", "1902-02-02", "1903-03-03", "2037-07-07")
 _PLACEHOLDER_TS = pd.DatetimeIndex(pd.to_datetime(list(PLACEHOLDER_DATES)))
 _FLAG_COLUMNS = ("eid", "column", "raw", "reason")
 _SEPARATORS = {",": "comma", "\t": "tab", r"\s+": "whitespace"}
-#: separator used by write_main per style
-_WRITE_SEP = {"ukbconv_csv": ",", "rap": ",", "ukbconv_r": "\t", "r_mangled": "\t", "phesant": "\t"}
-
-
-# --------------------------------------------------------------------------------------------
-# formatting values as text (shared by write_main and MainData.long)
-# --------------------------------------------------------------------------------------------
-def to_text(s: pd.Series) -> np.ndarray:
-    """Values of ``s`` as an object array of strings, ``""`` where missing.
-
-    Dates -> ``YYYY-MM-DD``; integers (and Int64) without ``.0``; floats with the shortest
-    repr that round-trips exactly; everything else ``str``.
-    """
-    dtype = s.dtype
-    missing = s.isna().to_numpy()
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        vals = s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
-        out = np.datetime_as_string(vals.to_numpy(dtype="datetime64[ns]"), unit="D").astype(object)
-    elif pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
-        out = s.to_numpy(dtype="int64", na_value=0).astype(str).astype(object)
-    elif pd.api.types.is_float_dtype(dtype):
-        out = s.to_numpy(dtype="float64", na_value=np.nan).astype(str).astype(object)
-    elif isinstance(dtype, pd.StringDtype):
-        out = s.to_numpy(dtype=object, na_value="")
-    else:
-        out = s.astype("string").to_numpy(dtype=object, na_value="")
-    out[missing] = ""
-    return out
-
-
-def _integral_floats_as_int(s: pd.Series) -> pd.Series:
-    """A float column holding only whole numbers as Int64 (so it is written without ``.0``)."""
-    if not pd.api.types.is_float_dtype(s.dtype):
-        return s
-    vals = s.to_numpy(dtype="float64", na_value=np.nan)
-    finite = vals[~np.isnan(vals)]
-    if finite.size and (np.any(~np.isfinite(finite)) or np.any(finite != np.round(finite))):
-        return s
-    return s.astype("Int64")
-
-
-# --------------------------------------------------------------------------------------------
-# write_main
-# --------------------------------------------------------------------------------------------
-def _canonical_frame(wide_df: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, int, int]]]:
-    """``wide_df`` with an ``eid`` index and its column keys sorted by (field, instance, array)."""
-    df = wide_df
-    if df.index.name != "eid":
-        if "eid" in df.columns:
-            df = df.set_index("eid")
-        else:
-            raise CardiolatentError("write_main: the table needs an 'eid' index or column")
-    keys, bad = {}, []
-    for name in df.columns:
-        key = parse_canonical(str(name))
-        if key is None:
-            bad.append(str(name))
-        else:
-            keys[key] = name
-    if bad:
-        raise CardiolatentError(
-            f"write_main: columns must be canonical names like '21003-2.0'; got {', '.join(map(repr, bad[:5]))}"
-            + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        )
-    order = sorted(keys)
-    df = df[[keys[k] for k in order]]
-    df.columns = [canonical(*k) for k in order]
-    return df, order
-
-
-def write_main(
-    wide_df: pd.DataFrame,
-    path: str | os.PathLike,
-    style: str = "ukbconv_csv",
-    *,
-    rap_arrays: str = "columns",
-    registry: FieldRegistry | None = None,
-) -> Path:
-    """Write a canonical wide table (index or column ``eid``) as a main-data file in ``style``.
-
-    Comma-separated for ``ukbconv_csv`` and ``rap``; tab-separated for ``ukbconv_r``,
-    ``r_mangled`` and ``phesant``. Dates as ``YYYY-MM-DD``, missing as empty, integers without
-    ``.0`` (also float columns of integer/categorical fields holding whole numbers), floats with
-    round-trip precision. RAP with ``rap_arrays="joined"``: the arrays of an array field
-    (arrays starting at 0) become one ``|``-joined cell per instance (``p41270``, ``p4080_i2``);
-    fields whose arrays start at 1 (22009) stay ``_a`` columns as on the RAP. Written atomically.
-    Returns the path.
-    """
-    style = check_style(style)
-    if rap_arrays not in ("columns", "joined"):
-        raise ValueError(f"rap_arrays must be 'columns' or 'joined' (got {rap_arrays!r})")
-    reg = registry if registry is not None else FieldRegistry.default()
-    df, keys = _canonical_frame(wide_df)
-
-    eids = pd.Series(df.index, dtype="Int64")
-    if eids.isna().any():
-        raise CardiolatentError("write_main: eid has missing values")
-    out: dict[str, np.ndarray] = {ID_COLUMNS[style][0]: eids.astype("string").to_numpy(dtype=object)}
-
-    by_field: dict[int, list[tuple[int, int]]] = {}
-    for f, i, a in keys:
-        by_field.setdefault(f, []).append((i, a))
-
-    def column_text(f: int, name: str) -> np.ndarray:
-        s = df[name]
-        if reg.type(f) in ("integer", "categorical"):
-            s = _integral_floats_as_int(s)
-        return to_text(s)
-
-    for f in sorted(by_field):
-        ia = by_field[f]
-        instanced = reg.is_instanced(f) or any(i != 0 for i, _ in ia)
-        arrayed = reg.is_array(f) or any(a != 0 for _, a in ia)
-        instances = sorted({i for i, _ in ia})
-        for inst in instances:
-            arrays = sorted(a for i, a in ia if i == inst)
-            join = style == "rap" and rap_arrays == "joined" and arrayed and arrays[0] == 0
-            if join:
-                name = format_column(f, inst, None, "rap", instanced=instanced)
-                out[name] = _join_arrays([column_text(f, canonical(f, inst, a)) for a in arrays], arrays)
-                continue
-            for a in arrays:
-                name = format_column(f, inst, a, style, instanced=instanced, arrayed=arrayed)
-                out[name] = column_text(f, canonical(f, inst, a))
-
-    table = pd.DataFrame(out, copy=False)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep=_WRITE_SEP[style], index=False, lineterminator="\n", na_rep="")
-    return path
-
-
-def _join_arrays(texts: list[np.ndarray], arrays: list[int]) -> np.ndarray:
-    """One ``|``-joined string per row; a gap in ``arrays`` becomes an empty piece; trailing
-    empty pieces are dropped (a row with no values -> ``""``)."""
-    n = len(texts[0])
-    by_array = dict(zip(arrays, texts))
-    empty = np.full(n, "", dtype=object)
-    joined = pd.Series(by_array.get(0, empty), dtype=object)
-    for a in range(1, arrays[-1] + 1):
-        joined = joined + "|" + pd.Series(by_array.get(a, empty), dtype=object)
-    return joined.str.rstrip("|").to_numpy(dtype=object)
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,6 +175,22 @@ class _Col:
 
 
 _RAP_ARRAY = re.compile(r"_a\d+$")
+
+
+def _style_and_id(header: _Header, style: str | None, path: Path) -> tuple[str, str]:
+    """The naming style (detected when None) and the participant id column as written in the header."""
+    if style is None:
+        style = detect_style(header.columns, source=path.name)
+    else:
+        check_style(style)
+    stripped = [c.strip() for c in header.columns]
+    id_name = find_id_column(stripped, style)
+    if id_name is None:
+        raise MissingFieldError(
+            f"no participant id column in {path.name}: looked for {', '.join(ID_COLUMNS[style])} "
+            f"({STYLE_LABELS[style]} naming); saw {', '.join(map(repr, header.columns[:5]))}"
+        )
+    return style, header.columns[stripped.index(id_name)]
 
 
 def _plan_columns(columns: Sequence[str], style: str, id_col: str, reg: FieldRegistry) -> list[_Col]:
@@ -1087,18 +957,7 @@ def read_main(
     path = Path(path)
     reg = registry if registry is not None else FieldRegistry.default()
     header, store = _input_header(path)
-    if style is None:
-        style = detect_style(header.columns, source=path.name)
-    else:
-        check_style(style)
-    stripped = [c.strip() for c in header.columns]
-    id_name = find_id_column(stripped, style)
-    if id_name is None:
-        raise MissingFieldError(
-            f"no participant id column in {path.name}: looked for {', '.join(ID_COLUMNS[style])} "
-            f"({STYLE_LABELS[style]} naming); saw {', '.join(map(repr, header.columns[:5]))}"
-        )
-    id_col = header.columns[stripped.index(id_name)]
+    style, id_col = _style_and_id(header, style, path)
 
     cols = _plan_columns(header.columns, style, id_col, reg)
     cols = _select(cols, header, style, reg, fields, instances, required, missing_ok)
@@ -1171,201 +1030,3 @@ def _unknown_info(field: int, planned: list) -> FieldInfo:
     arrays = max([a + 1 for c, a, _ in planned if c.field == field] + [1])
     return FieldInfo(field=field, name=f"f{field}", type="text", instances=instances, arrays=arrays,
                      description="not in the field registry; typed from its values")
-
-
-# --------------------------------------------------------------------------------------------
-# convert_main: a whole file (or chosen fields) into a column store, streaming
-# --------------------------------------------------------------------------------------------
-#: columns per part file of a column store (a part's footer stays small; a read opens few parts)
-PART_COLUMNS = _cache.PART_COLUMNS
-#: bytes of raw text buffered before a row group is written (bounds memory on any width)
-_ROW_GROUP_BYTES = 256 << 20
-
-
-class _CountingFile:
-    """A binary file that counts the bytes read (for the progress bar)."""
-
-    def __init__(self, fh, bar) -> None:
-        self._fh, self._bar = fh, bar
-        self.closed = False
-
-    def read(self, n=-1):
-        data = self._fh.read(n)
-        if self._bar is not None:
-            self._bar.update(len(data))
-        return data
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return False
-
-    def close(self):
-        self.closed = True
-        self._fh.close()
-
-
-def _text_batches(header: _Header, names: Sequence[str], bar) -> Iterable[pa.Table]:
-    """The columns ``names`` of a delimited file as string tables of consecutive rows."""
-    if header.sep != r"\s+" and not header.leading_blank and len(set(header.columns)) == len(header.columns):
-        opts = _csv_options(header, names)
-        fh = _CountingFile(open(header.path, "rb"), bar)
-        stream = pa.PythonFile(fh, mode="r")
-        if header.compression:
-            stream = pa.CompressedInputStream(stream, header.compression)
-        try:
-            try:
-                reader = pacsv.open_csv(stream, **opts)
-                for batch in reader:
-                    yield pa.Table.from_batches([batch])
-                return
-            except pa.ArrowInvalid as exc:
-                msg = str(exc)
-                if not ("Expected" in msg and "columns" in msg):
-                    raise
-                line, width = _first_ragged_line(header)
-                if not line:
-                    raise
-                raise FieldValueError(f"{header.path.name}: line {line} has {width} fields where the header has "
-                                      f"{len(header.columns)}; the file is damaged (rows are shifted)") from None
-        except pa.ArrowInvalid as exc:
-            raise NotATableError(f"{header.path.name} cannot be converted by the pyarrow CSV reader ({exc}); "
-                                 "read it with read_main instead") from None
-        finally:
-            stream.close()
-    table = _pandas_read(header, names, None)
-    if bar is not None:
-        bar.update(max(0, bar.total - bar.n) if bar.total else 0)
-    yield table
-
-
-def _write_parts(folder: Path, batches: Iterable[pa.Table], names: Sequence[str]) -> tuple[dict[str, list[str]], int]:
-    """Stream tables of ``names`` into part files of at most PART_COLUMNS columns in ``folder``
-    (temporary names, renamed at the end). Returns ({part file: columns}, number of rows)."""
-    groups = [list(names[i:i + PART_COLUMNS]) for i in range(0, len(names), PART_COLUMNS)]
-    schema = [pa.schema([(n, pa.string()) for n in g]) for g in groups]
-    parts = [f"part-{_uuid_hex()}.parquet" for _ in groups]
-    tmps = [folder / f".{p}.tmp" for p in parts]
-    writers = [pq.ParquetWriter(t, s, compression="zstd") for t, s in zip(tmps, schema)]
-    buffered: list[pa.Table] = []
-    size = 0
-    n_rows = 0
-
-    def flush() -> None:
-        nonlocal buffered, size
-        if buffered:
-            t = pa.concat_tables(buffered)
-            for w, g in zip(writers, groups):
-                w.write_table(t.select(g), row_group_size=max(1, t.num_rows))
-        buffered, size = [], 0
-
-    try:
-        for t in batches:
-            buffered.append(t)
-            size += t.nbytes
-            n_rows += t.num_rows
-            if size >= _ROW_GROUP_BYTES:
-                flush()
-        flush()
-        for w in writers:
-            w.close()
-        writers = []
-        for t, p in zip(tmps, parts):
-            os.replace(t, folder / p)
-    except BaseException:
-        for w in writers:
-            with contextlib.suppress(Exception):
-                w.close()
-        for t in tmps:
-            with contextlib.suppress(OSError):
-                os.unlink(t)
-        raise
-    return dict(zip(parts, groups)), n_rows
-
-
-def _uuid_hex() -> str:
-    return uuid.uuid4().hex[:16]
-
-
-def convert_main(
-    path: str | os.PathLike,
-    out: str | os.PathLike | None = None,
-    fields: Iterable[int | str] | int | str | None = None,
-    *,
-    registry: FieldRegistry | None = None,
-    style: str | None = None,
-    progress: bool = False,
-) -> Path:
-    """Convert a delimited main-data file into a parquet column store (see :mod:`cardiolatent.ukb.cache`).
-
-    ``out=None`` fills the column cache of ``path`` (the columns already there are skipped), so
-    that ``read_main(path, ...)`` reads them from it; ``out=DIR`` writes a column store to ``DIR``
-    (replaced atomically) that ``read_main(DIR, ...)`` takes as main data. ``fields``: registry
-    names or field ids to convert (default: every field column). One streaming pass over the file
-    (memory bounded by a few hundred MB of text, whatever the width); a tqdm progress bar over
-    the bytes read when ``progress``. Returns the store folder.
-    """
-    path = Path(path)
-    reg = registry if registry is not None else FieldRegistry.default()
-    header, _ = _input_header(path)
-    if header.kind != "text":
-        raise NotATableError(f"{path} is already parquet; read_main reads it directly")
-    if style is None:
-        style = detect_style(header.columns, source=path.name)
-    else:
-        check_style(style)
-    stripped = [c.strip() for c in header.columns]
-    id_name = find_id_column(stripped, style)
-    if id_name is None:
-        raise MissingFieldError(
-            f"no participant id column in {path.name}: looked for {', '.join(ID_COLUMNS[style])} "
-            f"({STYLE_LABELS[style]} naming); saw {', '.join(map(repr, header.columns[:5]))}")
-    id_col = header.columns[stripped.index(id_name)]
-    cols = _select(_plan_columns(header.columns, style, id_col, reg), header, style, reg, fields, None, None, False)
-    names = list(dict.fromkeys([id_col] + [c.name for c in cols]))
-    stamp = _cache.source_stamp(path)
-
-    bar = None
-    if progress:
-        bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"converting {path.name}")
-    try:
-        if out is not None:
-            out = Path(out)
-            with atomic_dir(out, marker=_cache.MANIFEST) as tmp:
-                parts, n_rows = _write_parts(tmp, _text_batches(header, names, bar), names)
-                manifest = _cache.new_manifest(stamp, names, n_rows)
-                manifest["parts"] = parts
-                manifest["cardiolatent_version"] = __version__
-                manifest["style"] = style
-                _cache.write_manifest(tmp, manifest)
-            return out
-        if header.sep == r"\s+":
-            raise CardiolatentError(f"{path.name} is whitespace-separated: read_main does not cache such files; "
-                                    "write a column store with --out DIR and read that instead")
-        _cache.lookup(path, header.columns)  # removes a store of an older version of the file
-        folder = _cache.entry_dir(path)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CardiolatentError(f"cannot create the column cache {folder}: {exc.strerror or exc}; "
-                                    "use --out DIR instead") from None
-        with _cache.locked(folder):
-            store = _cache.lookup(path, header.columns)
-            _cache.tidy(folder, store.manifest if store is not None else None)
-            have = set(store.stored()) if store is not None else set()
-            todo = [n for n in names if n not in have]
-            if todo:
-                parts, n_rows = _write_parts(folder, _text_batches(header, todo, bar), todo)
-                if store is not None and store.n_rows == n_rows:
-                    manifest = {**store.manifest, "parts": {**store.manifest["parts"], **parts}}
-                else:
-                    manifest = _cache.new_manifest(stamp, header.columns, n_rows)
-                    manifest["parts"] = parts
-                if _cache.source_stamp(path) != stamp:
-                    raise CardiolatentError(f"{path} changed while it was converted; run convert-main again")
-                _cache.write_manifest(folder, manifest)
-        return folder
-    finally:
-        if bar is not None:
-            bar.close()
