@@ -102,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{where}: interrupted; run the same command again to resume (finished work is kept)",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of our output went away (``cardiolatent fields | head``): stop quietly, like
+        # a Unix tool; stdout is pointed at /dev/null so the interpreter's final flush is silent too
+        import os
+
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), sys.stdout.fileno())
+        return 141
     except (CardiolatentError, FileNotFoundError) as exc:
         # Bad input: one line naming the file, field or participant; no traceback.
         msg = exc.args[0] if exc.args and isinstance(exc, CardiolatentError) else str(exc)

@@ -175,3 +175,17 @@ def test_icc_between_seeds_standardises_by_default(capsys):
         p.parse_args(["icc", "--help"])
     shown = capsys.readouterr().out
     assert "--no-standardise" in shown and "--standardize" not in shown
+
+
+def test_output_piped_into_a_reader_that_stops_is_not_an_error():
+    """``cardiolatent fields | head -1``: no 'Broken pipe' message, like any Unix tool. The reading
+    end is closed before the command writes (it is still importing), so every write fails."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "cardiolatent", "fields"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 141
+    assert "Broken pipe" not in err and "Traceback" not in err and "error" not in err, err
