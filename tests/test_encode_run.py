@@ -252,6 +252,24 @@ def _processes_mentioning(text: str) -> list[int]:
     return pids
 
 
+def _wait_for_the_lock_to_be_free(out: Path, timeout: float = 30.0) -> None:
+    """A killed run's output lock goes when the last process holding it (the run, a worker forked
+    from it) has exited; on a loaded machine that can lag the kill. Wait for it, then go on."""
+    import fcntl
+
+    lock = out.with_name(f".{out.name}.lock")
+    t0 = time.time()
+    while lock.exists() and time.time() - t0 < timeout:
+        with open(lock, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                time.sleep(0.05)
+                continue
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return
+
+
 def test_resume_after_sigkill_is_identical(npy_inputs, uninterrupted, tmp_path):
     out = tmp_path / "latents.parquet"
     p = _subprocess(npy_inputs, out, 0.25)
@@ -268,6 +286,7 @@ def test_resume_after_sigkill_is_identical(npy_inputs, uninterrupted, tmp_path):
         while _processes_mentioning(str(out)) and time.time() - t0 < 10:
             time.sleep(0.05)
         assert not _processes_mentioning(str(out))
+    _wait_for_the_lock_to_be_free(out)
     res = encode_inputs(**_run_args(npy_inputs, out))
     assert res.timing["n_resumed"] >= 3
     assert out.read_bytes() == uninterrupted.path.read_bytes()

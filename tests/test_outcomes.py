@@ -366,3 +366,32 @@ def test_paper_disease_codes_go_to_the_right_outcome():
     chd = outcome_dates(main, "CHD")
     assert chd.loc[1, "event_date"] == pd.Timestamp("2017-07-07")  # first occurrence before hospital
     assert chd.loc[1, "source"] == "first_occurrence:131306"
+
+
+def test_first_min_column_equals_pandas_idxmin_with_ties_and_missing_dates():
+    """The censoring reason (earliest of death, follow-up cap, administrative date) without pandas'
+    per-row idxmin loop: same labels, first column on ties, NaN for a row with no date."""
+    import warnings
+
+    from cardiolatent.ukb.outcomes import _first_min_column
+
+    rng = np.random.default_rng(3)
+    n = 2000
+
+    def dates(p_missing):
+        d = pd.Series(pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 400, n), unit="D"))
+        d[rng.random(n) < p_missing] = pd.NaT
+        return d
+
+    f = pd.DataFrame({"death": dates(0.6), "max_followup": dates(0.2), "administrative": dates(0.05)})
+    f.iloc[:40, 0] = f.iloc[:40, 2]  # ties between the first and the last column
+    f.iloc[40:45] = pd.NaT
+    got = _first_min_column(f)
+    some = f.notna().any(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = f[some].idxmin(axis=1)
+    assert list(got[some]) == list(ref)
+    assert got[~some].isna().all() and (~some).sum() >= 5
+    first_is_min = (f["death"] == f.min(axis=1)).iloc[:40]
+    assert first_is_min.sum() >= 5 and (got.iloc[:40][first_is_min] == "death").all()

@@ -412,6 +412,17 @@ def _death_dates(wide: pd.DataFrame, allow_missing_death: bool) -> pd.Series:
     return _date_frame(wide, cols).min(axis=1).astype("datetime64[ns]")
 
 
+def _first_min_column(frame: pd.DataFrame) -> pd.Series:
+    """Per row, the label of the column holding the earliest date (NaT ignored; the first column
+    wins ties; NaN where the row is all NaT): ``frame.idxmin(axis=1)`` without its per-row loop."""
+    ns = frame.to_numpy(dtype="datetime64[ns]").view("int64")
+    nat = ns == np.iinfo(np.int64).min
+    pos = np.where(nat, np.iinfo(np.int64).max, ns).argmin(axis=1)
+    labels = np.asarray(frame.columns, dtype=object)[pos]
+    labels[nat.all(axis=1)] = np.nan
+    return pd.Series(labels, index=frame.index, dtype=object)
+
+
 def outcome_table(
     main: Any,
     outcomes: Sequence[str | OutcomeDefinition] = ("AF", "MI"),
@@ -515,7 +526,7 @@ def outcome_table(
         "administrative": pd.Series(admin, index=visit.index, dtype="datetime64[ns]"),
     }).astype("datetime64[ns]")
     censor_end = stop.min(axis=1)
-    censor_why = stop.idxmin(axis=1)  # first column wins ties: death, max_followup, administrative
+    censor_why = _first_min_column(stop)  # first column wins ties: death, max_followup, administrative
 
     sources = _Sources(w)
     frames = [
