@@ -252,6 +252,10 @@ def atomic_dir(path: str | os.PathLike, *, marker: str = "summary.json"):
         raise
 
 
+#: descriptors of the output locks this process holds (see forget_inherited_locks)
+_HELD_LOCK_FDS: set[int] = set()
+
+
 @contextlib.contextmanager
 def output_lock(path: str | os.PathLike):
     """Hold an exclusive lock on output ``path`` for the block (a ``.<name>.lock`` file beside it).
@@ -263,6 +267,7 @@ def output_lock(path: str | os.PathLike):
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.parent / f".{path.name}.lock"
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    _HELD_LOCK_FDS.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -276,4 +281,17 @@ def output_lock(path: str | os.PathLike):
             with contextlib.suppress(OSError):
                 lock.unlink()
     finally:
+        _HELD_LOCK_FDS.discard(fd)
         os.close(fd)
+
+
+def forget_inherited_locks() -> None:
+    """In a process forked while :func:`output_lock` was held: close the inherited lock descriptors.
+
+    An flock belongs to the open file, which a fork shares; closing the child's copy leaves the
+    parent's lock in place but lets it end with the parent, not with the last of its children (so
+    a run started right after a killed one is not refused while a worker is still exiting)."""
+    for fd in list(_HELD_LOCK_FDS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCK_FDS.clear()

@@ -3,6 +3,8 @@ work done first (issue 13; the catch-all for the unexpected is tested in test_cl
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -561,3 +563,42 @@ def test_a_second_encode_into_the_same_output_is_refused_while_the_first_runs(sm
                      "--quiet"]) == 2
     assert "another run is writing" in capsys.readouterr().err and not out.exists()
     assert not (tmp_path / ".lat.parquet.lock").exists()  # released with the first run
+
+
+def test_a_forked_worker_does_not_keep_the_output_lock_of_a_killed_run(tmp_path):
+    """The lock of a run ends with the run: a process forked while it was held (an encode reading
+    worker) drops its inherited copy at start, so when the run is killed (no unlock) a new run is
+    not refused while the worker is still alive."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from cardiolatent.io_utils import output_lock
+
+    out = tmp_path / "latents.parquet"
+    script = (
+        "import multiprocessing as mp, sys, time\n"
+        "from cardiolatent.encode.workers import _worker_init\n"
+        "from cardiolatent.io_utils import output_lock\n"
+        "def worker():\n"
+        "    _worker_init(None)\n"
+        "    time.sleep(60)\n"
+        f"with output_lock({str(out)!r}):\n"
+        "    p = mp.get_context('fork').Process(target=worker, daemon=False)\n"
+        "    p.start()\n"
+        "    time.sleep(1.0)\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker_pid = int(run.stdout.readline())
+    try:
+        os.kill(run.pid, signal.SIGKILL)  # the run dies without unlocking; its worker lives on
+        run.wait(30)
+        os.kill(worker_pid, 0)  # still alive
+        with output_lock(out):  # not refused
+            pass
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker_pid, signal.SIGKILL)

@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from cardiolatent.images.pipeline import prepare_job
+from cardiolatent.io_utils import forget_inherited_locks
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -32,6 +33,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _worker_init(parent_pid: int | None = None) -> None:
+    forget_inherited_locks()  # the run's output lock ends with the run, not with its last worker
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = "1"
