@@ -326,7 +326,7 @@ def test_bad_value_message_same_from_cache(tmp_path, home):
 def test_convert_main_round_trip(small_cohort, tmp_path, home, source_reads, capsys):
     p = _copy(small_cohort.main, tmp_path)
     out = tmp_path / "store"
-    assert main(["convert-main", str(p), "--out", str(out), "--fields", "31,21003", "53", "--quiet"]) == 0
+    assert main(["convert-main", str(p), "--out", str(out), "--only", "31,21003", "53", "--quiet"]) == 0
     assert "column store" in capsys.readouterr().out
     from_store = read_main(out)
     assert list(from_store.wide.columns) == ["31-0.0", "53-0.0", "53-2.0", "53-3.0", "21003-0.0", "21003-2.0",
@@ -334,7 +334,7 @@ def test_convert_main_round_trip(small_cohort, tmp_path, home, source_reads, cap
     assert_same(from_store, read_main(p, ["sex", 53, 21003], cache=False))
     assert_same(read_main(out, ["sex"]), read_main(p, ["sex"], cache=False))
     # rewriting the same folder replaces it (atomically); a foreign folder is refused
-    assert main(["convert-main", str(p), "--out", str(out), "--fields", "31", "--quiet"]) == 0
+    assert main(["convert-main", str(p), "--out", str(out), "--only", "31", "--quiet"]) == 0
     assert list(read_main(out).wide.columns) == ["31-0.0"]
     other = tmp_path / "mine"
     other.mkdir()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 HELP = "convert a UK Biobank main data file to a parquet column store (the read cache, or a folder)"
 DESCRIPTION = (
     "Read a main data file (csv/tab, optionally gzip; any naming style) once, in one streaming pass, and "
@@ -16,23 +18,23 @@ def add_arguments(p) -> None:
     p.add_argument("file", help="UK Biobank main data file (csv, tab; .gz accepted)")
     p.add_argument("--out", default=None,
                    help="write a column store to this folder (replaced atomically); default: fill the read cache")
-    p.add_argument("--fields", nargs="+", default=None,
+    p.add_argument("--only", nargs="+", default=None,
                    help="field ids or registry names to convert (space- or comma-separated); default: every field")
-    p.add_argument("--registry", default=None,
-                   help="extra field registry TSV to resolve names and array fields (as --fields elsewhere)")
+    p.add_argument("--fields", dest="fields_file", action="append", default=None,
+                   help="extra field registry (our TSV, or a UK Biobank Showcase / RAP data dictionary) to resolve "
+                        "names and array fields; repeatable, layered over $CARDIOLATENT_FIELDS as in every command")
+    p.add_argument("--registry", dest="fields_file", action="append", help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
+    from cardiolatent.commands._common import registry_from_args
     from cardiolatent.ukb.convert import convert_main
-    from cardiolatent.ukb.registry import FieldRegistry
 
-    reg = FieldRegistry.default()
-    if args.registry:
-        reg = reg.extend(args.registry)
+    reg = registry_from_args(args)
     fields = None
-    if args.fields:
-        fields = [f.strip() for item in args.fields for f in item.split(",") if f.strip()]
+    if args.only:
+        fields = [f.strip() for item in args.only for f in item.split(",") if f.strip()]
     folder = convert_main(args.file, args.out, fields, registry=reg, progress=not args.quiet)
     from cardiolatent.ukb.cache import ColumnStore
 
