@@ -34,7 +34,6 @@ from cardiolatent.analysis.design import (
     design_matrix,
     expand_names,
     participant_variables,
-    variable_label,
 )
 from cardiolatent.analysis.model_notes import model_notes, status_counts
 from cardiolatent.errors import CardiolatentError
@@ -211,8 +210,8 @@ def association_scan(
     V = participant_variables(main, L.keys, list(dict.fromkeys(traits + covs)), definitions=definitions,
                               case_window=case_window)
     # outcome names come back under their definition key (af -> AF), field ids under the field's name
-    traits = [_column_label(V, t, main, definitions) for t in traits]
-    covs = [_column_label(V, c, main, definitions) for c in covs]
+    traits = [V.column(t) for t in traits]
+    covs = [V.column(c) for c in covs]
     Y, y_sd = _latent_matrix(L, standardise=standardise, inverse_normal=inverse_normal,
                              scale_after=direction == "latent" and not permutations)
     tnames, X, tkinds, skipped = _trait_columns(V, traits, min_cases=min_cases, min_nonmissing=min_nonmissing,
@@ -257,18 +256,6 @@ def association_scan(
         excluded_reasons=excluded["reason"].value_counts().to_dict() if len(excluded) else {},
         rows_without_visit_date=int(V.no_visit), status=status_counts(table), notes=notes)
     return AssocResult(table, excluded, summary)
-
-
-def _column_label(V, name: str, main, definitions) -> str:
-    """The column of ``V.table`` holding the variable asked for as ``name``: itself, or its label
-    (:func:`cardiolatent.analysis.design.variable_label`: ``af`` -> ``AF``, ``50`` -> ``height``)."""
-    cols = list(V.table.columns)
-    if name in cols:
-        return name
-    label = variable_label(name, getattr(main, "registry", None), definitions)
-    if label in cols:
-        return label
-    raise CardiolatentError(f"variable {name!r} was not built from the main data (columns: {', '.join(cols[:8])})")
 
 
 def _mark_constant_latents(table: pd.DataFrame, L, notes: list[str]) -> None:

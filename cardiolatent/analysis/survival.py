@@ -31,6 +31,7 @@ from cardiolatent.analysis.design import (
     design_matrix,
     expand_names,
     participant_variables,
+    variable_label,
 )
 from cardiolatent.analysis.model_notes import model_notes, status_counts
 from cardiolatent.errors import CardiolatentError
@@ -178,6 +179,8 @@ def cox_latents(
     L = read_latents(latents, visits=visits, columns=latent_columns)
     group = _group_score(L, groups) if groups is not None else None  # checked before any model is fitted
     outcomes = expand_names(outcomes)
+    if strata:  # a stratum named by field id or column (31, 31-0.0) is the variable labelled sex
+        strata = variable_label(strata, getattr(main, "registry", None), definitions)
     covs = [c for c in expand_names(covariates) if c != strata]
     need = list(dict.fromkeys(covs + ([strata] if strata else [])))
     V = participant_variables(main, L.keys, need, definitions=definitions) if need else None

@@ -38,7 +38,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from cardiolatent.analysis.design import expand_names, variable_label
+    from cardiolatent.analysis.design import expand_names
     from cardiolatent.analysis.survival import cox_latents
     from cardiolatent.commands._common import (analysis_inputs, latents_path, max_followup, save_and_report,
                                                write_output)
@@ -74,9 +74,7 @@ def run(args) -> int:
     lat = read_latents(latents_path(args), visits=args.visits, columns=args.latent_columns)
     main, defs = analysis_inputs(args, names)
     follow = max_followup(args)
-    # a stratum named by field id or column (31, 31-0.0) is looked up under its label (sex)
-    strata = variable_label(args.strata, main.registry, defs) if args.strata else None
-    res = cox_latents(lat, main, outcomes, args.covariates, strata=strata, robust=args.robust,
+    res = cox_latents(lat, main, outcomes, args.covariates, strata=args.strata or None, robust=args.robust,
                       ph_test=args.ph_test, max_followup_years=follow, definitions=defs, visits=args.visits,
                       latent_columns=args.latent_columns, groups=groups, quantiles=args.quantiles)
     save_and_report(res, args)
