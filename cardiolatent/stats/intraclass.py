@@ -200,13 +200,7 @@ def mean_squares(x, *, chunk_bytes: int = CHUNK_BYTES) -> MeanSquares:
             sse += np.einsum("ijk,ijk->k", r, r)
         ssr *= k
         ssc = nvf * np.einsum("ij,ij->j", coldev, coldev)
-        dfr = nvf - 1
-        msr = ssr / dfr
-        msc = ssc / (k - 1)
-        mse = sse / (dfr * (k - 1))
-        msw = (ssc + sse) / (nvf * (k - 1))
-    constant = (nv > 0) & (hi == lo)
-    return MeanSquares(n=nv, k=k, msr=msr, msc=msc, mse=mse, msw=msw, constant=constant)
+    return _from_sums(nv, k, ssr, ssc, sse, (nv > 0) & (hi == lo))
 
 
 def mean_squares_from_gram(C, colmean, n, constant=None) -> MeanSquares:
@@ -241,14 +235,18 @@ def mean_squares_from_gram(C, colmean, n, constant=None) -> MeanSquares:
         grand = colmean.mean(axis=1)
         coldev = colmean - grand[:, None]
         ssc = nvf * np.einsum("ij,ij->i", coldev, coldev)
-        dfr = nvf - 1
-        msr = ssr / dfr
-        msc = ssc / (k - 1)
-        mse = sse / (dfr * (k - 1))
-        msw = (ssc + sse) / (nvf * (k - 1))
     if constant is None:
         constant = (nv > 0) & (np.abs(C).max(axis=(1, 2)) == 0) & (np.ptp(colmean, axis=1) == 0)
-    return MeanSquares(n=nv, k=k, msr=msr, msc=msc, mse=mse, msw=msw, constant=np.asarray(constant, bool))
+    return _from_sums(nv, k, ssr, ssc, sse, np.asarray(constant, bool))
+
+
+def _from_sums(nv, k: int, ssr, ssc, sse, constant) -> MeanSquares:
+    """Mean squares from the sums of squares (subjects, raters, error) of ``nv`` subjects x ``k`` raters."""
+    nvf = np.asarray(nv, dtype=np.float64)
+    dfr = nvf - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return MeanSquares(n=nv, k=k, msr=ssr / dfr, msc=ssc / (k - 1), mse=sse / (dfr * (k - 1)),
+                           msw=(ssc + sse) / (nvf * (k - 1)), constant=constant)
 
 
 def icc_from_mean_squares(ms: MeanSquares, forms=FORMS, alpha: float = 0.05) -> dict[str, dict[str, np.ndarray]]:
