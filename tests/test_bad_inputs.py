@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _latents_helpers import random_long_latents
 from cardiolatent.cli import main
 
 
@@ -17,15 +18,9 @@ def inputs(gwas_cohort, tmp_path_factory):
     d = tmp_path_factory.mktemp("bad")
     truth = pd.read_csv(gwas_cohort.truth / "participants.tsv", sep="\t")
     rng = np.random.default_rng(0)
-    parts = []
-    for seed in (1701, 42):
-        z = truth[["eid", "instance"]].assign(seed=seed)
-        for k in range(3):
-            z[f"Z{k}"] = rng.normal(size=len(truth)).astype(np.float32)
-        parts.append(z)
-    pd.concat(parts).to_parquet(d / "lat.parquet")
+    lat = random_long_latents(truth, rng)
+    lat.to_parquet(d / "lat.parquet")
     pd.DataFrame({"eid": truth["eid"], "score": "high"}).to_csv(d / "score.tsv", sep="\t", index=False)
-    lat = pd.concat(parts)
     lat["eid"] = lat["eid"].astype(str)
     lat.iloc[3, 0] = "abc"
     lat.to_csv(d / "string_eid.csv", index=False)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _latents_helpers import random_long_latents
 from cardiolatent.cli import main
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.ukb.naming import format_column, parse_column
@@ -235,13 +236,8 @@ def cohort_files(small_cohort, tmp_path_factory):
     d = tmp_path_factory.mktemp("regsrc")
     truth = pd.read_csv(small_cohort.truth / "participants.tsv", sep="\t")
     rng = np.random.default_rng(3)
-    parts = []
-    for seed in (1701, 42):
-        z = truth[["eid", "instance"]].assign(seed=seed)
-        for k in range(3):
-            z[f"Z{k}"] = rng.normal(size=len(truth)).astype(np.float32)
-        parts.append(z)
-    pd.concat(parts).to_parquet(d / "lat.parquet")
+    lat = random_long_latents(truth, rng)
+    lat.to_parquet(d / "lat.parquet")
     m = pd.read_csv(small_cohort.main, dtype=str, keep_default_na=False)
     vals = rng.normal(7, 2, len(m)).round(2).astype(str)
     vals[::17] = ""  # some missing
@@ -253,8 +249,7 @@ def cohort_files(small_cohort, tmp_path_factory):
     rap.to_csv(d / "main_rap.csv", index=False)
     reg = d / "mine.tsv"
     reg.write_text(f"field\tname\ttype\tunit\n{NEW_FIELD}\tnew_count\tcontinuous\t10^9/L\n")
-    lat3 = pd.concat(parts)
-    lat3[lat3["instance"] == 3].to_parquet(d / "lat3.parquet")
+    lat[lat["instance"] == 3].to_parquet(d / "lat3.parquet")
     m.drop(columns=[c for c in m.columns if c.startswith("53-3.")]).to_csv(d / "main_no53_3.csv", index=False)
     return dict(dir=d, lat=str(d / "lat.parquet"), ukb=str(d / "main.csv"), rap=str(d / "main_rap.csv"),
                 fields=str(reg), lat3=str(d / "lat3.parquet"), ukb_no53_3=str(d / "main_no53_3.csv"))
