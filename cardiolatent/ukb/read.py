@@ -944,7 +944,7 @@ def read_main(
     instances : keep only these instances (e.g. ``[2, 3]`` for the imaging visits).
     style : naming style; detected from the header when None.
     chunksize : rows per chunk for the pandas reader (whitespace-separated files); the pyarrow
-        reader works in blocks of 32 MB anyway.
+        reader works in blocks anyway (1 MB or 32 header lengths, see ``_block_size``).
     required : fields that must be present (default: every field in ``fields``, unless
         ``missing_ok``); absent ones raise MissingFieldError naming the column names tried.
     types : registry type per field for fields not in (or to override) the registry; fields in
