@@ -60,6 +60,8 @@ CASES = {
     "device_cuda_without_cuda": (["encode", "--images", "{dir}", "--device", "cuda", "--out", "{dir}/e.parquet"],
                                  "CUDA is not available"),
     "train_device_tpu": (["train", "--images", "{dir}", "--device", "tpu", "--out", "{dir}/t"], "unknown device 'tpu'"),
+    "train_augment_negative": (["train", "--images", "{dir}", "--augment-rotate", "-5", "--out", "{dir}/t"],
+                               "augmentation rotate_deg must be a number >= 0"),
     "unknown_preset": (["encode", "--images", "{dir}", "--config", "nonsense", "--out", "{dir}/e.parquet"],
                        "unknown model preset 'nonsense'"),
     "window_negative": (["gwas-results", "--results", "{dir}/results", "--window-kb", "-1", "--out", "{dir}/g"],

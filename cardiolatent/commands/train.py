@@ -40,6 +40,24 @@ def add_arguments(p) -> None:
     p.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay per step (the original: 0.9999)")
     p.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clip")
     p.add_argument("--flip-p", type=float, default=0.5, help="probability of a horizontal flip")
+    g = p.add_argument_group(
+        "acquisition augmentation",
+        "random acquisition nuisance per volume and step (seeded by --seed and the step, so resumes "
+        "are exact); by default only the encoder sees it while the network denoises the original, "
+        "so the latents learn to ignore it. All 0 (the default): none.")
+    g.add_argument("--augment-rotate", type=float, default=0.0, metavar="DEG",
+                   help="in-plane rotation, uniform in +-DEG degrees")
+    g.add_argument("--augment-shift", type=float, default=0.0, metavar="PX",
+                   help="shift, uniform in +-PX pixels of the model input")
+    g.add_argument("--augment-bias", type=float, default=0.0, metavar="S",
+                   help="linear coil-bias ramp of strength up to S (0.35: the phantom's largest)")
+    g.add_argument("--augment-gamma", type=float, default=0.0, metavar="G",
+                   help="gamma exp(U(-G, G)) on the [0, 1] image")
+    g.add_argument("--augment-noise", type=float, default=0.0, metavar="SD",
+                   help="Gaussian noise of SD up to SD (in [0, 1] image units)")
+    g.add_argument("--augment-target", choices=["encoder", "both"], default="encoder",
+                   help="encoder: only the encoder sees the augmented volume (default); both: it is "
+                        "also the volume denoised")
     p.add_argument("--holdout-fraction", type=float, default=0.2, help="participants kept out of training")
     p.add_argument("--split-seed", type=int, default=1701, help="seed of the participant split")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -69,6 +87,9 @@ def run(args) -> int:
     from cardiolatent.train.loop import TrainConfig, check_device, train
 
     check_device(args.device)  # before any image is prepared
+    augment = dict(aug_rotate_deg=args.augment_rotate, aug_shift_px=args.augment_shift, aug_bias=args.augment_bias,
+                   aug_gamma=args.augment_gamma, aug_noise=args.augment_noise, aug_target=args.augment_target)
+    TrainConfig(**augment).augment  # checks the sizes before any image is prepared
 
     cfg_model = get_preset(args.preset)
     items = discover_inputs(image_paths(args))
@@ -85,7 +106,7 @@ def run(args) -> int:
                       checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
                       lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
                       ema_warmup=args.ema_warmup, weights_dtype=args.weights_dtype,
-                      keep_snapshots=args.keep_snapshots)
+                      keep_snapshots=args.keep_snapshots, **augment)
     final = train(np.asarray(data[train_rows]), cfg_model, args.out, cfg, init_weights=args.init,
                   progress=not args.quiet)
     print(f"wrote {final}")

@@ -26,7 +26,7 @@ from cardiolatent.io_utils import atomic_path, write_table_atomic, write_text_at
 from cardiolatent.synth.cohort import simulate_cohort
 from cardiolatent.synth.dicom import read_bulk_zip, write_bulk_zip, write_h5, write_nifti
 from cardiolatent.synth.genotypes import simulate_genotypes
-from cardiolatent.synth.phantom import render_cine
+from cardiolatent.synth.phantom import draw_acquisition, draw_person, render_cine
 from cardiolatent.ukb.read import write_main
 
 #: the three long-axis series written into every bulk zip
@@ -70,7 +70,47 @@ class CohortPaths:
 
 
 def _image_rng(seed: int, eid: int, instance: int) -> np.random.Generator:
+    """The visit-level stream of one imaging visit (acquisition nuisance, noise)."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), 20208, int(eid), int(instance)]))
+
+
+#: key of the person-level image stream (not an instance number, so never equal to a visit's key)
+_PERSON_KEY = 99
+
+
+def person_nuisance(seed: int, eid: int) -> dict:
+    """Person-level nuisance of participant ``eid`` (the same for both imaging visits)."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 20208, int(eid), _PERSON_KEY]))
+    return draw_person(rng)
+
+
+def bmi_ratios(participants: pd.DataFrame) -> np.ndarray:
+    """Per row of ``participants``: true BMI at the visit over true BMI at the participant's first
+    imaging visit (1 where BMI is missing)."""
+    if "true_bmi" not in participants:
+        return np.ones(len(participants))
+    first = participants.sort_values("instance").groupby("eid")["true_bmi"].first()
+    ratio = participants["true_bmi"].to_numpy(float) / participants["eid"].map(first).to_numpy(float)
+    return np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
+
+
+def acquisition_table(participants: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Every nuisance value of every cine (``truth/acquisition.tsv``), without rendering.
+
+    One row per ``eid, instance, view``, in the order the images are drawn; the columns are
+    those of :func:`cardiolatent.synth.phantom.acquisition_values` (person-level and visit-level
+    values: see the phantom module's docstring).
+    """
+    rows = []
+    ratios = bmi_ratios(participants)
+    for row, ratio in zip(participants.itertuples(index=False), ratios):
+        eid, instance = int(row.eid), int(row.instance)
+        rng = _image_rng(seed, eid, instance)
+        person = person_nuisance(seed, eid)
+        for view in VIEWS:
+            rows.append({"eid": eid, "instance": instance, "view": view,
+                         **draw_acquisition(view, rng, person=person, bmi_ratio=float(ratio))})
+    return pd.DataFrame(rows)
 
 
 def zip_name(eid: int, instance: int) -> str:
@@ -80,12 +120,13 @@ def zip_name(eid: int, instance: int) -> str:
 
 def _write_one_participant(job: tuple) -> tuple[int, int, str, int]:
     """Render the three views of one (eid, instance) and write its bulk zip (and NIfTI/HDF5)."""
-    seed, eid, instance, params, study_date, sex, birth_year, bulk_dir, nifti_dir = job
+    seed, eid, instance, params, study_date, sex, birth_year, bulk_dir, nifti_dir, ratio = job
     path = Path(bulk_dir) / zip_name(eid, instance)
     if path.exists():
         return eid, instance, str(path), path.stat().st_size
     rng = _image_rng(seed, eid, instance)
-    cines = {view: render_cine(params, view=view, rng=rng) for view in VIEWS}
+    person = person_nuisance(seed, eid)
+    cines = {view: render_cine(params, view=view, rng=rng, person=person, bmi_ratio=ratio) for view in VIEWS}
     write_bulk_zip(path, eid, instance, cines, study_date=study_date, birth_year=birth_year, sex=sex)
     if nifti_dir is not None:
         write_nifti(Path(nifti_dir) / f"{eid}_20208_{instance}_0_LAX_4Ch.nii.gz", cines["4Ch"])
@@ -94,12 +135,12 @@ def _write_one_participant(job: tuple) -> tuple[int, int, str, int]:
 
 def _image_jobs(seed, participants: pd.DataFrame, bulk_dir: Path, nifti_dir: Path | None):
     jobs = []
-    for row in participants.itertuples(index=False):
+    for row, ratio in zip(participants.itertuples(index=False), bmi_ratios(participants)):
         params = {k: float(getattr(row, k)) for k in IMAGE_PARAMS if hasattr(row, k)}
         sex = None if pd.isna(row.sex) else int(row.sex)
         jobs.append(
             (seed, int(row.eid), int(row.instance), params, pd.Timestamp(row.visit_date).date(),
-             sex, None, str(bulk_dir), None if nifti_dir is None else str(nifti_dir))
+             sex, None, str(bulk_dir), None if nifti_dir is None else str(nifti_dir), float(ratio))
         )
     return jobs
 
@@ -202,6 +243,7 @@ def make_cohort(
 
     manifest = None
     if images:
+        write_table_atomic(acquisition_table(cohort.participants, seed), truth / "acquisition.tsv", index=False)
         manifest = write_images(cohort.participants, root, seed, workers=workers, nifti=nifti, h5=h5,
                                 progress=progress)
         write_table_atomic(manifest, root / "bulk" / "manifest.tsv", index=False)
@@ -229,8 +271,9 @@ def make_cohort(
 
 #: content version of the synthetic tables: raised whenever the main data or truth gain columns
 #: (2: the cardiac imaging-derived phenotypes, biochemistry and the paper's other diseases of
-#: issue 14), so that a cached default cohort of an older version is rebuilt
-TABLES_VERSION = 2
+#: issue 14; 3: person-level vs visit-level image nuisance and ``truth/acquisition.tsv``, issue 20),
+#: so that a cached default cohort of an older version is rebuilt
+TABLES_VERSION = 3
 
 
 def draw_eids(n: int, rng: np.random.Generator) -> np.ndarray:

@@ -30,6 +30,54 @@ of the scanner leave it; this also keeps the zips small). Values are rounded to 
 Everything random comes from the ``rng`` argument; the number and order of draws do not depend
 on the parameters, so the same seed with different parameters gives the same jitter (position,
 rotation, intensity, noise), which makes monotonicity checks direct.
+
+Person-level and visit-level nuisance
+-------------------------------------
+Two scans of one heart a few years apart share the person and differ in the acquisition.
+:func:`draw_person` draws what belongs to the person, once per participant (shared by the
+views and by both imaging visits); :func:`render_cine` draws the acquisition from ``rng``, once
+per visit and view. Without ``person`` (plain calls) everything comes from ``rng`` as before.
+
+===========================  ======  ====================================================
+value                        level   size
+===========================  ======  ====================================================
+heart_axis_deg (per view)    person  N(0, 7 deg) clipped to +-15: the heart's long-axis
+                                     direction in the planned image (anatomy)
+planning_deg                 visit   N(0, 3 deg) clipped to +-8: re-planning of the plane
+rotation_deg                 both    heart_axis_deg + planning_deg (in-plane rotation)
+base_pixel_spacing_mm        person  1.71-1.89 mm: field of view set to the body size
+pixel_spacing_mm             visit   base x U(0.99, 1.01): the field of view chosen again
+shape (rows, cols)           visit   rows 184-226, cols 160-208 (matrix of the visit)
+centre_frac                  visit   where the heart (and the body with it) lies in the
+                                     field of view: patient and field-of-view positioning
+intensity_scale              visit   U(0.8, 1.25): receiver gain, coil loading
+bias_strength, bias_angle    visit   linear ramp 0.1-0.35 in a random direction: coil
+                                     placement and sensitivity
+noise_rel, noise_seed        visit   noise SD 1.5-3 % of the myocardium signal
+trigger_delay_ms             visit   4-24 ms: ECG trigger of the visit
+fat_mm, fat_signal           person  epicardial fat 1.5-4.5 mm (x BMI ratio), signal 0.9-1.1
+subcut_fat_mm                person  6-20 mm, x (BMI ratio)^2: follows the change in weight
+muscle_mm                    person  8-16 mm chest-wall muscle
+body_semi_axes_mm            person  139-172 x 124-154 mm, x (BMI ratio)^0.5
+body_offset_mm               person  body centre from the heart centre, x -50..50 mm,
+                                     y -40..45 mm (anatomy: where the heart sits in the chest)
+aorta_angle_deg (per view)   person  60-80 deg (anatomy)
+===========================  ======  ====================================================
+
+``BMI ratio`` is the participant's true BMI at the visit over the BMI at their first imaging
+visit, so what belongs to the body drifts with the recorded change in weight.
+
+Sources: the acquisition is UK Biobank's standard bSSFP long-axis cine (1.5 T, 50 phases,
+in-plane pixel about 1.8 mm; Petersen et al., J Cardiovasc Magn Reson 2016;18:8), planned by
+the radiographer at each visit, so plane orientation and position, field of view and matrix,
+coil placement and gain are what changes between visits (Tarroni et al., Sci Rep 2020;10:2408,
+on operator-dependent slice planning in UK Biobank); repeat imaging of about 10,000
+participants started in 2019, 2-3 years after the first imaging visit (Raisi-Estabragh et al.,
+Eur Heart J Cardiovasc Imaging 2021;22:251). No published figure gives the size of each
+visit-level draw; the sizes above are this module's choices, of the order of the published
+interstudy reproducibility of CMR long-axis measures (coefficients of variation of a few per
+cent), and every value drawn is written to ``truth/acquisition.tsv`` so that what a latent
+encodes can be measured rather than assumed.
 """
 
 from __future__ import annotations
@@ -546,15 +594,21 @@ def _noise_pool(rng: np.random.Generator, k: int, rows: int, cols: int, pad: int
 # public API
 # --------------------------------------------------------------------------------------------
 
-def _draw_jitter(rng: np.random.Generator, view: str, shape: tuple[int, int] | None) -> dict[str, Any]:
-    """All per-view nuisance draws (a fixed number, independent of the cardiac parameters)."""
+def _draw_jitter(rng: np.random.Generator, view: str, shape: tuple[int, int] | None,
+                 person: Mapping[str, Any] | None = None, bmi_ratio: float = 1.0) -> dict[str, Any]:
+    """All per-view nuisance draws (a fixed number, independent of the cardiac parameters).
+
+    With ``person`` (from :func:`draw_person`) the person-level values come from it (drifting with
+    ``bmi_ratio``) and ``rng`` gives only the visit-level ones; the draws from ``rng`` are the same
+    in number and order either way.
+    """
     u = rng.random(20)
     rows = int(192 + 2 * int(u[0] * 17)) if view != "2Ch" else int(184 + 2 * int(u[0] * 17))
     cols = int(160 + 2 * int(u[1] * 25))
     if shape is not None:
         rows, cols = int(shape[0]), int(shape[1])
     ps = 1.8 * (0.95 + 0.1 * u[2])
-    return {
+    j = {
         "shape": (rows, cols),
         "pixel_spacing_mm": (round(ps, 4), round(ps, 4)),
         "rotation_deg": float(-15 + 30 * u[3]),
@@ -573,6 +627,111 @@ def _draw_jitter(rng: np.random.Generator, view: str, shape: tuple[int, int] | N
         "aorta_radius_mm": 13.0,
         "noise_seed": int(rng.integers(0, 2**31 - 1)),
     }
+    if person is not None:
+        _apply_person(j, u, view, person, bmi_ratio)
+    return j
+
+
+#: person-level values of :func:`draw_person` that do not change between visits
+PERSON_FIXED = ("fat_signal", "muscle_mm", "base_pixel_spacing_mm", "heart_axis_deg", "aorta_angle_deg",
+                "body_offset_x_mm", "body_offset_y_mm")
+#: person-level values that follow the change in BMI, with the exponent of the BMI ratio
+PERSON_DRIFT = {"fat_mm": 1.0, "subcut_fat_mm": 2.0, "body_semi_axis_x_mm": 0.5, "body_semi_axis_y_mm": 0.5}
+#: visit-level values (drawn per visit and view from the image stream)
+VISIT_VALUES = ("rows", "cols", "pixel_spacing_mm", "planning_deg", "centre_row_frac", "centre_col_frac",
+                "intensity_scale", "bias_strength", "bias_angle_deg", "noise_rel", "trigger_delay_ms", "noise_seed")
+
+
+def draw_person(rng: np.random.Generator) -> dict[str, Any]:
+    """Person-level nuisance of one participant (a fixed number of draws from ``rng``).
+
+    Returns ``fat_mm, fat_signal, subcut_fat_mm, muscle_mm, body_semi_axis_x_mm,
+    body_semi_axis_y_mm, base_pixel_spacing_mm, body_offset_x_mm, body_offset_y_mm`` and per view ``heart_axis_deg`` and
+    ``aorta_angle_deg`` (dicts keyed by view). Sizes and sources: the module docstring.
+    """
+    u = rng.random(7)
+    axis = np.clip(rng.normal(0.0, 7.0, len(VIEWS)), -15.0, 15.0)
+    aorta = 60 + 20 * rng.random(len(VIEWS))
+    off = rng.random(2)
+    return {
+        "fat_mm": float(1.5 + 3.0 * u[0]),
+        "fat_signal": float(0.9 + 0.2 * u[1]),
+        "subcut_fat_mm": float(6 + 14 * u[2]),
+        "muscle_mm": float(8 + 8 * u[3]),
+        # 0.42-0.52 and 0.33-0.41 of the typical field of view (331 x 376 mm)
+        "body_semi_axis_x_mm": float(331.0 * (0.42 + 0.1 * u[4])),
+        "body_semi_axis_y_mm": float(376.0 * (0.33 + 0.08 * u[5])),
+        "base_pixel_spacing_mm": float(1.8 * (0.95 + 0.1 * u[6])),
+        # where the body's centre lies from the heart's centre (image x right, y down), as anatomy
+        "body_offset_x_mm": float(-50.0 + 100.0 * off[0]),
+        "body_offset_y_mm": float(-40.0 + 85.0 * off[1]),
+        "heart_axis_deg": {v: float(a) for v, a in zip(VIEWS, axis)},
+        "aorta_angle_deg": {v: float(a) for v, a in zip(VIEWS, aorta)},
+    }
+
+
+def _apply_person(j: dict, u: np.ndarray, view: str, person: Mapping[str, Any], bmi_ratio: float) -> None:
+    """Replace the person-level entries of jitter ``j`` by ``person``'s; visit-level ones from ``u``."""
+    from scipy.special import ndtri
+
+    ratio = float(bmi_ratio) if np.isfinite(bmi_ratio) and bmi_ratio > 0 else 1.0
+    ps = person["base_pixel_spacing_mm"] * (0.99 + 0.02 * u[2])
+    planning = float(np.clip(3.0 * ndtri(np.clip(u[3], 1e-9, 1 - 1e-9)), -8.0, 8.0))
+    j.update({
+        "pixel_spacing_mm": (round(ps, 4), round(ps, 4)),
+        "heart_axis_deg": float(person["heart_axis_deg"][view]),
+        "planning_deg": planning,
+        "rotation_deg": float(person["heart_axis_deg"][view]) + planning,
+        "fat_mm": float(person["fat_mm"] * ratio ** PERSON_DRIFT["fat_mm"]),
+        "fat_signal": float(person["fat_signal"]),
+        "subcut_fat_mm": float(person["subcut_fat_mm"] * ratio ** PERSON_DRIFT["subcut_fat_mm"]),
+        "muscle_mm": float(person["muscle_mm"]),
+        "aorta_angle_deg": float(person["aorta_angle_deg"][view]),
+        "body_semi_axes_fixed_mm": (float(person["body_semi_axis_x_mm"] * ratio ** 0.5),
+                                    float(person["body_semi_axis_y_mm"] * ratio ** 0.5)),
+        "base_pixel_spacing_mm": float(person["base_pixel_spacing_mm"]),
+        "body_offset_mm": (float(person["body_offset_x_mm"]), float(person["body_offset_y_mm"])),
+        "bmi_ratio": ratio,
+    })
+
+
+def acquisition_values(j: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat row of ``truth/acquisition.tsv`` for one cine's jitter ``j`` (see :data:`VISIT_VALUES`)."""
+    rows, cols = j["shape"]
+    bu = j["body_u"]
+    out = {
+        "rows": int(rows), "cols": int(cols), "pixel_spacing_mm": float(j["pixel_spacing_mm"][0]),
+        "planning_deg": float(j.get("planning_deg", j["rotation_deg"])),
+        "centre_row_frac": float(j["centre_frac"][0]), "centre_col_frac": float(j["centre_frac"][1]),
+        "intensity_scale": j["intensity_scale"], "bias_strength": j["bias_strength"],
+        "bias_angle_deg": j["bias_angle_deg"], "noise_rel": j["noise_rel"],
+        "trigger_delay_ms": j["trigger_delay_ms"], "noise_seed": int(j["noise_seed"]),
+        "rotation_deg": float(j["rotation_deg"]),
+        "heart_axis_deg": float(j.get("heart_axis_deg", 0.0)),
+        "base_pixel_spacing_mm": float(j.get("base_pixel_spacing_mm", j["pixel_spacing_mm"][0])),
+        "fat_mm": j["fat_mm"], "fat_signal": j["fat_signal"], "subcut_fat_mm": j["subcut_fat_mm"],
+        "muscle_mm": j["muscle_mm"], "aorta_angle_deg": j["aorta_angle_deg"],
+        "bmi_ratio": float(j.get("bmi_ratio", 1.0)),
+    }
+    if "body_semi_axes_fixed_mm" in j:
+        out["body_semi_axis_x_mm"], out["body_semi_axis_y_mm"] = j["body_semi_axes_fixed_mm"]
+        out["body_offset_x_mm"], out["body_offset_y_mm"] = j["body_offset_mm"]
+    else:   # plain calls: the body is placed in the field of view, not relative to the heart
+        out["body_semi_axis_x_mm"] = out["body_semi_axis_y_mm"] = np.nan
+        out["body_offset_x_mm"] = out["body_offset_y_mm"] = np.nan
+        out["body_centre_x_frac"], out["body_centre_y_frac"] = float(0.47 + 0.06 * bu[0]), float(0.47 + 0.06 * bu[1])
+    return out
+
+
+def draw_acquisition(view: str, rng: np.random.Generator, *, person: Mapping[str, Any] | None = None,
+                     bmi_ratio: float = 1.0, shape: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The nuisance values :func:`render_cine` would use with the same arguments, without rendering.
+
+    Consumes ``rng`` exactly as :func:`render_cine` does, so the three views of a visit can be
+    drawn in order from one stream. Returns the row of :func:`acquisition_values` (body
+    semi-axes only with ``person``: without it they depend on the field of view).
+    """
+    return acquisition_values(_draw_jitter(rng, view, shape, person, bmi_ratio))
 
 
 def _keep_inside(origin, extent, dirs, W: float, H: float, margin: float) -> tuple[float, float]:
@@ -594,7 +753,8 @@ _BASE_THETA = {"4Ch": 35.0, "2Ch": 40.0, "3Ch": 30.0}
 
 
 def render_cine(params: Mapping[str, float], view: str = "4Ch", rng: np.random.Generator | int | None = None,
-                *, frames: int = N_FRAMES, shape: tuple[int, int] | None = None, labels: bool = False) -> Cine:
+                *, frames: int = N_FRAMES, shape: tuple[int, int] | None = None, labels: bool = False,
+                person: Mapping[str, Any] | None = None, bmi_ratio: float = 1.0) -> Cine:
     """Render one long-axis cine series of a synthetic participant.
 
     Parameters
@@ -609,6 +769,10 @@ def render_cine(params: Mapping[str, float], view: str = "4Ch", rng: np.random.G
     frames : frames over one cardiac cycle (UK Biobank: 50); frame 0 is end-diastole.
     shape : (rows, cols) to override the jittered matrix size (default: rows 184-226, cols 160-208).
     labels : also return a hard label map (:data:`LABELS`) in ``Cine.labels`` (slower).
+    person : person-level nuisance from :func:`draw_person` (shared by a participant's visits);
+        ``None`` draws everything from ``rng``.
+    bmi_ratio : BMI at this visit over BMI at the first imaging visit (person-level values drift
+        with it; used only with ``person``).
 
     Returns
     -------
@@ -619,7 +783,7 @@ def render_cine(params: Mapping[str, float], view: str = "4Ch", rng: np.random.G
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(0 if rng is None else rng)
     p = _check_params(params)
-    j = _draw_jitter(rng, view, shape)
+    j = _draw_jitter(rng, view, shape, person, bmi_ratio)
     rows, cols = j["shape"]
     ps = j["pixel_spacing_mm"]
     scale = j["intensity_scale"]
@@ -642,8 +806,16 @@ def render_cine(params: Mapping[str, float], view: str = "4Ch", rng: np.random.G
     cv = _Canvas(frames, rows, cols, ps, origin, float(theta), ew, labels)
 
     bu = j["body_u"]
-    j["body_centre_mm"] = (W * (0.47 + 0.06 * bu[0]), H * (0.47 + 0.06 * bu[1]))
-    j["body_semi_axes_mm"] = (W * (0.42 + 0.1 * bu[2]), H * (0.33 + 0.08 * bu[3]))
+    if "body_offset_mm" in j:   # the body sits where the person's anatomy puts it, relative to the heart
+        hx = origin[0] + um * ux + vm * vx
+        hy = origin[1] + um * uy + vm * vy
+        j["body_centre_mm"] = (hx + j["body_offset_mm"][0], hy + j["body_offset_mm"][1])
+    else:
+        j["body_centre_mm"] = (W * (0.47 + 0.06 * bu[0]), H * (0.47 + 0.06 * bu[1]))
+    if "body_semi_axes_fixed_mm" in j:   # person-level body outline (mm), not a fraction of the FOV
+        j["body_semi_axes_mm"] = j.pop("body_semi_axes_fixed_mm")
+    else:
+        j["body_semi_axes_mm"] = (W * (0.42 + 0.1 * bu[2]), H * (0.33 + 0.08 * bu[3]))
     j["liver"] = {"4Ch": (-75.0, -95.0, 70.0, 85.0), "2Ch": (-60.0, 95.0, 65.0, 80.0),
                   "3Ch": (-70.0, 100.0, 65.0, 80.0)}[view]
     j["heart_origin_mm"] = (float(origin[0]), float(origin[1]))

@@ -3,7 +3,8 @@
 The objective is the original's: epsilon-prediction MSE at a uniformly drawn diffusion step,
 with the semantic encoder trained jointly through the conditioning (z = encoder(x0)). Adam,
 gradient-norm clipping, an exponential moving average (EMA) of the weights, random horizontal
-flips, optional mixed precision on GPU. Everything random comes from one seeded
+flips, optional acquisition augmentation (:mod:`cardiolatent.train.augment`; by default seen by
+the encoder only), optional mixed precision on GPU. Everything random comes from one seeded
 ``torch.Generator`` whose state is saved in every checkpoint, so an interrupted run resumed
 from its last checkpoint continues exactly as an uninterrupted one.
 
@@ -31,6 +32,7 @@ from cardiolatent.io_utils import atomic_path, write_text_atomic
 from cardiolatent.model.diffusion import default_schedule, training_loss
 from cardiolatent.model.network import DiffAENetwork
 from cardiolatent.model.weights import load_into, save_weights
+from cardiolatent.train.augment import Augment, augment_batch
 
 
 @dataclass
@@ -54,6 +56,19 @@ class TrainConfig:
     ema_warmup: bool = False       # EMA decay min(ema_decay, (1 + step) / (10 + step)): no weight left on init
     weights_dtype: str = "float32"  # dtype of the tensors in model.safetensors ("float32" or "float16")
     keep_snapshots: bool = False   # also write the EMA weights at every checkpoint to snapshots/
+    # acquisition augmentation (cardiolatent.train.augment; all 0: none)
+    aug_rotate_deg: float = 0.0
+    aug_shift_px: float = 0.0
+    aug_bias: float = 0.0
+    aug_gamma: float = 0.0
+    aug_noise: float = 0.0
+    aug_target: str = "encoder"    # "encoder": only the encoder sees the augmented volume; "both"
+
+    @property
+    def augment(self) -> Augment:
+        """The run's :class:`cardiolatent.train.augment.Augment`."""
+        return Augment(rotate_deg=self.aug_rotate_deg, shift_px=self.aug_shift_px, bias=self.aug_bias,
+                       gamma=self.aug_gamma, noise=self.aug_noise, target=self.aug_target)
 
 
 def ema_decay_at(step: int, cfg: "TrainConfig") -> float:
@@ -234,8 +249,14 @@ def _batch_loss(net, data: torch.Tensor, step: int, cfg: TrainConfig, gen, sched
     x0 = torch.where(flip.view(-1, 1, 1, 1, 1), x0.flip(-1), x0).to(device)
     t = torch.randint(0, sched.num_timesteps, (len(idx),), generator=gen)
     noise = torch.randn(x0.shape, generator=gen).to(device)
+    aug = cfg.augment
+    x_enc = x0
+    if aug.active:
+        x_enc = augment_batch(x0, aug, seed=cfg.seed, step=step)
+        if aug.target == "both":
+            x0 = x_enc
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-        z = net.encoder(x0)
+        z = net.encoder(x_enc)
         loss = training_loss(net, x0, z, schedule=sched, t=t.to(device), noise=noise)
     return loss
 
@@ -262,6 +283,9 @@ def _resume_key(cfg: TrainConfig) -> str:
         d.pop("lr_schedule"), d.pop("warmup_steps")  # checkpoints written before these options resume
     if not cfg.ema_warmup:
         d.pop("ema_warmup")
+    if not cfg.augment.active:   # checkpoints written before augmentation existed resume
+        for k in ("aug_rotate_deg", "aug_shift_px", "aug_bias", "aug_gamma", "aug_noise", "aug_target"):
+            d.pop(k)
     return json.dumps(d, sort_keys=True)
 
 

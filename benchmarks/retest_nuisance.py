@@ -1,0 +1,171 @@
+"""What the demo latents encode, and how reproducible they are between two scans of one heart (issue 20).
+
+    python benchmarks/retest_nuisance.py --cohort GATE_COHORT --latents GATE/latents.parquet --out DIR
+
+``--cohort`` is a synthetic cohort with ``truth/acquisition.tsv`` (``cardiolatent synth``, tables
+version 3 or later) and ``--latents`` its 4-chamber cines encoded by ``cardiolatent encode``
+(long table ``eid, instance, seed, Z0..``; e.g. the gate's ``latents.parquet``). Writes, in DIR:
+
+- ``retest.tsv``: per seed, test-retest ICC3 (visit 2 vs visit 3) of LV EDV and LA volume
+  predicted from that seed's 128 latents (5-fold cross-validated ridge, folds by participant:
+  out-of-fold predictions, so no participant predicts itself), beside the ICC3 of the truth;
+- ``latent_icc.tsv``: ICC3 of every latent between visits, with ``consensus`` (the paper's
+  selection, |r| > 0.8, on the visit-2 rows);
+- ``nuisance_pcs.tsv``: for each seed's top 5 principal components of its standardised latents
+  (all cines): share of variance, ICC3 between visits, and R^2 of the PC on each acquisition
+  value and each true parameter (one at a time; angles as their sine and cosine);
+- ``nuisance_latents.tsv``: per seed, the median over its latents of the R^2 of each latent on
+  all visit-level acquisition values jointly, on all person-level nuisance values jointly, and
+  on the true parameters jointly (linear, in-sample: a description, not a prediction);
+- ``summary.json``: the headline numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PARAMS = ("lvedv_ml", "lav_ml", "lvef_pct", "lvwt_mm", "rvedv_ml", "heart_rate_bpm")
+VISIT = ("pixel_spacing_mm", "planning_deg", "rotation_deg", "centre_row_frac", "centre_col_frac", "rows", "cols",
+         "intensity_scale", "bias_strength", "bias_angle_deg", "noise_rel", "trigger_delay_ms")
+PERSON = ("heart_axis_deg", "base_pixel_spacing_mm", "fat_mm", "fat_signal", "subcut_fat_mm", "muscle_mm",
+          "body_semi_axis_x_mm", "body_semi_axis_y_mm", "body_offset_x_mm", "body_offset_y_mm", "aorta_angle_deg")
+ANGLES = {"bias_angle_deg"}
+
+
+def icc3(a: np.ndarray, b: np.ndarray) -> float:
+    """ICC(3,1) of two ratings per subject (consistency, two-way mixed)."""
+    x = np.stack([a, b], 1).astype(float)
+    n, k = x.shape
+    gm = x.mean()
+    ssr = k * ((x.mean(1) - gm) ** 2).sum()
+    ssc = n * ((x.mean(0) - gm) ** 2).sum()
+    sse = ((x - gm) ** 2).sum() - ssr - ssc
+    msr, mse = ssr / (n - 1), sse / ((n - 1) * (k - 1))
+    return float((msr - mse) / (msr + (k - 1) * mse))
+
+
+def design(df: pd.DataFrame, cols) -> np.ndarray:
+    parts = []
+    for c in cols:
+        v = df[c].to_numpy(float)
+        if c in ANGLES:
+            parts += [np.sin(np.deg2rad(v)), np.cos(np.deg2rad(v))]
+        else:
+            parts.append(v)
+    return np.column_stack(parts)
+
+
+def r2_on(y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """In-sample R^2 of OLS (with intercept) of each column of y on X."""
+    X = np.column_stack([np.ones(len(X)), X])
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    res = y - X @ beta
+    yc = y - y.mean(0)
+    return 1 - (res ** 2).sum(0) / (yc ** 2).sum(0)
+
+
+def oof_predictions(X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pred = np.empty(len(y))
+    for tr, te in GroupKFold(folds, shuffle=True, random_state=seed).split(X, groups=groups):
+        m = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 30))).fit(X[tr], y[tr])
+        pred[te] = m.predict(X[te])
+    return pred
+
+
+def main() -> None:
+    from cardiolatent.encode.ensemble import consensus
+    from cardiolatent.io_utils import write_table_atomic
+    from cardiolatent.latents import read_latents
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cohort", required=True)
+    ap.add_argument("--latents", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lat = pd.read_parquet(args.latents)
+    zc = [c for c in lat.columns if c.startswith("Z")]
+    truth = pd.read_csv(Path(args.cohort) / "truth" / "participants.tsv", sep="\t")
+    acq = pd.read_csv(Path(args.cohort) / "truth" / "acquisition.tsv", sep="\t")
+    acq = acq[acq["view"] == "4Ch"].drop(columns="view")
+    seeds = sorted(lat["seed"].unique())
+    summary: dict = {"n_cines": int(lat[["eid", "instance"]].drop_duplicates().shape[0])}
+
+    retest, pcs, nuis, icc_rows = [], [], [], []
+    for s in seeds:
+        m = (lat[lat["seed"] == s].merge(truth, on=["eid", "instance"]).merge(acq, on=["eid", "instance"])
+             .sort_values(["eid", "instance"]).reset_index(drop=True))
+        X = m[zc].to_numpy(float)
+        both = m.groupby("eid")["instance"].transform("nunique") == 2
+        v2 = (m["instance"] == 2) & both
+        v3 = (m["instance"] == 3) & both
+        summary["n_repeat_pairs"] = int(v2.sum())
+        for p in ("lvedv_ml", "lav_ml"):
+            pred = oof_predictions(X, m[p].to_numpy(float), m["eid"].to_numpy())
+            retest.append({"seed": int(s), "param": p, "n_pairs": int(v2.sum()),
+                           "icc3_predicted": icc3(pred[v2], pred[v3]),
+                           "icc3_truth": icc3(m.loc[v2, p].to_numpy(float), m.loc[v3, p].to_numpy(float))})
+        for j, c in enumerate(zc):
+            icc_rows.append({"seed": int(s), "latent": j, "column": f"S{s}_{c}",
+                             "icc3": icc3(X[v2.to_numpy(), j], X[v3.to_numpy(), j])})
+        Z = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
+        u, sv, vt = np.linalg.svd(Z - Z.mean(0), full_matrices=False)
+        share = sv ** 2 / (sv ** 2).sum()
+        for k in range(5):
+            pc = u[:, k] * sv[k]
+            row = {"seed": int(s), "pc": k + 1, "variance_share": share[k],
+                   "icc3": icc3(pc[v2.to_numpy()], pc[v3.to_numpy()])}
+            for c in VISIT + PERSON + PARAMS:
+                row[c] = float(r2_on(pc[:, None], design(m, [c]))[0])
+            pcs.append(row)
+        nuis.append({"seed": int(s),
+                     "median_r2_visit_level": float(np.median(r2_on(Z, design(m, VISIT)))),
+                     "median_r2_person_level": float(np.median(r2_on(Z, design(m, PERSON)))),
+                     "median_r2_true_parameters": float(np.median(r2_on(Z, design(m, PARAMS)))),
+                     "median_r2_all": float(np.median(r2_on(Z, design(m, VISIT + PERSON + PARAMS))))})
+    retest, pcs, nuis, icc_tab = map(pd.DataFrame, (retest, pcs, nuis, icc_rows))
+
+    wide = read_latents(lat, visits="prefer2")
+    cons = consensus(wide, threshold=0.8)
+    icc_tab["consensus"] = icc_tab["column"].isin(set(cons.selected))
+    summary.update({
+        "latent_icc3_median_all": float(icc_tab["icc3"].median()),
+        "latent_icc3_quantiles_all": {q: float(icc_tab["icc3"].quantile(q)) for q in (0.1, 0.25, 0.75, 0.9)},
+        "latents_icc3_above_0.75": int((icc_tab["icc3"] > 0.75).sum()),
+        "n_latents": int(len(icc_tab)),
+        "consensus_n": len(cons.selected),
+        "consensus_r2": cons.r2,
+        "consensus_rows": cons.n_rows,
+        "latent_icc3_median_consensus": float(icc_tab.loc[icc_tab["consensus"], "icc3"].median()),
+        "lvedv_predicted_icc3": {int(r.seed): round(r.icc3_predicted, 4)
+                                 for r in retest[retest.param == "lvedv_ml"].itertuples()},
+        "lav_predicted_icc3": {int(r.seed): round(r.icc3_predicted, 4)
+                               for r in retest[retest.param == "lav_ml"].itertuples()},
+    })
+    for name, tab in (("retest", retest), ("latent_icc", icc_tab), ("nuisance_pcs", pcs),
+                      ("nuisance_latents", nuis)):
+        write_table_atomic(tab.round(4), out / f"{name}.tsv", index=False)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    pd.set_option("display.width", 250)
+    print(retest.round(3).to_string(index=False))
+    print(nuis.round(3).to_string(index=False))
+    show = ["seed", "pc", "variance_share", "icc3"]
+    top = pcs[pcs["seed"] == seeds[0]]
+    cols = [c for c in VISIT + PERSON + PARAMS if top[c].max() > 0.05]
+    print(top[show + cols].round(2).to_string(index=False))
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
