@@ -4,7 +4,9 @@
 # (training cohort ~7 min, cache ~5 min, 800 steps of batch 4 ~12 min per seed on 1 thread with two
 # seeds side by side, or ~19 min with three; snapshot selection on the validation cohort ~5 min;
 # gate cohort ~7 min, gate ~8 min).
-#   STAGES="train select gate" WORK=/work/train bash benchmarks/train_demo_weights.sh
+#   STAGES="train select gate retest" WORK=/work/train bash benchmarks/train_demo_weights.sh
+# Issue 20 (session 9) recipe: cohorts of synth tables version 3 (person-level vs visit-level nuisance)
+# and encoder-side acquisition augmentation (cardiolatent.train.augment); made with WORK=/work/train2.
 # The shipped files were made with THREADS=1, seeds 1701 and 2023 side by side, then 1993, 42 and 1994:
 #   SEEDS="1701" THREADS=1 STAGES=train bash ... & SEEDS="2023" THREADS=1 STAGES=train bash ...
 #   then STAGES="select gate" (select scores all five seeds' snapshots and copies the chosen files)
@@ -13,7 +15,7 @@ WORK=${WORK:-/work/train}
 STEPS=${STEPS:-800}
 THREADS=${THREADS:-2}
 GATE_OUT=${GATE_OUT:-$WORK/gate}
-STAGES=${STAGES:-"train select gate"}
+STAGES=${STAGES:-"train select gate retest"}
 SEEDS=${SEEDS:-"1701 1993 42 1994 2023"}
 if [[ " $STAGES " == *" train "* ]]; then
   # training cohort: 3,000 participants, 3,285 cines; 5% of participants held out (split seed 1701)
@@ -22,7 +24,8 @@ if [[ " $STAGES " == *" train "* ]]; then
     cardiolatent train --images "$WORK/cohort2/bulk" --cache "$WORK/cache2" --out "$WORK/demo/S$SEED" \
       --preset demo --seed "$SEED" --steps "$STEPS" --batch-size 4 --lr 3e-4 --lr-schedule cosine --warmup-steps 20 \
       --ema-decay 0.995 --ema-warmup --holdout-fraction 0.05 --split-seed 1701 --checkpoint-every 100 --threads "$THREADS" \
-      --weights-dtype float16 --flip-p 0 --keep-snapshots --quiet
+      --weights-dtype float16 --flip-p 0 --keep-snapshots --quiet \
+      --augment-rotate 6 --augment-shift 1 --augment-bias 0.35 --augment-gamma 0.15 --augment-noise 0.01
   done
 fi
 if [[ " $STAGES " == *" select "* ]]; then
@@ -39,4 +42,9 @@ if [[ " $STAGES " == *" gate "* ]]; then
   [[ -d "$WORK/gate_cohort/bulk" ]] || cardiolatent synth --n 3000 --seed 2026 --out "$WORK/gate_cohort" --quiet
   # a fresh GATE_OUT for new weights (encode resumes from GATE_OUT/latents.parquet)
   python benchmarks/demo_weights_gate.py --cohort "$WORK/gate_cohort" --out "$GATE_OUT"
+fi
+if [[ " $STAGES " == *" retest "* ]]; then
+  # issue 20: test-retest ICC of the latents and what they encode, on the gate cohort's repeat visits
+  python benchmarks/retest_nuisance.py --cohort "$WORK/gate_cohort" --latents "$GATE_OUT/latents.parquet" \
+    --out "$GATE_OUT/retest"
 fi

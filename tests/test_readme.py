@@ -2,7 +2,8 @@
 
 Every ```python block of README.md is executed in order, in one namespace, in a folder holding
 the files the snippets name: ``ukb12345.csv`` (the small synthetic cohort's main data),
-``1234567_20208_2_0.zip`` (one of its bulk zips) and ``latents.parquet`` (two seeds' latents of
+``1234567_20208_2_0.zip`` (one of its bulk zips), ``synth/truth/acquisition.tsv`` (its nuisance
+truth) and ``latents.parquet`` (two seeds' latents of
 that cohort, a stand-in built from its truth).
 """
 
@@ -30,6 +31,8 @@ def test_readme_python_snippets_run_as_written(small_cohort, tmp_path, monkeypat
     shutil.copy(small_cohort.main, tmp_path / "ukb12345.csv")
     zips = sorted(Path(small_cohort.bulk).glob("*_20208_2_0.zip"))
     shutil.copy(zips[0], tmp_path / "1234567_20208_2_0.zip")
+    (tmp_path / "synth" / "truth").mkdir(parents=True)
+    shutil.copy(small_cohort.truth / "acquisition.tsv", tmp_path / "synth" / "truth" / "acquisition.tsv")
     truth = pd.read_csv(small_cohort.truth / "participants.tsv", sep="\t")
     rng = np.random.default_rng(0)
     parts = []
