@@ -7,7 +7,9 @@ DESCRIPTION = (
     "Write a synthetic cohort that looks like a UK Biobank imaging extract and carries known answers: "
     "main data (ukbconv csv or RAP naming), bulk cine MRI zips for field 20208 (4-, 2- and 3-chamber "
     "DICOM series, 50 frames), PLINK 1 genotypes with planted causal variants, and truth tables "
-    "(true cardiac parameters, planted variant effects and hazard ratios, outcome dates). "
+    "(true cardiac parameters, planted variant effects and hazard ratios, outcome dates, and every "
+    "image nuisance value in truth/acquisition.tsv: the person's anatomy is shared by both imaging "
+    "visits, the acquisition is drawn at each). "
     "Deterministic for a given --seed; an interrupted run resumes (existing zips are kept)."
 )
 
