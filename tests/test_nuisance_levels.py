@@ -118,3 +118,22 @@ def test_acquisition_tsv_is_complete(small_cohort):
         frames, info = read_bulk_zip(small_cohort.bulk / f"{row.eid}_20208_{row.instance}_0.zip")
         assert frames.shape[1:] == (row.rows, row.cols)
         assert float(info["pixel_spacing_mm"][0]) == pytest.approx(row.pixel_spacing_mm, abs=1e-4)
+
+
+def test_a_rebuild_by_a_newer_generator_or_another_seed_draws_the_images_again(tmp_path):
+    import json
+
+    from cardiolatent.synth.build import make_cohort
+
+    out = tmp_path / "c"
+    make_cohort(out, n=20, seed=4, workers=1, progress=False)
+    stale = out / "bulk" / "20208" / "9999999_20208_2_0.zip"
+    stale.write_bytes(b"an older generator's zip")
+    make_cohort(out, n=20, seed=4, workers=1, progress=False)     # same cohort: resumes, keeps it
+    assert stale.exists()
+    info = json.loads((out / "cohort.json").read_text())
+    (out / "cohort.json").write_text(json.dumps({**info, "tables_version": 2}))
+    make_cohort(out, n=20, seed=4, workers=1, progress=False)     # older generator: drawn again
+    assert not stale.exists()
+    acq = pd.read_csv(out / "truth" / "acquisition.tsv", sep="\t")
+    assert len(acq) == 3 * len(pd.read_csv(out / "bulk" / "manifest.tsv", sep="\t"))

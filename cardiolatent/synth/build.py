@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -225,6 +226,7 @@ def make_cohort(
         raise CardiolatentError(f"naming must be one of {sorted(MAIN_NAME)} (got {naming!r})")
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
+    _drop_images_of_another_cohort(root, n, seed)
     t0 = time.perf_counter()
     geno, cohort = simulate_tables(n, seed)
 
@@ -274,6 +276,35 @@ def make_cohort(
 #: issue 14; 3: person-level vs visit-level image nuisance and ``truth/acquisition.tsv``, issue 20),
 #: so that a cached default cohort of an older version is rebuilt
 TABLES_VERSION = 3
+
+
+def drop_images(root: Path) -> None:
+    """Remove what was drawn from images in cohort folder ``root`` (zips, NIfTI, HDF5, encoded
+    demo latents), so that a rebuild draws them again instead of resuming from them."""
+    for name in ("bulk", "nifti", "h5"):
+        if (root / name).is_dir():
+            shutil.rmtree(root / name)
+    for f in root.glob("latents_demo_*"):
+        if f.is_dir():
+            shutil.rmtree(f)
+        else:
+            f.unlink()
+
+
+def _drop_images_of_another_cohort(root: Path, n: int, seed: int) -> None:
+    """A folder finished by another seed, size or an older generator keeps none of its images
+    (resuming would mix its zips into the new cohort)."""
+    info_file = root / "cohort.json"
+    if not info_file.exists():
+        return
+    try:
+        info = json.loads(info_file.read_text())
+    except (OSError, ValueError):
+        return
+    if info.get("generator") != "cardiolatent synth":
+        return
+    if (info.get("seed"), info.get("n"), info.get("tables_version", 1)) != (int(seed), int(n), TABLES_VERSION):
+        drop_images(root)
 
 
 def draw_eids(n: int, rng: np.random.Generator) -> np.ndarray:

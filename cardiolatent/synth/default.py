@@ -8,7 +8,6 @@ It is built on first use into a cache folder (``$CARDIOLATENT_HOME``, else
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from cardiolatent.io_utils import cache_root
@@ -18,19 +17,6 @@ DEFAULT_N = 500
 #: size of the default cohort when images are needed (bulk zips are ~4 MB per visit)
 DEFAULT_N_IMAGES = 200
 DEFAULT_SEED = 20208
-
-
-def _drop_stale_images(root: Path) -> None:
-    """Remove what an older generator drew from images (zips, NIfTI, HDF5, their latents), so that
-    the rebuild draws them again instead of resuming from them."""
-    for name in ("bulk", "nifti", "h5"):
-        if (root / name).is_dir():
-            shutil.rmtree(root / name)
-    for f in root.glob("latents_demo_*"):
-        if f.is_dir():
-            shutil.rmtree(f)
-        else:
-            f.unlink()
 
 
 def cache_dir() -> Path:
@@ -63,5 +49,4 @@ def default_cohort(n: int | None = None, seed: int = DEFAULT_SEED, *, images: bo
             images = images or bool(info.get("images"))
             if progress:
                 print(f"the built-in cohort at {root} was built by an older cardiolatent; rebuilding it")
-            _drop_stale_images(root)
     return make_cohort(root, n=n, seed=seed, images=images, progress=progress)
