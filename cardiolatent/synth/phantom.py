@@ -87,6 +87,7 @@ from typing import Any, Mapping
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
+from scipy.special import ndtri
 
 VIEWS = ("4Ch", "2Ch", "3Ch")
 N_FRAMES = 50
@@ -646,8 +647,8 @@ def draw_person(rng: np.random.Generator) -> dict[str, Any]:
     """Person-level nuisance of one participant (a fixed number of draws from ``rng``).
 
     Returns ``fat_mm, fat_signal, subcut_fat_mm, muscle_mm, body_semi_axis_x_mm,
-    body_semi_axis_y_mm, base_pixel_spacing_mm, body_offset_x_mm, body_offset_y_mm`` and per view ``heart_axis_deg`` and
-    ``aorta_angle_deg`` (dicts keyed by view). Sizes and sources: the module docstring.
+    body_semi_axis_y_mm, base_pixel_spacing_mm, body_offset_x_mm, body_offset_y_mm`` and per view
+    ``heart_axis_deg`` and ``aorta_angle_deg`` (dicts keyed by view). Sizes and sources: the module docstring.
     """
     u = rng.random(7)
     axis = np.clip(rng.normal(0.0, 7.0, len(VIEWS)), -15.0, 15.0)
@@ -672,8 +673,6 @@ def draw_person(rng: np.random.Generator) -> dict[str, Any]:
 
 def _apply_person(j: dict, u: np.ndarray, view: str, person: Mapping[str, Any], bmi_ratio: float) -> None:
     """Replace the person-level entries of jitter ``j`` by ``person``'s; visit-level ones from ``u``."""
-    from scipy.special import ndtri
-
     ratio = float(bmi_ratio) if np.isfinite(bmi_ratio) and bmi_ratio > 0 else 1.0
     ps = person["base_pixel_spacing_mm"] * (0.99 + 0.02 * u[2])
     planning = float(np.clip(3.0 * ndtri(np.clip(u[3], 1e-9, 1 - 1e-9)), -8.0, 8.0))
@@ -687,8 +686,9 @@ def _apply_person(j: dict, u: np.ndarray, view: str, person: Mapping[str, Any], 
         "subcut_fat_mm": float(person["subcut_fat_mm"] * ratio ** PERSON_DRIFT["subcut_fat_mm"]),
         "muscle_mm": float(person["muscle_mm"]),
         "aorta_angle_deg": float(person["aorta_angle_deg"][view]),
-        "body_semi_axes_fixed_mm": (float(person["body_semi_axis_x_mm"] * ratio ** 0.5),
-                                    float(person["body_semi_axis_y_mm"] * ratio ** 0.5)),
+        "body_semi_axes_fixed_mm": (
+            float(person["body_semi_axis_x_mm"] * ratio ** PERSON_DRIFT["body_semi_axis_x_mm"]),
+            float(person["body_semi_axis_y_mm"] * ratio ** PERSON_DRIFT["body_semi_axis_y_mm"])),
         "base_pixel_spacing_mm": float(person["base_pixel_spacing_mm"]),
         "body_offset_mm": (float(person["body_offset_x_mm"]), float(person["body_offset_y_mm"])),
         "bmi_ratio": ratio,
