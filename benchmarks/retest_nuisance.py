@@ -102,6 +102,14 @@ def heldout_r2(table: pd.DataFrame, allcols: list[str], selected: list[str], see
     return float(1 - (res ** 2).sum() / (yc ** 2).sum())
 
 
+def components_for(table: pd.DataFrame, share: float) -> int:
+    """Principal components of all standardised latent columns needed for ``share`` of their variance."""
+    Y = table[[c for c in table.columns if c.startswith("S")]].to_numpy(float)
+    Y = (Y - Y.mean(0)) / np.where(Y.std(0) > 0, Y.std(0), 1)
+    sv = np.linalg.svd(Y, compute_uv=False)
+    return int(np.searchsorted(np.cumsum(sv ** 2) / (sv ** 2).sum(), share) + 1)
+
+
 def main() -> None:
     from cardiolatent.encode.ensemble import consensus
     from cardiolatent.io_utils import write_table_atomic
@@ -167,6 +175,7 @@ def main() -> None:
         "consensus_n": len(cons.selected),
         "consensus_r2": cons.r2,
         "consensus_rows": cons.n_rows,
+        "components_for_99pct_of_640": components_for(wide.table, 0.99),
         "consensus_r2_heldout_half": heldout_r2(wide.table, [c for c in wide.table.columns if c.startswith("S")],
                                                 cons.selected),
         "latent_icc3_median_consensus": float(icc_tab.loc[icc_tab["consensus"], "icc3"].median()),
