@@ -7,9 +7,12 @@
 #   STAGES="train select gate retest" WORK=/work/train bash benchmarks/train_demo_weights.sh
 # Issue 20 (session 9) recipe: cohorts of synth tables version 3 (person-level vs visit-level nuisance)
 # and encoder-side acquisition augmentation (cardiolatent.train.augment); made with WORK=/work/train2.
-# The shipped files were made with THREADS=1, seeds 1701 and 2023 side by side, then 1993, 42 and 1994:
+# The shipped files (session 9) were made with WORK=/work/train2 THREADS=1: seeds 1701 and 2023 side by
+# side, then 1993 and 42, with 1994 joining them (three processes; ~20-26 min per seed):
 #   SEEDS="1701" THREADS=1 STAGES=train bash ... & SEEDS="2023" THREADS=1 STAGES=train bash ...
-#   then STAGES="select gate" (select scores all five seeds' snapshots and copies the chosen files)
+#   then GATE_OUT=$WORK/gate_new STAGES="select gate retest" (select scores all five seeds' snapshots
+#   and copies the chosen files; run the gate of the previous files into another GATE_OUT first to
+#   compare). Untrained baseline: cardiolatent train ... --seed S --steps 0 (the step-0 weights).
 set -euo pipefail
 WORK=${WORK:-/work/train}
 STEPS=${STEPS:-800}
