@@ -73,19 +73,21 @@ def augment_batch(x: torch.Tensor, aug: Augment, *, seed: int, step: int) -> tor
         raise CardiolatentError(f"augment_batch expects (batch, 1, frames, rows, cols), got {tuple(x.shape)}")
     if not aug.active:
         return x.clone()
-    g = _generator(seed, step)
+    g = _generator(seed, step)   # draws on the CPU (the same on any device), the work on x's device
     b, _, t, h, w = x.shape
+    dev = x.device
     u = torch.rand(b, 6, generator=g, dtype=torch.float64)
-    noise_field = torch.randn(x.shape, generator=g, dtype=torch.float32)
-    y = (x.detach().float().cpu() + 1.0) * 0.5
+    noise_field = torch.randn(x.shape, generator=g, dtype=torch.float32).to(dev)
+    u = u.to(dev)
+    y = (x.detach().float() + 1.0) * 0.5
     if aug.gamma > 0:
         gam = torch.exp((2 * u[:, 0] - 1) * aug.gamma).float().view(b, 1, 1, 1, 1)
         y = y.clamp_min(0).pow(gam)
     if aug.bias > 0:
         s = (u[:, 1] * aug.bias).float().view(b, 1, 1, 1, 1)
         a = (u[:, 2] * 2 * math.pi).float()
-        yy = torch.linspace(-1, 1, h).view(1, 1, 1, h, 1)
-        xx = torch.linspace(-1, 1, w).view(1, 1, 1, 1, w)
+        yy = torch.linspace(-1, 1, h, device=dev).view(1, 1, 1, h, 1)
+        xx = torch.linspace(-1, 1, w, device=dev).view(1, 1, 1, 1, w)
         ramp = (xx * torch.cos(a).view(b, 1, 1, 1, 1) + yy * torch.sin(a).view(b, 1, 1, 1, 1)) / math.sqrt(2)
         y = y * (1.0 + 0.5 * s * ramp)
     if aug.rotate_deg > 0 or aug.shift_px > 0:
@@ -99,9 +101,9 @@ def augment_batch(x: torch.Tensor, aug: Augment, *, seed: int, step: int) -> tor
         grid = F.affine_grid(theta, [b, t, h, w], align_corners=False)
         y = F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False).view(b, 1, t, h, w)
     if aug.noise > 0:
-        sd = torch.rand(b, generator=g).view(b, 1, 1, 1, 1) * aug.noise
+        sd = torch.rand(b, generator=g).to(dev).view(b, 1, 1, 1, 1) * aug.noise
         y = y + sd * noise_field
     lo = y.amin(dim=(1, 2, 3, 4), keepdim=True)
     hi = y.amax(dim=(1, 2, 3, 4), keepdim=True)
     y = (y - lo) / (hi - lo + torch.finfo(torch.float32).eps)
-    return ((y - 0.5) / 0.5).to(dtype=x.dtype, device=x.device)
+    return ((y - 0.5) / 0.5).to(dtype=x.dtype)
