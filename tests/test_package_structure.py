@@ -38,7 +38,7 @@ LAYERS = {
     "images": 3,
     "encode": 4, "synth": 4, "train": 4,
     "analysis": 5,
-    "exports": 6,
+    "exports": 6, "interpret": 6,
     "gwas": 7,
     "demo": 8,
     "commands": 9, "cli": 9, "__main__": 9,
