@@ -7,5 +7,7 @@ projects them. Decoding the moved latents into images is the manipulation step b
 """
 
 from cardiolatent.interpret.direction import Direction, DirectionSummary, latent_direction, trait_direction
+from cardiolatent.interpret.manipulate import Manipulation, default_steps, manipulate_volume
 
-__all__ = ["Direction", "DirectionSummary", "latent_direction", "trait_direction"]
+__all__ = ["Direction", "DirectionSummary", "Manipulation", "default_steps", "latent_direction",
+           "manipulate_volume", "trait_direction"]

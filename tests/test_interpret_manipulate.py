@@ -1,0 +1,62 @@
+"""manipulate_volume (issue 15, part 1): the paper's edit mechanics on a small random network - the
+stochastic code is kept, m = 0 is the participant's own reconstruction, every edit lands where the
+direction says, and a direction of another seed is refused. Whether the demo decoders show the edit
+in the image is a property of the weights (see the closing note of session 9), not tested here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cardiolatent.errors import CardiolatentError
+from cardiolatent.interpret import latent_direction, manipulate_volume
+from cardiolatent.model.config import PRESETS
+from cardiolatent.model.network import DiffAENetwork
+from cardiolatent.model.pipeline import DiffAE
+
+TINY = PRESETS["mini"].replace(input_shape=(4, 32, 32), attention_resolutions=(4,), name="tiny", seed=1701)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return DiffAE(DiffAENetwork(TINY))
+
+
+def _direction(model, column="S1701_Z2"):
+    rng = np.random.default_rng(0)
+    d = model.latent_dim
+    df = pd.DataFrame({"eid": np.arange(1_000_001, 1_000_201), "instance": 2})
+    for k in range(d):
+        df[f"S1701_Z{k}"] = rng.normal(0.3, 2.0, len(df))
+    return latent_direction(df, column)
+
+
+def test_m_zero_is_the_own_reconstruction_and_edits_land_on_the_direction(model):
+    rng = np.random.default_rng(1)
+    x = np.clip(rng.normal(0, 0.4, TINY.input_shape), -1, 1).astype(np.float32)
+    direction = _direction(model)
+    m = np.array([-1.0, 0.0, 0.5])
+    res = manipulate_volume(model, x, direction, m, steps=(5, 5), batch_size=2)
+    assert res.decoded.shape == (3, *TINY.input_shape) and res.decoded.dtype == np.float32
+    # the same x_T decoded with the participant's own z
+    z = model.encode(x[None, None])
+    own = model.decode(model.invert(x[None, None], z, steps=5), z, steps=5)[0, 0].numpy()
+    np.testing.assert_allclose(res.decoded[1], own, atol=1e-5)
+    np.testing.assert_allclose(res.z, z[0].double().numpy(), atol=1e-6)
+    # every edit lies m * sqrt(D) from the participant along the direction
+    np.testing.assert_allclose(res.position - res.position[1], m * np.sqrt(model.latent_dim), atol=1e-6)
+    assert res.steps == (5, 5)
+    psnr = res.reconstruction_psnr()
+    assert psnr == pytest.approx(10 * np.log10(4 / np.mean((res.decoded[1].astype(float) - res.input) ** 2)))
+
+
+def test_a_direction_of_another_seed_is_refused(model):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"eid": np.arange(1_000_001, 1_000_101), "instance": 2})
+    for k in range(model.latent_dim):
+        df[f"S42_Z{k}"] = rng.normal(size=len(df))
+    with pytest.raises(CardiolatentError, match="seed 42, but the model is seed 1701"):
+        manipulate_volume(model, np.zeros(TINY.input_shape, np.float32), latent_direction(df, "S42_Z0"), [0.0])
