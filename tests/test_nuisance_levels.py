@@ -137,3 +137,19 @@ def test_a_rebuild_by_a_newer_generator_or_another_seed_draws_the_images_again(t
     assert not stale.exists()
     acq = pd.read_csv(out / "truth" / "acquisition.tsv", sep="\t")
     assert len(acq) == 3 * len(pd.read_csv(out / "bulk" / "manifest.tsv", sep="\t"))
+
+
+def test_an_interrupted_build_of_another_seed_is_not_resumed(tmp_path):
+    import json
+
+    from cardiolatent.synth.build import BUILDING, make_cohort
+
+    out = tmp_path / "c"
+    (out / "bulk" / "20208").mkdir(parents=True)
+    stale = out / "bulk" / "20208" / "9999999_20208_2_0.zip"
+    stale.write_bytes(b"a zip of an interrupted build of seed 5")
+    (out / BUILDING).write_text(json.dumps({"generator": "cardiolatent synth", "seed": 5, "n": 20,
+                                            "tables_version": 3}))
+    make_cohort(out, n=20, seed=4, workers=1, progress=False)
+    assert not stale.exists() and not (out / BUILDING).exists()
+    assert json.loads((out / "cohort.json").read_text())["seed"] == 4

@@ -227,6 +227,9 @@ def make_cohort(
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     _drop_images_of_another_cohort(root, n, seed)
+    # what is being built, so that an interrupted build is resumed only by the same cohort
+    write_text_atomic(root / BUILDING, json.dumps({"generator": "cardiolatent synth", "seed": int(seed), "n": int(n),
+                                                   "tables_version": TABLES_VERSION}) + "\n")
     t0 = time.perf_counter()
     geno, cohort = simulate_tables(n, seed)
 
@@ -268,6 +271,7 @@ def make_cohort(
         "seconds_total": round(time.perf_counter() - t0, 2),
     }
     write_text_atomic(root / "cohort.json", json.dumps(info, indent=2) + "\n")
+    (root / BUILDING).unlink(missing_ok=True)
     return CohortPaths(root)
 
 
@@ -291,10 +295,14 @@ def drop_images(root: Path) -> None:
             f.unlink()
 
 
+#: written when a build starts and removed when it ends: what an interrupted build was building
+BUILDING = ".building.json"
+
+
 def _drop_images_of_another_cohort(root: Path, n: int, seed: int) -> None:
-    """A folder finished by another seed, size or an older generator keeps none of its images
-    (resuming would mix its zips into the new cohort)."""
-    info_file = root / "cohort.json"
+    """A folder finished (or left half-built) by another seed, size or an older generator keeps
+    none of its images (resuming would mix its zips into the new cohort)."""
+    info_file = root / BUILDING if (root / BUILDING).exists() else root / "cohort.json"
     if not info_file.exists():
         return
     try:
