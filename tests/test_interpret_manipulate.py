@@ -60,3 +60,25 @@ def test_a_direction_of_another_seed_is_refused(model):
         df[f"S42_Z{k}"] = rng.normal(size=len(df))
     with pytest.raises(CardiolatentError, match="seed 42, but the model is seed 1701"):
         manipulate_volume(model, np.zeros(TINY.input_shape, np.float32), latent_direction(df, "S42_Z0"), [0.0])
+
+
+def test_decoder_z_sensitivity_is_zero_exactly_when_z_is_cut_off():
+    from cardiolatent.train.quality import decoder_z_sensitivity
+
+    torch.manual_seed(3)
+    net = DiffAENetwork(TINY)
+    with torch.no_grad():
+        for p in net.parameters():          # no zero-initialised outputs: z reaches the image
+            p.add_(torch.randn_like(p) * 0.05)
+    model = DiffAE(net)
+    rng = np.random.default_rng(2)
+    vols = np.clip(rng.normal(0, 0.5, (3, 1, *TINY.input_shape)), -1, 1).astype(np.float32)
+    live = decoder_z_sensitivity(model, vols, steps=4)
+    assert live["ratio"] > 0.001 and live["image_difference"] > 0.3
+    with torch.no_grad():
+        for mod in net.modules():
+            if hasattr(mod, "cond_emb_layers"):
+                for p in mod.cond_emb_layers.parameters():
+                    p.zero_()               # the z scale of every block is 1: z is ignored
+    cut = decoder_z_sensitivity(model, vols, steps=4)
+    assert cut["ratio"] < 1e-6 < live["ratio"] / 1000     # rounding only (batch positions)
