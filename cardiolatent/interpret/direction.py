@@ -172,7 +172,7 @@ def latent_direction(latents, column: str) -> Direction:
     """One latent ``column`` (``S{seed}_Z{k}``) as the direction, standardised like a trait's."""
     parsed = seed_of(str(column))
     if parsed is None:
-        raise CardiolatentError(f"--latent {column!r} is not a latent column; expected S{{seed}}_Z{{k}}, "
+        raise CardiolatentError(f"{column!r} is not a latent column; expected S{{seed}}_Z{{k}}, "
                                 "e.g. S1701_Z3")
     L, seed, names = _seed_block(latents, parsed[0])
     if column not in names:
