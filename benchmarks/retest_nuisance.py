@@ -39,16 +39,13 @@ PERSON = ("heart_axis_deg", "base_pixel_spacing_mm", "fat_mm", "fat_signal", "su
 ANGLES = {"bias_angle_deg"}
 
 
-def icc3(a: np.ndarray, b: np.ndarray) -> float:
-    """ICC(3,1) of two ratings per subject (consistency, two-way mixed)."""
-    x = np.stack([a, b], 1).astype(float)
-    n, k = x.shape
-    gm = x.mean()
-    ssr = k * ((x.mean(1) - gm) ** 2).sum()
-    ssc = n * ((x.mean(0) - gm) ** 2).sum()
-    sse = ((x - gm) ** 2).sum() - ssr - ssc
-    msr, mse = ssr / (n - 1), sse / ((n - 1) * (k - 1))
-    return float((msr - mse) / (msr + (k - 1) * mse))
+def icc3(a: np.ndarray, b: np.ndarray):
+    """ICC(3,1) between two ratings per subject (:func:`cardiolatent.stats.intraclass.icc`):
+    a float for (n,) inputs, an array for (n, m) inputs (one per column)."""
+    from cardiolatent.stats.intraclass import icc
+
+    tab = icc(np.stack([a, b], axis=1).astype(float), forms=["ICC3"])
+    return float(tab["icc"].iloc[0]) if np.ndim(a) == 1 else tab["icc"].to_numpy(float)
 
 
 def design(df: pd.DataFrame, cols) -> np.ndarray:
@@ -64,24 +61,9 @@ def design(df: pd.DataFrame, cols) -> np.ndarray:
 
 def r2_on(y: np.ndarray, X: np.ndarray) -> np.ndarray:
     """In-sample R^2 of OLS (with intercept) of each column of y on X."""
-    X = np.column_stack([np.ones(len(X)), X])
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    res = y - X @ beta
-    yc = y - y.mean(0)
-    return 1 - (res ** 2).sum(0) / (yc ** 2).sum(0)
+    from cardiolatent.encode.ensemble import multivariate_r2
 
-
-def oof_predictions(X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
-    from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import GroupKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    pred = np.empty(len(y))
-    for tr, te in GroupKFold(folds, shuffle=True, random_state=seed).split(X, groups=groups):
-        m = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 30))).fit(X[tr], y[tr])
-        pred[te] = m.predict(X[te])
-    return pred
+    return multivariate_r2(y, X)
 
 
 def heldout_r2(table: pd.DataFrame, allcols: list[str], selected: list[str], seed: int = 0) -> float:
@@ -114,6 +96,7 @@ def main() -> None:
     from cardiolatent.encode.ensemble import consensus
     from cardiolatent.io_utils import write_table_atomic
     from cardiolatent.latents import read_latents
+    from cardiolatent.train.quality import cv_predictions
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cohort", required=True)
@@ -140,13 +123,13 @@ def main() -> None:
         v3 = (m["instance"] == 3) & both
         summary["n_repeat_pairs"] = int(v2.sum())
         for p in ("lvedv_ml", "lav_ml"):
-            pred = oof_predictions(X, m[p].to_numpy(float), m["eid"].to_numpy())
+            pred = cv_predictions(X, m[p].to_numpy(float), groups=m["eid"].to_numpy())
             retest.append({"seed": int(s), "param": p, "n_pairs": int(v2.sum()),
                            "icc3_predicted": icc3(pred[v2], pred[v3]),
                            "icc3_truth": icc3(m.loc[v2, p].to_numpy(float), m.loc[v3, p].to_numpy(float))})
-        for j, c in enumerate(zc):
-            icc_rows.append({"seed": int(s), "latent": j, "column": f"S{s}_{c}",
-                             "icc3": icc3(X[v2.to_numpy(), j], X[v3.to_numpy(), j])})
+        per_latent = icc3(X[v2.to_numpy()], X[v3.to_numpy()])
+        icc_rows += [{"seed": int(s), "latent": j, "column": f"S{s}_{c}", "icc3": float(per_latent[j])}
+                     for j, c in enumerate(zc)]
         Z = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
         u, sv, vt = np.linalg.svd(Z - Z.mean(0), full_matrices=False)
         share = sv ** 2 / (sv ** 2).sum()

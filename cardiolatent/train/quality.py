@@ -21,6 +21,12 @@ def cv_r2(X: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0, groups
 
     ``groups`` (n,): e.g. the eid of each row; rows of one group are kept in the same fold.
     """
+    pred = cv_predictions(X, y, folds=folds, seed=seed, groups=groups)
+    return float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
+
+
+def cv_predictions(X: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0, groups=None) -> np.ndarray:
+    """Out-of-fold predictions (n,) of the ridge regression of :func:`cv_r2` (no row predicts itself)."""
     pred = np.empty_like(y, dtype=float)
     if groups is None:
         splits = KFold(folds, shuffle=True, random_state=seed).split(X)
@@ -30,7 +36,7 @@ def cv_r2(X: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0, groups
         model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 30)))
         model.fit(X[train], y[train])
         pred[test] = model.predict(X[test])
-    return float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
+    return pred
 
 
 def latent_r2(latents: pd.DataFrame, truth: pd.DataFrame, params=("lvedv_ml", "lav_ml"), *,
