@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _synth_helpers import planted_cox_fit
 from cardiolatent.synth.cohort import (
     FIELD_KIND,
     HAZARD_TERMS,
@@ -344,17 +345,8 @@ def test_planted_hazards_recovered_af(big):
 
     Tolerance: |estimate - planted| < 4 SE of the estimate (about 0.1-0.2 at n = 20,000).
     """
-    from lifelines import CoxPHFitter
-
-    hz = big.hazards[big.hazards["outcome"] == "AF"]
+    hz, fit = planted_cox_fit(big, "AF")
     assert [tuple(r) for r in hz[["term"]].itertuples(index=False)] == [(t,) for t, _ in HAZARD_TERMS["AF"]]
-    o = big.outcomes
-    af = o[(o["outcome"] == "AF") & ~o["prevalent"]].set_index("eid")
-    p = _p2(big).loc[af.index]
-    df = pd.DataFrame({"T": af["time_years"], "E": af["event"]})
-    for r in hz.itertuples():
-        df[r.term] = (p[r.term].astype(float) - r.center) / r.scale
-    fit = CoxPHFitter().fit(df, "T", "E")
     for r in hz.itertuples():
         est, se = fit.params_[r.term], fit.standard_errors_[r.term]
         assert abs(est - r.log_hr) < 4 * se, (r.term, est, r.log_hr, se)

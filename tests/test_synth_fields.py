@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _synth_helpers import planted_cox_fit
 from cardiolatent.synth.cohort import (
     BIOCHEM_FIELDS,
     BIOCHEM_MISSING,
@@ -308,18 +309,8 @@ def test_planted_idp_relation_is_found_with_the_measured_lv_edv(tmp_path, cohort
 @pytest.mark.parametrize("outcome", EXTENSION_OUTCOMES)
 def test_planted_hazards_recovered(outcome, big_cohort):
     """lifelines Cox on the truth table recovers the planted log HRs (|est - planted| < 4 SE)."""
-    from lifelines import CoxPHFitter
-
-    c = big_cohort
-    hz = c.hazards[c.hazards["outcome"] == outcome]
+    hz, fit = planted_cox_fit(big_cohort, outcome)
     assert list(hz["term"]) == [t for t, _ in HAZARD_TERMS[outcome]]
-    o = c.outcomes
-    sub = o[(o["outcome"] == outcome) & ~o["prevalent"]].set_index("eid")
-    p = _p(c).loc[sub.index]
-    df = pd.DataFrame({"T": sub["time_years"], "E": sub["event"]})
-    for r in hz.itertuples():
-        df[r.term] = (p[r.term].astype(float) - r.center) / r.scale
-    fit = CoxPHFitter().fit(df, "T", "E")
     for r in hz.itertuples():
         est, se = fit.params_[r.term], fit.standard_errors_[r.term]
         assert abs(est - r.log_hr) < 4 * se, (r.term, est, r.log_hr, se)
