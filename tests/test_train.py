@@ -108,3 +108,28 @@ def test_snapshots_hold_the_ema_weights_at_every_checkpoint(tmp_path):
                   progress=False)
     assert all(torch.equal(load_file(plain)[k], fin[k]) for k in fin)
     assert not (tmp_path / "b" / "snapshots").exists()
+
+
+def test_freeze_encoder_keeps_the_encoder_bit_for_bit_and_trains_the_decoder(tmp_path):
+    """Decoder-only fine-tuning: every encoder tensor of the written file equals the starting one
+    exactly (so the latents are unchanged), the denoiser's tensors moved, and it resumes exactly."""
+    from safetensors.torch import load_file
+
+    from cardiolatent.errors import CardiolatentError
+
+    data = _data()
+    start = train(data, TINY, tmp_path / "start", TrainConfig(seed=4, steps=4, batch_size=4, threads=1),
+                  progress=False)
+    cfg = TrainConfig(seed=4, steps=6, batch_size=4, checkpoint_every=3, log_every=1, threads=1, lr=1e-3,
+                      freeze_encoder=True)
+    tuned = train(data, TINY, tmp_path / "tuned", cfg, init_weights=start, progress=False)
+    a, b = load_file(start), load_file(tuned)
+    enc = [k for k in a if ".encoder." in f".{k}" or k.startswith("encoder.")]
+    assert enc and all(torch.equal(a[k], b[k]) for k in enc)
+    assert any(not torch.equal(a[k], b[k]) for k in a if k not in enc)
+    part = train(data, TINY, tmp_path / "part", TrainConfig(**{**cfg.__dict__, "steps": 3}), init_weights=start,
+                 progress=False)
+    resumed = train(data, TINY, tmp_path / "part", cfg, init_weights=start, progress=False)
+    assert part.exists() and all(torch.equal(load_file(resumed)[k], b[k]) for k in b)
+    with pytest.raises(CardiolatentError, match="--init"):
+        train(data, TINY, tmp_path / "none", cfg, progress=False)

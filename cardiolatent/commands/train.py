@@ -58,6 +58,10 @@ def add_arguments(p) -> None:
     g.add_argument("--augment-target", choices=["encoder", "both"], default="encoder",
                    help="encoder: only the encoder sees the augmented volume (default); both: it is "
                         "also the volume denoised")
+    p.add_argument("--freeze-encoder", action="store_true",
+                   help="fine-tune the denoising network only (needs --init): the encoder's weights, and so "
+                        "every latent they give, stay exactly as loaded; for teaching a decoder to use the "
+                        "latents (latent manipulation) without changing them")
     p.add_argument("--holdout-fraction", type=float, default=0.2, help="participants kept out of training")
     p.add_argument("--split-seed", type=int, default=1701, help="seed of the participant split")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -87,6 +91,10 @@ def run(args) -> int:
     from cardiolatent.train.loop import TrainConfig, check_device, train
 
     check_device(args.device)  # before any image is prepared
+    if args.freeze_encoder and not args.init:
+        from cardiolatent.errors import CardiolatentError
+
+        raise CardiolatentError("--freeze-encoder fine-tunes given weights: name them with --init")
     augment = dict(aug_rotate_deg=args.augment_rotate, aug_shift_px=args.augment_shift, aug_bias=args.augment_bias,
                    aug_gamma=args.augment_gamma, aug_noise=args.augment_noise, aug_target=args.augment_target)
     TrainConfig(**augment).augment  # checks the sizes before any image is prepared
@@ -106,7 +114,7 @@ def run(args) -> int:
                       checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
                       lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
                       ema_warmup=args.ema_warmup, weights_dtype=args.weights_dtype,
-                      keep_snapshots=args.keep_snapshots, **augment)
+                      keep_snapshots=args.keep_snapshots, freeze_encoder=args.freeze_encoder, **augment)
     final = train(np.asarray(data[train_rows]), cfg_model, args.out, cfg, init_weights=args.init,
                   progress=not args.quiet)
     print(f"wrote {final}")

@@ -63,6 +63,9 @@ class TrainConfig:
     aug_gamma: float = 0.0
     aug_noise: float = 0.0
     aug_target: str = "encoder"    # "encoder": only the encoder sees the augmented volume; "both"
+    # decoder-only fine-tuning: the encoder's weights stay exactly as loaded (so every latent it
+    # gives is unchanged) and only the denoising network learns to use them
+    freeze_encoder: bool = False
 
     @property
     def augment(self) -> Augment:
@@ -96,9 +99,14 @@ def learning_rate(step: int, cfg: "TrainConfig") -> float:
 
 
 def _ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
+    """ema = decay * ema + (1 - decay) * net for the trained parameters (frozen ones are left
+    exactly as they are); buffers copied."""
     with torch.no_grad():
-        for pe, p in zip(ema.parameters(), net.parameters()):
-            pe.mul_(decay).add_(p.detach(), alpha=1.0 - decay)
+        pairs = [(pe, p.detach()) for pe, p in zip(ema.parameters(), net.parameters()) if p.requires_grad]
+        if pairs:
+            ema_p, net_p = [a for a, _ in pairs], [b for _, b in pairs]
+            torch._foreach_mul_(ema_p, decay)
+            torch._foreach_add_(ema_p, net_p, alpha=1.0 - decay)
         for be, b in zip(ema.buffers(), net.buffers()):
             be.copy_(b)
 
@@ -178,11 +186,16 @@ def _initial_state(model_config, cfg: TrainConfig, device: torch.device, init_we
     net = DiffAENetwork(model_config)
     if init_weights is not None:
         load_into(net, init_weights)
+    if cfg.freeze_encoder:
+        if init_weights is None:
+            raise CardiolatentError("freezing the encoder needs weights to start from (--init)")
+        for p in net.encoder.parameters():
+            p.requires_grad_(False)
     net.to(device)
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     return net, ema, opt, gen
 
@@ -220,6 +233,8 @@ def _run_steps(net, ema, opt, gen, sched, data: torch.Tensor, step: int, cfg: Tr
     t0 = time.perf_counter()
     running, logged = 0.0, 0
     net.train()
+    if cfg.freeze_encoder:
+        net.encoder.eval()  # the latents exactly as at inference
     while step < cfg.steps:
         loss = _batch_loss(net, data, step, cfg, gen, sched, device, use_amp)
         _optimiser_step(net, ema, opt, loss, step, cfg)
@@ -256,7 +271,11 @@ def _batch_loss(net, data: torch.Tensor, step: int, cfg: TrainConfig, gen, sched
         if aug.target == "both":
             x0 = x_enc
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-        z = net.encoder(x_enc)
+        if cfg.freeze_encoder:
+            with torch.no_grad():
+                z = net.encoder(x_enc)
+        else:
+            z = net.encoder(x_enc)
         loss = training_loss(net, x0, z, schedule=sched, t=t.to(device), noise=noise)
     return loss
 
@@ -267,7 +286,7 @@ def _optimiser_step(net, ema, opt, loss: torch.Tensor, step: int, cfg: TrainConf
         group["lr"] = learning_rate(step, cfg)
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+    torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], cfg.grad_clip)
     opt.step()
     _ema_update(ema, net, ema_decay_at(step, cfg))
 
@@ -283,6 +302,8 @@ def _resume_key(cfg: TrainConfig) -> str:
         d.pop("lr_schedule"), d.pop("warmup_steps")  # checkpoints written before these options resume
     if not cfg.ema_warmup:
         d.pop("ema_warmup")
+    if not cfg.freeze_encoder:
+        d.pop("freeze_encoder")
     if not cfg.augment.active:   # checkpoints written before augmentation existed resume
         for k in ("aug_rotate_deg", "aug_shift_px", "aug_bias", "aug_gamma", "aug_noise", "aug_target"):
             d.pop(k)
