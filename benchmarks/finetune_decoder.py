@@ -63,7 +63,8 @@ def cmd_train(a) -> None:
     cfg = TrainConfig(seed=a.seed, steps=a.steps, batch_size=a.batch_size, lr=a.lr, ema_decay=a.ema_decay,
                       ema_warmup=True, flip_p=0.0, checkpoint_every=a.checkpoint_every, log_every=50,
                       device=a.device, threads=a.threads, weights_dtype="float16", keep_snapshots=True,
-                      freeze_encoder=True)
+                      freeze_encoder=True, loss_weighting=a.weighting,
+                      cond_lr_scale=a.cond_lr_scale, standardise_conditioning=a.standardise_conditioning)
     t0 = time.perf_counter()
     train(vols[~hold], cfg_model, a.out, cfg, init_weights=a.init, progress=False)
     print(f"seed {a.seed}: {a.steps} steps in {time.perf_counter() - t0:.0f} s")
@@ -144,6 +145,10 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--ema-decay", type=float, default=0.999)
     p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--cond-lr-scale", type=float, default=1.0,
+                   help="learning-rate multiplier of the latent-conditioning layers")
+    p.add_argument("--standardise-conditioning", action="store_true")
+    p.add_argument("--weighting", default="uniform", help="loss weighting over diffusion steps: uniform or p2")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p = sub.add_parser("collect")

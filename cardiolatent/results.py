@@ -142,8 +142,8 @@ class Result:
             print(line, file=file or sys.stdout)
 
     def plot(self, *args, **kwargs):
-        """The result's figure. Filled by the plotting layer (:mod:`cardiolatent.plotting`)."""
-        raise NotImplementedError(f"{type(self).__name__} has no figure yet: figures arrive with the plotting layer")
+        """The result's figure, drawn by the plotting layer (:func:`cardiolatent.plotting.plot_result`)."""
+        return plotting_layer().plot_result(self, *args, **kwargs)
 
     def files(self, out: str | os.PathLike) -> dict[str, Path]:
         """Where :meth:`save` writes each part: ``table``, ``excluded``, ``summary`` and the extras."""
@@ -200,6 +200,16 @@ class Result:
         return klass._from_saved(table, excluded, summary, extras)
 
 
+#: the plotting layer, reached by name: results sit below it (as lifelines' fitters reach
+#: ``lifelines.plotting`` only when asked to draw)
+PLOTTING_LAYER = "cardiolatent.plotting"
+
+
+def plotting_layer():
+    """The module :mod:`cardiolatent.plotting`, imported when a result is drawn or saves a figure."""
+    return importlib.import_module(PLOTTING_LAYER)
+
+
 def read_record(path: Path, missing: str) -> dict:
     """The JSON record of a saved result (``summary.json``); ``missing`` is the error when absent."""
     if not path.exists():
@@ -234,6 +244,12 @@ def _result_class(name: str, where: Path):
         return getattr(importlib.import_module(mod), cls)
     except (ImportError, AttributeError) as exc:
         raise CardiolatentError(f"{where}: unknown result type {name!r}") from exc
+
+
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` by the extension of ``path`` (parquet, csv, else TSV), no index (not atomic:
+    for files inside a folder that is swapped in as a unit)."""
+    _write(df, path)
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:
@@ -279,4 +295,4 @@ def _listed_files(summary_path: Path) -> set[str]:
             and f not in ("", ".", "..")}
 
 
-__all__ = ["Result", "Summary", "jsonable", "empty_excluded", "read_record"]
+__all__ = ["Result", "Summary", "jsonable", "empty_excluded", "plotting_layer", "read_record"]

@@ -11,10 +11,12 @@ of a lower layer, never one of its own layer or above:
 3     images
 4     encode, synth, train  (they take what they need from images and model, not each other)
 5     analysis
-6     exports
+6     exports, interpret
 7     gwas (reads back what a format of exports asked the tool to write)
-8     demo
-9     commands, cli, __main__
+8     plotting (figures from the results of every layer below; results reach it by name, through
+      ``cardiolatent.results.plotting_layer``, when they are drawn)
+9     demo
+10    commands, cli, __main__
 ====  ==========================================================================================
 
 Besides: ``stats`` imports only ``errors`` and itself (numerical cores that know nothing of UK
@@ -40,8 +42,9 @@ LAYERS = {
     "analysis": 5,
     "exports": 6, "interpret": 6,
     "gwas": 7,
-    "demo": 8,
-    "commands": 9, "cli": 9, "__main__": 9,
+    "plotting": 8,
+    "demo": 9,
+    "commands": 10, "cli": 10, "__main__": 10,
 }
 #: the command line's own modules may import each other
 COMMAND_LINE = {"commands", "cli", "__main__"}

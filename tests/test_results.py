@@ -77,8 +77,8 @@ def test_every_result_round_trips(data, tmp_path):
             assert len(back.extra_tables()[k]) == len(v), (name, k)
         lines = back.summary_lines()
         assert lines and all(isinstance(x, str) for x in lines)
-        with pytest.raises(NotImplementedError, match="plotting layer"):
-            res.plot()
+        with pytest.raises(NotImplementedError, match="has no figure yet"):
+            res.plot()  # these results' figures come with issue 16
     assert not [p for p in tmp_path.rglob(".*")], "temporary files left"
 
 

@@ -51,6 +51,10 @@ class ModelConfig:
     num_heads: int = 1
     seed: int | None = None
     name: str = "custom"
+    #: the denoiser sees the latents standardised, (z - cond_mean) / cond_sd, with the per-latent
+    #: mean and SD stored as two buffers of the network (not in the published layout; see
+    #: :func:`cardiolatent.model.conditioning.standardise_conditioning`)
+    cond_standardise: bool = False
 
     def __post_init__(self):
         # normalise sequences (JSON gives lists) and validate
@@ -86,6 +90,8 @@ class ModelConfig:
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        if not d["cond_standardise"]:
+            del d["cond_standardise"]  # configurations written before the option stay byte for byte
         for k, v in d.items():
             if isinstance(v, tuple):
                 d[k] = list(v)

@@ -333,6 +333,9 @@ class DiffAENetwork(nn.Module):
             _zero_(nn.Conv3d(first_ch, cfg.in_channels, 3, padding=1)),
         )
         self.encoder = SemanticEncoder(cfg, attention_impl)
+        if cfg.cond_standardise:
+            self.register_buffer("cond_mean", torch.zeros(cfg.latent_dim))
+            self.register_buffer("cond_sd", torch.ones(cfg.latent_dim))
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -375,6 +378,8 @@ class DiffAENetwork(nn.Module):
         if t.dim() == 0:
             t = t.expand(x.shape[0])
         emb = self.time_embed(timestep_embedding(t.to(x.device), self.config.time_embed_in))
+        if cond is not None and self.config.cond_standardise:
+            cond = (cond - self.cond_mean.to(cond.dtype)) / self.cond_sd.to(cond.dtype)
         h = x
         skips = []
         for block in self.input_blocks:

@@ -31,7 +31,8 @@ from cardiolatent.model.devices import resolve_device
 from cardiolatent.io_utils import atomic_path, write_text_atomic
 from cardiolatent.model.diffusion import default_schedule, training_loss
 from cardiolatent.model.network import DiffAENetwork
-from cardiolatent.model.weights import load_into, save_weights
+from cardiolatent.model.conditioning import standardise_conditioning
+from cardiolatent.model.weights import config_from_file, load_into, save_weights
 from cardiolatent.train.augment import Augment, augment_batch
 
 
@@ -66,6 +67,18 @@ class TrainConfig:
     # decoder-only fine-tuning: the encoder's weights stay exactly as loaded (so every latent it
     # gives is unchanged) and only the denoising network learns to use them
     freeze_encoder: bool = False
+    # weighting of the per-sample loss over diffusion steps: "uniform" (the original's) or "p2"
+    # (Choi et al. 2022, k = 1, gamma = 1: w(t) = 1 / (1 + SNR(t)), normalised to mean 1 over t),
+    # which moves the weight from the nearly clean steps to the noisy ones, where only z tells the
+    # network what the image is
+    loss_weighting: str = "uniform"
+    # learning-rate multiplier of the denoiser's latent-conditioning layers (``cond_emb_layers``):
+    # a trained encoder's latents can vary between people by ~1 % of their size, so the weights
+    # that turn them into feature gains must grow by orders of magnitude before the decoder uses them
+    cond_lr_scale: float = 1.0
+    # rebuild the starting network so its denoiser sees standardised latents
+    # (cardiolatent.model.conditioning.standardise_conditioning; needs init weights)
+    standardise_conditioning: bool = False
 
     @property
     def augment(self) -> Augment:
@@ -144,7 +157,9 @@ def train(data: np.ndarray | torch.Tensor, model_config, out: str | Path, cfg: T
     data = _training_tensor(data, model_config)
     device = _training_device(cfg)
     model_config = model_config.replace(seed=cfg.seed)
-    net, ema, opt, gen = _initial_state(model_config, cfg, device, init_weights)
+    if cfg.standardise_conditioning and not model_config.cond_standardise:
+        model_config = model_config.replace(cond_standardise=True)
+    net, ema, opt, gen = _initial_state(model_config, cfg, device, init_weights, data)
     sched = default_schedule()
     ckpt_path = out / "checkpoint.pt"
     step = _resume_checkpoint(ckpt_path, cfg, model_config, net, ema, opt, gen)
@@ -180,12 +195,20 @@ def check_device(name: str) -> torch.device:
     return resolve_device(name, allowed=("cpu", "cuda"))
 
 
-def _initial_state(model_config, cfg: TrainConfig, device: torch.device, init_weights):
+def _initial_state(model_config, cfg: TrainConfig, device: torch.device, init_weights, data=None):
     """Seeded network, its frozen EMA copy, the Adam optimiser and the run's generator."""
     torch.manual_seed(cfg.seed)  # initial weights
     net = DiffAENetwork(model_config)
     if init_weights is not None:
-        load_into(net, init_weights)
+        start = config_from_file(init_weights) if Path(init_weights).suffix == ".safetensors" else None
+        if model_config.cond_standardise and not (start is not None and start.cond_standardise):
+            plain = DiffAENetwork(model_config.replace(cond_standardise=False))
+            load_into(plain, init_weights)
+            net = standardise_conditioning(plain, data)
+        else:
+            load_into(net, init_weights)
+    elif cfg.standardise_conditioning:
+        raise CardiolatentError("standardising the conditioning needs weights to start from (--init)")
     if cfg.freeze_encoder:
         if init_weights is None:
             raise CardiolatentError("freezing the encoder needs weights to start from (--init)")
@@ -195,9 +218,19 @@ def _initial_state(model_config, cfg: TrainConfig, device: torch.device, init_we
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr)
+    opt = torch.optim.Adam(_param_groups(net, cfg), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     return net, ema, opt, gen
+
+
+def _param_groups(net, cfg: TrainConfig) -> list[dict]:
+    """The trained parameters: one group, or two when the conditioning layers learn faster."""
+    trained = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+    if cfg.cond_lr_scale == 1.0:
+        return [{"params": [p for _, p in trained], "lr_scale": 1.0}]
+    cond = [p for n, p in trained if ".cond_emb_layers." in f".{n}"]
+    rest = [p for n, p in trained if ".cond_emb_layers." not in f".{n}"]
+    return [{"params": rest, "lr_scale": 1.0}, {"params": cond, "lr_scale": float(cfg.cond_lr_scale)}]
 
 
 def _resume_checkpoint(ckpt_path: Path, cfg: TrainConfig, model_config, net, ema, opt, gen) -> int:
@@ -276,14 +309,34 @@ def _batch_loss(net, data: torch.Tensor, step: int, cfg: TrainConfig, gen, sched
                 z = net.encoder(x_enc)
         else:
             z = net.encoder(x_enc)
-        loss = training_loss(net, x0, z, schedule=sched, t=t.to(device), noise=noise)
-    return loss
+        if cfg.loss_weighting == "uniform":
+            return training_loss(net, x0, z, schedule=sched, t=t.to(device), noise=noise)
+        per_sample = training_loss(net, x0, z, schedule=sched, t=t.to(device), noise=noise, reduction="none")
+    w = loss_weights(sched, cfg.loss_weighting)[t].to(device=device, dtype=per_sample.dtype)
+    return (w * per_sample).mean()
+
+
+def loss_weights(sched, kind: str) -> torch.Tensor:
+    """(num_timesteps,) weight of each diffusion step's loss, mean 1: ``uniform`` all 1, ``p2``
+    proportional to 1 / (1 + SNR(t)) with SNR = abar / (1 - abar) (Choi et al. 2022, k = 1, gamma = 1),
+    ``v`` proportional to 1 / abar = 1 + 1 / SNR(t), the loss of v-prediction (Salimans & Ho 2022):
+    at the noisiest steps it is the error of the predicted clean image, which only z can lower."""
+    abar = torch.as_tensor(np.asarray(sched.alphas_cumprod), dtype=torch.float64)
+    if kind == "uniform":
+        w = torch.ones_like(abar)
+    elif kind == "p2":
+        w = 1.0 / (1.0 + abar / (1.0 - abar))
+    elif kind == "v":
+        w = 1.0 / abar
+    else:
+        raise CardiolatentError(f"unknown loss weighting {kind!r}; use uniform, p2 or v")
+    return (w / w.mean()).float()
 
 
 def _optimiser_step(net, ema, opt, loss: torch.Tensor, step: int, cfg: TrainConfig) -> None:
     """Backpropagate ``loss``, take a clipped Adam step at the scheduled rate and update the EMA."""
     for group in opt.param_groups:
-        group["lr"] = learning_rate(step, cfg)
+        group["lr"] = learning_rate(step, cfg) * group.get("lr_scale", 1.0)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], cfg.grad_clip)
@@ -304,6 +357,12 @@ def _resume_key(cfg: TrainConfig) -> str:
         d.pop("ema_warmup")
     if not cfg.freeze_encoder:
         d.pop("freeze_encoder")
+    if cfg.loss_weighting == "uniform":
+        d.pop("loss_weighting")
+    if cfg.cond_lr_scale == 1.0:
+        d.pop("cond_lr_scale")
+    if not cfg.standardise_conditioning:
+        d.pop("standardise_conditioning")
     if not cfg.augment.active:   # checkpoints written before augmentation existed resume
         for k in ("aug_rotate_deg", "aug_shift_px", "aug_bias", "aug_gamma", "aug_noise", "aug_target"):
             d.pop(k)

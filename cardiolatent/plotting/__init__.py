@@ -1,0 +1,26 @@
+"""The plotting layer: figures from results (objects or saved files), never a statistic recomputed.
+
+Every function takes a result (or what a command wrote) and returns a matplotlib figure in the house
+style (:mod:`cardiolatent.plotting.style`); :func:`save_figure` writes it as PNG (300 dpi) and PDF.
+``result.plot()`` on any result object comes here (:func:`plot_result`).
+"""
+
+from cardiolatent.plotting.manipulation import manipulation_grid, phase_frames, write_cine_gif
+from cardiolatent.plotting.style import OKABE_ITO, figure, save_figure, style
+
+#: figure of each result class (by class name), for ``Result.plot()``
+FIGURES = {
+    "ManipulationResult": lambda result, *a, **k: result.plot_grid(*a, **k),
+}
+
+
+def plot_result(result, *args, **kwargs):
+    """The figure of ``result`` (what ``result.plot()`` returns)."""
+    fn = FIGURES.get(type(result).__name__)
+    if fn is None:
+        raise NotImplementedError(f"{type(result).__name__} has no figure yet")
+    return fn(result, *args, **kwargs)
+
+
+__all__ = ["FIGURES", "OKABE_ITO", "figure", "manipulation_grid", "phase_frames", "plot_result", "save_figure",
+           "style", "write_cine_gif"]

@@ -1,0 +1,109 @@
+"""Latent manipulation figures: the decoded grid (magnitudes x cardiac phases) and the side-by-side cine.
+
+Both take a :class:`cardiolatent.interpret.manipulate.Manipulation` (one participant moved along one
+direction) and never recompute anything but display choices.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image, ImageDraw
+
+from cardiolatent.io_utils import atomic_path
+from cardiolatent.plotting.style import DOUBLE_COLUMN_MM, MM, style
+
+
+def phase_frames(manipulation) -> tuple[int, int]:
+    """(end-diastolic, end-systolic) frame indices shown in the grid.
+
+    End-diastole is frame 0 (UK Biobank cines start at the R wave). End-systole is the frame of the
+    ``m = 0`` decoding (else the input) with the fewest bright blood-pool pixels (above the midpoint
+    of the frame-0 intensity range), the smallest blood volume in this view.
+    """
+    zero = np.flatnonzero(np.asarray(manipulation.magnitudes) == 0)
+    cine = manipulation.decoded[zero[0]] if len(zero) else manipulation.input
+    cine = np.asarray(cine, dtype=np.float64)
+    if cine.shape[0] < 2:
+        return 0, 0
+    thr = 0.5 * (cine[0].min() + cine[0].max())
+    bright = (cine > thr).reshape(cine.shape[0], -1).sum(1)
+    return 0, int(np.argmin(bright))
+
+
+def manipulation_grid(manipulation, *, title: str | None = None, label: str = "m", frames=None,
+                      width_mm: float = DOUBLE_COLUMN_MM * 0.6):
+    """The decoded heart at each magnitude (rows) and phase (columns); returns the figure.
+
+    Columns: end-diastolic frame, end-systolic frame (:func:`phase_frames`, or ``frames=(ed, es)``),
+    and each one's difference from the ``m = 0`` decoding on a diverging scale symmetric about 0
+    (shared by all rows; without ``m = 0`` the difference is from the first row). Images are shown in
+    the model's intensity range [-1, 1]. ``label`` names the magnitude in the row titles.
+    """
+    dec = np.asarray(manipulation.decoded, dtype=np.float32)
+    mags = np.asarray(manipulation.magnitudes, dtype=np.float64)
+    ed, es = frames if frames is not None else phase_frames(manipulation)
+    zero = np.flatnonzero(mags == 0)
+    ref = dec[zero[0]] if len(zero) else dec[0]
+    diff = dec - ref[None]
+    lim = float(np.abs(diff[:, [ed, es]]).max()) or 1e-6
+    n = len(mags)
+    h, w = dec.shape[-2:]
+    cell = width_mm / 4
+    with style():
+        fig, axes = plt.subplots(n, 4, figsize=(width_mm * MM, (cell * h / w * n + 10) * MM), squeeze=False,
+                                 gridspec_kw={"wspace": 0.04, "hspace": 0.06})
+        for i in range(n):
+            panels = [(dec[i, ed], "gray", -1, 1), (dec[i, es], "gray", -1, 1),
+                      (diff[i, ed], "RdBu_r", -lim, lim), (diff[i, es], "RdBu_r", -lim, lim)]
+            for j, (img, cmap, lo, hi) in enumerate(panels):
+                ax = axes[i, j]
+                im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for sp in ax.spines.values():
+                    sp.set_visible(False)
+                if j == 2:
+                    diff_im = im
+            axes[i, 0].set_ylabel(f"{label} = {mags[i]:+g}", rotation=0, ha="right", va="center")
+        for j, name in enumerate([f"end-diastole (frame {ed})", f"end-systole (frame {es})",
+                                  "ED minus m = 0", "ES minus m = 0"]):
+            axes[0, j].set_title(name, fontsize=6.5)
+        cb = fig.colorbar(diff_im, ax=axes[:, 2:].ravel().tolist(), shrink=0.6, pad=0.02, aspect=30)
+        cb.set_label("difference (model intensity units)")
+        cb.ax.tick_params(labelsize=6)
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def write_cine_gif(manipulation, path: str | os.PathLike, *, scale: int = 4, fps: float = 10.0,
+                   label: str = "m") -> Path:
+    """All magnitudes side by side as one looping GIF (the cine playing), each panel labelled
+    ``m = ...``; pixels enlarged ``scale`` times (nearest neighbour). Written atomically."""
+    dec = np.asarray(manipulation.decoded, dtype=np.float32)
+    mags = np.asarray(manipulation.magnitudes, dtype=np.float64)
+    n, t, h, w = dec.shape
+    gap, band = 2 * scale, 12
+    img8 = np.clip((dec + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    frames = []
+    for k in range(t):
+        canvas = Image.new("L", (n * w * scale + (n - 1) * gap, h * scale + band), color=0)
+        draw = ImageDraw.Draw(canvas)
+        for i in range(n):
+            x0 = i * (w * scale + gap)
+            tile = Image.fromarray(img8[i, k]).resize((w * scale, h * scale), Image.NEAREST)
+            canvas.paste(tile, (x0, band))
+            draw.text((x0 + 2, 0), f"{label}={mags[i]:+g}", fill=255)
+        frames.append(canvas)
+    path = Path(path)
+    with atomic_path(path, suffix=".gif") as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                       duration=int(round(1000 / fps)), optimize=False)
+    return path
+
+
+__all__ = ["manipulation_grid", "phase_frames", "write_cine_gif"]
