@@ -13,6 +13,14 @@
 #   then GATE_OUT=$WORK/gate_new STAGES="select gate retest" (select scores all five seeds' snapshots
 #   and copies the chosen files; run the gate of the previous files into another GATE_OUT first to
 #   compare). Untrained baseline: cardiolatent train ... --seed S --steps 0 (the step-0 weights).
+# Session 10 (issue 15): the shipped files' decoders were then fine-tuned to use the latents, the
+# encoders unchanged bit for bit (so the gate and retest numbers stand): on a lent H200,
+#   python benchmarks/finetune_decoder.py pack --cache $WORK/cache2 --split $WORK/demo/S1701/split.tsv \
+#     --out .gpu/train_pack.npz
+#   TRAIN_SECONDS=290 EVERY=250 BATCH=32 bash benchmarks/finetune_decoders_gpu.sh    (device tool, carry .gpu)
+# i.e. per seed: --standardise-conditioning --cond-lr-scale 10, decoder only, batch 32, lr 1e-4, EMA 0.999
+# with warm-up, no flips, 1,250 steps (the newest snapshot all five runs reached); the returned
+# files were copied over cardiolatent/data/weights/demo_S{seed}.safetensors.
 set -euo pipefail
 WORK=${WORK:-/work/train}
 STEPS=${STEPS:-800}

@@ -29,6 +29,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.interpret.direction import Direction, DirectionSummary
 from cardiolatent.interpret.manipulate import Manipulation
@@ -52,7 +53,7 @@ class ManipulationSummary(Summary):
     inversion_steps: int = 0         # DDIM steps, image -> x_T
     decoding_steps: int = 0          # DDIM steps, (x_T, z') -> image
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "fp32"
     score: float | None = None       # the direction's out-of-fold R^2 or AUC
     score_name: str = ""
     n_participants: int = 0          # participant-visits manipulated
@@ -120,7 +121,7 @@ class ManipulationResult(Result):
 
     def record(self) -> dict:
         """The ``manipulation.json`` record."""
-        rec = self.summary.to_dict()
+        rec = {"cardiolatent_version": __version__, **self.summary.to_dict()}
         d = self.direction
         if d is not None:
             rec["direction"] = {"kind": d.summary.kind, "trait_kind": d.summary.trait_kind,

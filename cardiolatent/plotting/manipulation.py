@@ -69,8 +69,8 @@ def manipulation_grid(manipulation, *, title: str | None = None, label: str = "m
                 if j == 2:
                     diff_im = im
             axes[i, 0].set_ylabel(f"{label} = {mags[i]:+g}", rotation=0, ha="right", va="center")
-        for j, name in enumerate([f"end-diastole (frame {ed})", f"end-systole (frame {es})",
-                                  "ED minus m = 0", "ES minus m = 0"]):
+        for j, name in enumerate([f"end-diastole\n(frame {ed})", f"end-systole\n(frame {es})",
+                                  "ED minus\nm = 0", "ES minus\nm = 0"]):
             axes[0, j].set_title(name, fontsize=6.5)
         cb = fig.colorbar(diff_im, ax=axes[:, 2:].ravel().tolist(), shrink=0.6, pad=0.02, aspect=30)
         cb.set_label("difference (model intensity units)")

@@ -125,20 +125,39 @@ def label_fractions(cine: Cine, shape: Sequence[int], *, size: int = CROP_SIZE) 
 # threshold segmentation of the LV blood pool
 # --------------------------------------------------------------------------------------------
 
+#: the chambers :func:`blood_area` measures: (cavity label, wall label or None)
+CHAMBERS = {"lv": ("lv_cavity", "lv_myocardium"), "la": ("la", None), "rv": ("rv_cavity", "rv_myocardium"),
+            "ra": ("ra", None)}
+#: pixels mostly (> this fraction) inside another chamber's cavity are left out of a region
+OTHER_FRACTION = 0.5
+
+
+def chamber_roi(fractions: Mapping[str, np.ndarray], chamber: str = "lv", frame: int = 0) -> np.ndarray:
+    """Region of interest of ``chamber`` (:data:`CHAMBERS`) at model frame ``frame``: bool (H', W'),
+    pixels whose cavity + wall fraction exceeds :data:`ROI_FRACTION`, dilated by one pixel, less
+    the pixels mostly inside another chamber's cavity (so a septum moving into the RV counts as LV
+    growth, not as LV blood traded for RV blood)."""
+    if chamber not in CHAMBERS:
+        raise CardiolatentError(f"unknown chamber {chamber!r}; use one of {', '.join(CHAMBERS)}")
+    cavity, wall = CHAMBERS[chamber]
+    own = fractions[cavity][frame] + (fractions[wall][frame] if wall else 0.0)
+    others = sum(fractions[c][frame] for name, (c, _) in CHAMBERS.items() if name != chamber)
+    return ndimage.binary_dilation(own > ROI_FRACTION) & ~(others > OTHER_FRACTION)
+
+
 def lv_roi(fractions: Mapping[str, np.ndarray], frame: int = 0) -> np.ndarray:
-    """LV region of interest at model frame ``frame``: bool (H', W'), pixels whose LV cavity +
-    myocardium fraction exceeds :data:`ROI_FRACTION`, dilated by one pixel."""
-    lv = fractions["lv_cavity"][frame] + fractions["lv_myocardium"][frame]
-    return ndimage.binary_dilation(lv > ROI_FRACTION)
+    """:func:`chamber_roi` of the LV."""
+    return chamber_roi(fractions, "lv", frame)
 
 
-def blood_tissue_levels(reference: np.ndarray, fractions: Mapping[str, np.ndarray], frame: int = 0) -> tuple[float, float]:
+def blood_tissue_levels(reference: np.ndarray, fractions: Mapping[str, np.ndarray], frame: int = 0,
+                        chamber: str = "lv") -> tuple[float, float]:
     """(blood, tissue) intensities of cine ``reference`` (T', H', W') at model frame ``frame``:
-    means over pixels with LV cavity fraction > :data:`BLOOD_FRACTION` and LV myocardium
-    fraction > :data:`TISSUE_FRACTION`."""
+    means over pixels with the chamber's cavity fraction > :data:`BLOOD_FRACTION` and LV
+    myocardium fraction > :data:`TISSUE_FRACTION`."""
     img = np.asarray(reference, dtype=np.float64)[frame]
     levels = []
-    for name, cut in (("lv_cavity", BLOOD_FRACTION), ("lv_myocardium", TISSUE_FRACTION)):
+    for name, cut in ((CHAMBERS[chamber][0], BLOOD_FRACTION), ("lv_myocardium", TISSUE_FRACTION)):
         pick = fractions[name][frame] > cut
         if not pick.any():
             raise CardiolatentError(f"no model pixel of frame {frame} has a {name} fraction above {cut}: "
@@ -151,25 +170,31 @@ def blood_tissue_levels(reference: np.ndarray, fractions: Mapping[str, np.ndarra
 
 
 def lv_blood_area(frames, fractions: Mapping[str, np.ndarray], *, frame: int = 0, reference=None):
-    """LV blood-pool area (model pixels) of one or more cines at model frame ``frame``.
+    """:func:`blood_area` of the LV."""
+    return blood_area(frames, fractions, chamber="lv", frame=frame, reference=reference)
+
+
+def blood_area(frames, fractions: Mapping[str, np.ndarray], *, chamber: str = "lv", frame: int = 0,
+               reference=None):
+    """Blood-pool area (model pixels) of ``chamber`` in one or more cines at model frame ``frame``.
 
     ``frames``: prepared or decoded cines, (T', H', W') or (M, T', H', W'), intensities in
-    [-1, 1], on the grid of ``fractions`` (from :func:`label_fractions`). Inside the LV region
-    of interest (:func:`lv_roi`) each pixel counts as blood by ``clip((I - tissue) / (blood -
+    [-1, 1], on the grid of ``fractions`` (from :func:`label_fractions`). Inside the chamber's
+    region of interest (:func:`chamber_roi`) each pixel counts as blood by ``clip((I - tissue) / (blood -
     tissue), 0, 1)``; ``blood`` and ``tissue`` come from ``reference`` (T', H', W'; default the
     first cine) by :func:`blood_tissue_levels`, so every cine is measured on the same scale.
     Returns a float (one cine) or float64 array (M,).
     """
     arr = np.asarray(frames, dtype=np.float64)
     if arr.ndim not in (3, 4):
-        raise CardiolatentError(f"lv_blood_area expects (T, H, W) or (M, T, H, W) cines, got shape {arr.shape}")
+        raise CardiolatentError(f"blood_area expects (T, H, W) or (M, T, H, W) cines, got shape {arr.shape}")
     batch = arr if arr.ndim == 4 else arr[None]
     if batch.shape[-2:] != fractions["lv_cavity"].shape[-2:]:
         raise CardiolatentError(f"cines of shape {batch.shape[1:]} do not match the label grid "
                                 f"{fractions['lv_cavity'].shape}")
     ref = batch[0] if reference is None else np.asarray(reference, dtype=np.float64)
-    blood, tissue = blood_tissue_levels(ref, fractions, frame)
-    roi = lv_roi(fractions, frame)
+    blood, tissue = blood_tissue_levels(ref, fractions, frame, chamber)
+    roi = chamber_roi(fractions, chamber, frame)
     soft = np.clip((batch[:, frame][:, roi] - tissue) / (blood - tissue), 0.0, 1.0)
     area = soft.sum(axis=1)
     return float(area[0]) if arr.ndim == 3 else area
