@@ -198,3 +198,20 @@ def blood_area(frames, fractions: Mapping[str, np.ndarray], *, chamber: str = "l
     soft = np.clip((batch[:, frame][:, roi] - tissue) / (blood - tissue), 0.0, 1.0)
     area = soft.sum(axis=1)
     return float(area[0]) if arr.ndim == 3 else area
+
+
+def lv_wall_area(frames, fractions: Mapping[str, np.ndarray], *, frame: int = 0, reference=None):
+    """Myocardium-like area (model pixels) of the LV region in one or more cines at model frame
+    ``frame``: inside :func:`chamber_roi` of the LV each pixel counts by how close it is to the
+    myocardium level, ``clip(1 - |I - tissue| / (blood - tissue), 0, 1)`` (levels from ``reference``
+    as in :func:`blood_area`). A thicker LV wall raises it; so would a blood pool darkening towards
+    the myocardium level, which :func:`blood_area` tells apart. Returns a float or (M,) array."""
+    arr = np.asarray(frames, dtype=np.float64)
+    if arr.ndim not in (3, 4):
+        raise CardiolatentError(f"lv_wall_area expects (T, H, W) or (M, T, H, W) cines, got shape {arr.shape}")
+    batch = arr if arr.ndim == 4 else arr[None]
+    ref = batch[0] if reference is None else np.asarray(reference, dtype=np.float64)
+    blood, tissue = blood_tissue_levels(ref, fractions, frame, "lv")
+    roi = chamber_roi(fractions, "lv", frame)
+    area = np.clip(1.0 - np.abs(batch[:, frame][:, roi] - tissue) / (blood - tissue), 0.0, 1.0).sum(axis=1)
+    return float(area[0]) if arr.ndim == 3 else area
