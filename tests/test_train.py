@@ -133,3 +133,24 @@ def test_freeze_encoder_keeps_the_encoder_bit_for_bit_and_trains_the_decoder(tmp
     assert part.exists() and all(torch.equal(load_file(resumed)[k], b[k]) for k in b)
     with pytest.raises(CardiolatentError, match="--init"):
         train(data, TINY, tmp_path / "none", cfg, progress=False)
+
+
+def test_loss_weights_closed_forms_and_conditioning_learning_rate_groups():
+    from cardiolatent.model.diffusion import default_schedule
+    from cardiolatent.model.network import DiffAENetwork
+    from cardiolatent.train.loop import _param_groups, loss_weights
+
+    sched = default_schedule()
+    abar = np.asarray(sched.alphas_cumprod, dtype=np.float64)
+    for kind, raw in (("uniform", np.ones_like(abar)), ("p2", 1 - abar), ("v", 1 / abar)):
+        w = loss_weights(sched, kind).double().numpy()
+        np.testing.assert_allclose(w, raw / raw.mean(), rtol=1e-6)   # 1 / (1 + SNR) = 1 - abar
+    with pytest.raises(Exception, match="unknown loss weighting"):
+        loss_weights(sched, "snr")
+    net = DiffAENetwork(TINY)
+    one = _param_groups(net, TrainConfig())
+    two = _param_groups(net, TrainConfig(cond_lr_scale=10.0))
+    assert len(one) == 1 and [g["lr_scale"] for g in two] == [1.0, 10.0]
+    cond = {id(p) for n, p in net.named_parameters() if "cond_emb_layers" in n}
+    assert {id(p) for p in two[1]["params"]} == cond and cond
+    assert sum(len(g["params"]) for g in two) == len(list(net.parameters()))

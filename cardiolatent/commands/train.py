@@ -62,6 +62,15 @@ def add_arguments(p) -> None:
                    help="fine-tune the denoising network only (needs --init): the encoder's weights, and so "
                         "every latent they give, stay exactly as loaded; for teaching a decoder to use the "
                         "latents (latent manipulation) without changing them")
+    p.add_argument("--standardise-conditioning", action="store_true",
+                   help="needs --init: rebuild the network so its denoiser sees each latent standardised (mean "
+                        "and SD over the training cines, stored in the weights), starting from the old network "
+                        "at the average latent; with --freeze-encoder it teaches a decoder that ignores z to use it")
+    p.add_argument("--cond-lr-scale", type=float, default=1.0,
+                   help="learning-rate multiplier of the denoiser's latent-conditioning layers")
+    p.add_argument("--loss-weighting", choices=["uniform", "p2", "v"], default="uniform",
+                   help="weight of each diffusion step's loss: uniform (the original's), p2 (1 / (1 + SNR)), "
+                        "v (1 / abar, v-prediction's)")
     p.add_argument("--holdout-fraction", type=float, default=0.2, help="participants kept out of training")
     p.add_argument("--split-seed", type=int, default=1701, help="seed of the participant split")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -91,10 +100,15 @@ def run(args) -> int:
     from cardiolatent.train.loop import TrainConfig, check_device, train
 
     check_device(args.device)  # before any image is prepared
-    if args.freeze_encoder and not args.init:
+    if args.cond_lr_scale <= 0:
         from cardiolatent.errors import CardiolatentError
 
-        raise CardiolatentError("--freeze-encoder fine-tunes given weights: name them with --init")
+        raise CardiolatentError(f"--cond-lr-scale must be positive, not {args.cond_lr_scale}")
+    if (args.freeze_encoder or args.standardise_conditioning) and not args.init:
+        from cardiolatent.errors import CardiolatentError
+
+        raise CardiolatentError("--freeze-encoder and --standardise-conditioning fine-tune given weights: "
+                                "name them with --init")
     augment = dict(aug_rotate_deg=args.augment_rotate, aug_shift_px=args.augment_shift, aug_bias=args.augment_bias,
                    aug_gamma=args.augment_gamma, aug_noise=args.augment_noise, aug_target=args.augment_target)
     TrainConfig(**augment).augment  # checks the sizes before any image is prepared
@@ -114,7 +128,9 @@ def run(args) -> int:
                       checkpoint_every=args.checkpoint_every, device=args.device, threads=args.threads,
                       lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
                       ema_warmup=args.ema_warmup, weights_dtype=args.weights_dtype,
-                      keep_snapshots=args.keep_snapshots, freeze_encoder=args.freeze_encoder, **augment)
+                      keep_snapshots=args.keep_snapshots, freeze_encoder=args.freeze_encoder,
+                      standardise_conditioning=args.standardise_conditioning, cond_lr_scale=args.cond_lr_scale,
+                      loss_weighting=args.loss_weighting, **augment)
     final = train(np.asarray(data[train_rows]), cfg_model, args.out, cfg, init_weights=args.init,
                   progress=not args.quiet)
     print(f"wrote {final}")

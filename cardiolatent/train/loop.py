@@ -67,10 +67,9 @@ class TrainConfig:
     # decoder-only fine-tuning: the encoder's weights stay exactly as loaded (so every latent it
     # gives is unchanged) and only the denoising network learns to use them
     freeze_encoder: bool = False
-    # weighting of the per-sample loss over diffusion steps: "uniform" (the original's) or "p2"
-    # (Choi et al. 2022, k = 1, gamma = 1: w(t) = 1 / (1 + SNR(t)), normalised to mean 1 over t),
-    # which moves the weight from the nearly clean steps to the noisy ones, where only z tells the
-    # network what the image is
+    # weighting of the per-sample loss over diffusion steps (:func:`loss_weights`): "uniform" (the
+    # original's), "p2" or "v" (weight moved from the nearly clean steps to the noisy ones, where
+    # only z tells the network what the image is; neither taught the demo decoders to use z)
     loss_weighting: str = "uniform"
     # learning-rate multiplier of the denoiser's latent-conditioning layers (``cond_emb_layers``):
     # a trained encoder's latents can vary between people by ~1 % of their size, so the weights
