@@ -82,3 +82,22 @@ def test_decoder_z_sensitivity_is_zero_exactly_when_z_is_cut_off():
                     p.zero_()               # the z scale of every block is 1: z is ignored
     cut = decoder_z_sensitivity(model, vols, steps=4)
     assert cut["ratio"] < 1e-6 < live["ratio"] / 1000     # rounding only (batch positions)
+
+
+def test_bf16_autocast_is_close_to_fp32_and_batches_equal_single_cines(model):
+    """--dtype bf16 runs (autocast) and stays near the fp32 edit (demo model of seed 1701 on a phantom,
+    20 + 20 steps: PSNR 25.1 against the input vs 27.2 in fp32); many cines at once equal one at a time."""
+    from cardiolatent.interpret import manipulate_batch
+
+    rng = np.random.default_rng(4)
+    xs = np.clip(rng.normal(0, 0.4, (3, *TINY.input_shape)), -1, 1).astype(np.float32)
+    direction = _direction(model)
+    one = [manipulate_volume(model, x, direction, [0.0, 1.0], steps=(4, 4)) for x in xs]
+    many = manipulate_batch(model, xs, direction, [0.0, 1.0], steps=(4, 4), batch_size=2)
+    for a, b in zip(one, many):
+        np.testing.assert_allclose(a.decoded, b.decoded, atol=1e-5)
+        np.testing.assert_allclose(a.position, b.position, atol=1e-6)  # float32 latents, batched or not
+    half = manipulate_volume(model, xs[0], direction, [0.0, 1.0], steps=(4, 4), dtype="bf16")
+    assert np.abs(half.decoded - one[0].decoded).mean() < 0.05
+    with pytest.raises(CardiolatentError, match="use fp32 or bf16"):
+        manipulate_volume(model, xs[0], direction, [0.0], steps=(2, 2), dtype="fp16")
