@@ -54,8 +54,10 @@ def manipulation_grid(manipulation, *, title: str | None = None, label: str = "m
     h, w = dec.shape[-2:]
     cell = width_mm / 4
     with style():
-        fig, axes = plt.subplots(n, 4, figsize=(width_mm * MM, (cell * h / w * n + 10) * MM), squeeze=False,
-                                 gridspec_kw={"wspace": 0.04, "hspace": 0.06})
+        fig = plt.figure(figsize=(width_mm * MM, (cell * h / w * n + 10) * MM))
+        gs = fig.add_gridspec(n, 5, width_ratios=[1, 1, 1, 1, 0.07], wspace=0.05, hspace=0.06)
+        axes = np.array([[fig.add_subplot(gs[i, j]) for j in range(4)] for i in range(n)])
+        cax = fig.add_subplot(gs[:, 4])
         for i in range(n):
             panels = [(dec[i, ed], "gray", -1, 1), (dec[i, es], "gray", -1, 1),
                       (diff[i, ed], "RdBu_r", -lim, lim), (diff[i, es], "RdBu_r", -lim, lim)]
@@ -72,7 +74,7 @@ def manipulation_grid(manipulation, *, title: str | None = None, label: str = "m
         for j, name in enumerate([f"end-diastole\n(frame {ed})", f"end-systole\n(frame {es})",
                                   "ED minus\nm = 0", "ES minus\nm = 0"]):
             axes[0, j].set_title(name, fontsize=6.5)
-        cb = fig.colorbar(diff_im, ax=axes[:, 2:].ravel().tolist(), shrink=0.6, pad=0.02, aspect=30)
+        cb = fig.colorbar(diff_im, cax=cax)
         cb.set_label("difference (model intensity units)")
         cb.ax.tick_params(labelsize=6)
         if title:
