@@ -55,11 +55,15 @@ def middle_participants(latents, direction: Direction, n: int = 3) -> pd.DataFra
 
 
 def parse_participants(spec: str | Sequence) -> list[tuple[int, int | None]]:
-    """``"1000123,1000456_3"`` (or a list) -> [(eid, None), (eid, 3)]: an eid alone means its
-    imaging visit 2 (else 3); ``EID_INSTANCE`` names the visit."""
+    """``"1000123,1000456_3"`` (or a list of such, or of eids, or of (eid, instance) pairs) ->
+    [(eid, None), (eid, 3)]: an eid alone means its imaging visit 2 (else 3); ``EID_INSTANCE``
+    names the visit."""
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     out = []
     for raw in items:
+        if isinstance(raw, tuple):
+            out.append((int(raw[0]), None if raw[1] is None else int(raw[1])))
+            continue
         s = str(raw).strip()
         if not s:
             continue
@@ -74,27 +78,44 @@ def parse_participants(spec: str | Sequence) -> list[tuple[int, int | None]]:
     return out
 
 
-def load_cines(items: Iterable, wanted: Sequence[tuple[int, int | None]], shape,
-               ) -> tuple[dict[tuple[int, int], np.ndarray], pd.DataFrame]:
-    """Prepared cines at ``shape`` of the ``wanted`` (eid, instance-or-None) among image ``items``;
-    and the exclusions (``eid, instance, reason``: no image, or the QC reason of a failed one)."""
+def _index(items: Iterable) -> dict[tuple[int, int], object]:
+    """Image inputs by (eid, instance), the first of each."""
     by_key: dict[tuple[int, int], object] = {}
     for it in items:
         by_key.setdefault((int(it.eid), int(it.instance)), it)
+    return by_key
+
+
+def _prepare_one(by_key: dict, eid: int, inst: int | None, shape) -> tuple[tuple[int, int], np.ndarray | None, str]:
+    """((eid, instance), prepared cine or None, exclusion reason or "") of one wanted participant-visit."""
+    if inst is None:
+        inst = next((i for i in (2, 3) if (eid, i) in by_key),
+                    min((k[1] for k in by_key if k[0] == eid), default=2))
+    item = by_key.get((eid, inst))
+    if item is None:
+        return (eid, inst), None, "no image"
+    try:
+        return (eid, inst), prepare_input(item, [tuple(shape)])[tuple(shape)], ""
+    except Exception as exc:  # noqa: BLE001 - one bad image is an exclusion, not a stop
+        reason, detail = qc_reason(exc)
+        return (eid, inst), None, f"{reason}: {detail}"
+
+
+def load_cines(items: Iterable, wanted: Sequence[tuple[int, int | None]], shape, *, limit: int | None = None,
+               ) -> tuple[dict[tuple[int, int], np.ndarray], pd.DataFrame]:
+    """Prepared cines at ``shape`` of the ``wanted`` (eid, instance-or-None) among image ``items``
+    (at most ``limit`` of them, taken in order); and the exclusions (``eid, instance, reason``: no
+    image, or the QC reason of a failed one)."""
+    by_key = _index(items)
     cines, excluded = {}, []
     for eid, inst in wanted:
-        if inst is None:
-            inst = next((i for i in (2, 3) if (eid, i) in by_key),
-                        min((k[1] for k in by_key if k[0] == eid), default=2))
-        item = by_key.get((eid, inst))
-        if item is None:
-            excluded.append({"eid": eid, "instance": inst, "reason": "no image"})
-            continue
-        try:
-            cines[(eid, inst)] = prepare_input(item, [tuple(shape)])[tuple(shape)]
-        except Exception as exc:  # noqa: BLE001 - one bad image is an exclusion, not a stop
-            reason, detail = qc_reason(exc)
-            excluded.append({"eid": eid, "instance": inst, "reason": f"{reason}: {detail}"})
+        if limit is not None and len(cines) >= limit:
+            break
+        key, cine, reason = _prepare_one(by_key, int(eid), inst, shape)
+        if cine is None:
+            excluded.append({"eid": key[0], "instance": key[1], "reason": reason})
+        else:
+            cines[key] = cine
     return cines, pd.DataFrame(excluded, columns=["eid", "instance", "reason"])
 
 
@@ -107,35 +128,25 @@ def manipulate_participants(model, direction: Direction, images, *, latents=None
     Parameters
     ----------
     model : :class:`cardiolatent.model.pipeline.DiffAE` of the direction's seed (whole network).
-    images : image paths or folders (what ``--images`` takes), or a list of discovered input items.
+    images : image paths or folders (what ``--images`` takes).
     latents : needed when ``participants`` is None: the ``n`` participant-visits with images nearest
         the middle of the direction are used (the next ones stand in for any whose image fails).
-    participants : ``"EID,EID_INSTANCE,..."`` or a list of eids / (eid, instance) pairs.
+    participants : ``"EID,EID_INSTANCE,..."``, or a list of eids / (eid, instance) pairs.
     steps : DDIM (inversion, decoding) steps; default by preset (:func:`default_steps`).
     weights : the weights file, recorded with its fingerprint.
     """
-    items = list(images) if images and not isinstance(images, (str, Path)) and hasattr(next(iter(images)), "eid") \
-        else discover_inputs(images)
+    items = discover_inputs(images)
     shape = tuple(model.input_shape)
     t0 = time.perf_counter()
     if participants is not None:
-        wanted = participants if isinstance(participants, list) and participants and isinstance(participants[0], tuple) \
-            else parse_participants(participants)
-        cines, excluded = load_cines(items, wanted, shape)
+        cines, excluded = load_cines(items, parse_participants(participants), shape)
     else:
         if latents is None:
             raise CardiolatentError("name the participants, or give the latents to choose them from")
         have = {(int(it.eid), int(it.instance)) for it in items}
-        ranked = [k for k in map(tuple, middle_participants(latents, direction)[["eid", "instance"]].to_numpy())
-                  if (int(k[0]), int(k[1])) in have]
-        cines, excl = {}, []
-        for eid, inst in ranked:
-            if len(cines) >= n:
-                break
-            got, ex = load_cines(items, [(int(eid), int(inst))], shape)
-            cines.update(got)
-            excl.append(ex)
-        excluded = pd.concat(excl, ignore_index=True) if excl else pd.DataFrame(columns=["eid", "instance", "reason"])
+        ranked = [(int(e), int(i)) for e, i in middle_participants(latents, direction)[["eid", "instance"]].to_numpy()
+                  if (int(e), int(i)) in have]
+        cines, excluded = load_cines(items, ranked, shape, limit=n)
     if not cines:
         reasons = "; ".join(f"{r.eid}_{r.instance}: {r.reason}" for r in excluded.itertuples()) or "none found"
         raise CardiolatentError(f"no participant has a usable image ({reasons})")

@@ -190,33 +190,29 @@ class ManipulationResult(Result):
             if not (folder / "decoded.npy").exists():
                 raise CardiolatentError(f"{folder}: decoded.npy is missing")
             dec = np.load(folder / "decoded.npy")
-            inp = np.load(folder / "input.npy") if (folder / "input.npy").exists() else dec[0] * np.nan
+            inp = np.load(folder / "input.npy") if (folder / "input.npy").exists() else np.full(dec.shape[1:], np.nan)
             mags = rows["magnitude"].to_numpy(np.float64)
+            d = 0 if direction is None else len(direction.table)  # latents are not saved: NaN on load
             mans[(int(eid), int(inst))] = Manipulation(
-                magnitudes=mags, decoded=dec, input=inp, z=np.full(len(dtab) if direction is not None else 0, np.nan),
-                z_moved=np.full((len(mags), len(dtab) if direction is not None else 0), np.nan),
+                magnitudes=mags, decoded=dec, input=inp, z=np.full(d, np.nan), z_moved=np.full((len(mags), d), np.nan),
                 position=rows["position"].to_numpy(np.float64),
                 steps=(int(summary.inversion_steps), int(summary.decoding_steps)))
         return cls(table=table, excluded=excluded, summary=summary, manipulations=mans, direction=direction)
 
-    def plot(self, participant=None, **kwargs):
-        """The grid figure of one participant-visit (``(eid, instance)`` or an eid; default: the first)."""
-        return self.plot_grid(participant, **kwargs)
-
-    def plot_grid(self, participant=None, **kwargs):
-        """:meth:`plot` (the plotting layer's entry for this result)."""
+    def participant(self, which=None) -> tuple[tuple[int, int], Manipulation]:
+        """((eid, instance), its :class:`Manipulation`): ``which`` is an (eid, instance) pair, an eid
+        (its first visit here) or None (the first participant-visit)."""
         if not self.manipulations:
             raise CardiolatentError("the manipulation holds no participant")
-        key = next(iter(self.manipulations)) if participant is None else participant
-        if not isinstance(key, tuple):
-            matches = [k for k in self.manipulations if k[0] == int(key)]
-            if not matches:
-                raise CardiolatentError(f"participant {key} is not in this manipulation")
-            key = matches[0]
+        if which is None:
+            key = next(iter(self.manipulations))
+        elif isinstance(which, tuple):
+            key = (int(which[0]), int(which[1]))
+        else:
+            key = next((k for k in self.manipulations if k[0] == int(which)), None)
         if key not in self.manipulations:
-            raise CardiolatentError(f"participant {key} is not in this manipulation")
-        kwargs.setdefault("title", f"{self.summary.name}, participant {key[0]} (visit {key[1]})")
-        return plotting_layer().manipulation_grid(self.manipulations[key], **kwargs)
+            raise CardiolatentError(f"participant {which} is not in this manipulation")
+        return key, self.manipulations[key]
 
 
 __all__ = ["ManipulationResult", "ManipulationSummary"]

@@ -5,12 +5,12 @@ style (:mod:`cardiolatent.plotting.style`); :func:`save_figure` writes it as PNG
 ``result.plot()`` on any result object comes here (:func:`plot_result`).
 """
 
-from cardiolatent.plotting.manipulation import manipulation_grid, phase_frames, write_cine_gif
+from cardiolatent.plotting.manipulation import manipulation_grid, phase_frames, result_grid, write_cine_gif
 from cardiolatent.plotting.style import OKABE_ITO, figure, save_figure, style
 
 #: figure of each result class (by class name), for ``Result.plot()``
 FIGURES = {
-    "ManipulationResult": lambda result, *a, **k: result.plot_grid(*a, **k),
+    "ManipulationResult": result_grid,
 }
 
 
@@ -22,5 +22,5 @@ def plot_result(result, *args, **kwargs):
     return fn(result, *args, **kwargs)
 
 
-__all__ = ["FIGURES", "OKABE_ITO", "figure", "manipulation_grid", "phase_frames", "plot_result", "save_figure",
-           "style", "write_cine_gif"]
+__all__ = ["FIGURES", "OKABE_ITO", "figure", "manipulation_grid", "phase_frames", "plot_result", "result_grid",
+           "save_figure", "style", "write_cine_gif"]

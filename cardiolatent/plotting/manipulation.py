@@ -82,6 +82,15 @@ def manipulation_grid(manipulation, *, title: str | None = None, label: str = "m
     return fig
 
 
+def result_grid(result, participant=None, **kwargs):
+    """The grid (:func:`manipulation_grid`) of one participant-visit of a
+    :class:`~cardiolatent.interpret.result.ManipulationResult` (``participant``: (eid, instance), an
+    eid, or None for the first); what ``result.plot()`` draws."""
+    (eid, inst), man = result.participant(participant)
+    kwargs.setdefault("title", f"{result.summary.name}, participant {eid} (visit {inst})")
+    return manipulation_grid(man, **kwargs)
+
+
 def write_cine_gif(manipulation, path: str | os.PathLike, *, scale: int = 4, fps: float = 10.0,
                    label: str = "m") -> Path:
     """All magnitudes side by side as one looping GIF (the cine playing), each panel labelled
@@ -108,4 +117,4 @@ def write_cine_gif(manipulation, path: str | os.PathLike, *, scale: int = 4, fps
     return path
 
 
-__all__ = ["manipulation_grid", "phase_frames", "write_cine_gif"]
+__all__ = ["manipulation_grid", "phase_frames", "result_grid", "write_cine_gif"]

@@ -169,6 +169,21 @@ def blood_tissue_levels(reference: np.ndarray, fractions: Mapping[str, np.ndarra
     return levels[0], levels[1]
 
 
+def _cines_and_levels(frames, fractions, frame: int, reference, chamber: str):
+    """(cines as given, as a batch (M, T', H', W'), blood level, tissue level) for the area measures,
+    the shapes checked against the label grid."""
+    arr = np.asarray(frames, dtype=np.float64)
+    if arr.ndim not in (3, 4):
+        raise CardiolatentError(f"expected cines of shape (T, H, W) or (M, T, H, W), got {arr.shape}")
+    batch = arr if arr.ndim == 4 else arr[None]
+    if batch.shape[-2:] != fractions["lv_cavity"].shape[-2:]:
+        raise CardiolatentError(f"cines of shape {batch.shape[1:]} do not match the label grid "
+                                f"{fractions['lv_cavity'].shape}")
+    ref = batch[0] if reference is None else np.asarray(reference, dtype=np.float64)
+    blood, tissue = blood_tissue_levels(ref, fractions, frame, chamber)
+    return arr, batch, blood, tissue
+
+
 def lv_blood_area(frames, fractions: Mapping[str, np.ndarray], *, frame: int = 0, reference=None):
     """:func:`blood_area` of the LV."""
     return blood_area(frames, fractions, chamber="lv", frame=frame, reference=reference)
@@ -185,15 +200,7 @@ def blood_area(frames, fractions: Mapping[str, np.ndarray], *, chamber: str = "l
     first cine) by :func:`blood_tissue_levels`, so every cine is measured on the same scale.
     Returns a float (one cine) or float64 array (M,).
     """
-    arr = np.asarray(frames, dtype=np.float64)
-    if arr.ndim not in (3, 4):
-        raise CardiolatentError(f"blood_area expects (T, H, W) or (M, T, H, W) cines, got shape {arr.shape}")
-    batch = arr if arr.ndim == 4 else arr[None]
-    if batch.shape[-2:] != fractions["lv_cavity"].shape[-2:]:
-        raise CardiolatentError(f"cines of shape {batch.shape[1:]} do not match the label grid "
-                                f"{fractions['lv_cavity'].shape}")
-    ref = batch[0] if reference is None else np.asarray(reference, dtype=np.float64)
-    blood, tissue = blood_tissue_levels(ref, fractions, frame, chamber)
+    arr, batch, blood, tissue = _cines_and_levels(frames, fractions, frame, reference, chamber)
     roi = chamber_roi(fractions, chamber, frame)
     soft = np.clip((batch[:, frame][:, roi] - tissue) / (blood - tissue), 0.0, 1.0)
     area = soft.sum(axis=1)
@@ -206,12 +213,7 @@ def lv_wall_area(frames, fractions: Mapping[str, np.ndarray], *, frame: int = 0,
     myocardium level, ``clip(1 - |I - tissue| / (blood - tissue), 0, 1)`` (levels from ``reference``
     as in :func:`blood_area`). A thicker LV wall raises it; so would a blood pool darkening towards
     the myocardium level, which :func:`blood_area` tells apart. Returns a float or (M,) array."""
-    arr = np.asarray(frames, dtype=np.float64)
-    if arr.ndim not in (3, 4):
-        raise CardiolatentError(f"lv_wall_area expects (T, H, W) or (M, T, H, W) cines, got shape {arr.shape}")
-    batch = arr if arr.ndim == 4 else arr[None]
-    ref = batch[0] if reference is None else np.asarray(reference, dtype=np.float64)
-    blood, tissue = blood_tissue_levels(ref, fractions, frame, "lv")
+    arr, batch, blood, tissue = _cines_and_levels(frames, fractions, frame, reference, "lv")
     roi = chamber_roi(fractions, "lv", frame)
     area = np.clip(1.0 - np.abs(batch[:, frame][:, roi] - tissue) / (blood - tissue), 0.0, 1.0).sum(axis=1)
     return float(area[0]) if arr.ndim == 3 else area

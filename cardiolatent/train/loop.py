@@ -199,7 +199,7 @@ def _initial_state(model_config, cfg: TrainConfig, device: torch.device, init_we
     torch.manual_seed(cfg.seed)  # initial weights
     net = DiffAENetwork(model_config)
     if init_weights is not None:
-        start = config_from_file(init_weights) if Path(init_weights).suffix == ".safetensors" else None
+        start = config_from_file(init_weights)  # None for files without cardiolatent metadata
         if model_config.cond_standardise and not (start is not None and start.cond_standardise):
             plain = DiffAENetwork(model_config.replace(cond_standardise=False))
             load_into(plain, init_weights)
