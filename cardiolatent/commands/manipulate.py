@@ -119,6 +119,8 @@ def run(args) -> int:
                     ("--inversion-steps", args.inversion_steps), ("--decoding-steps", args.decoding_steps)):
         if v is not None and v < 1:
             raise CardiolatentError(f"{flag} must be at least 1, not {v}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CardiolatentError(f"--out {args.out} is a file; give a folder (one sub-folder per trait or latent)")
     if args.covariates and args.latent:
         raise CardiolatentError("--covariates condition a --trait direction; a --latent direction has none")
     if args.participants is not None:
