@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "gwas-results": "gwas_results",
     "manipulate": "manipulate",
+    "figures": "figures",
 }
 
 

@@ -34,14 +34,39 @@ def phase_frames(manipulation) -> tuple[int, int]:
     return 0, int(np.argmin(bright))
 
 
+#: percentile of |difference| that ends the grid's difference colour scale
+DIFF_PERCENTILE = 99.5
+
+
+def _signed(m: float) -> str:
+    """A magnitude with its sign (``+0.5``, ``-1``), zero without one."""
+    return "0" if m == 0 else f"{m:+g}"
+
+
+def difference_limit(diff, percentile: float = DIFF_PERCENTILE) -> float:
+    """The end of the symmetric difference colour scale: the ``percentile`` percentile of |diff| over
+    the pixels that changed at all (a row equal to the reference adds nothing), else a tiny
+    positive number (nothing changed)."""
+    a = np.abs(np.asarray(diff, dtype=np.float64)).ravel()
+    a = a[a > 0]
+    if not len(a):
+        return 1e-6
+    return float(np.percentile(a, percentile)) or 1e-6
+
+
 def manipulation_grid(manipulation, *, title: str | None = None, label: str = "m", frames=None,
-                      width_mm: float = DOUBLE_COLUMN_MM * 0.6):
+                      width_mm: float = DOUBLE_COLUMN_MM * 0.6, diff_percentile: float = DIFF_PERCENTILE):
     """The decoded heart at each magnitude (rows) and phase (columns); returns the figure.
 
     Columns: end-diastolic frame, end-systolic frame (:func:`phase_frames`, or ``frames=(ed, es)``),
     and each one's difference from the ``m = 0`` decoding on a diverging scale symmetric about 0
     (shared by all rows; without ``m = 0`` the difference is from the first row). Images are shown in
     the model's intensity range [-1, 1]. ``label`` names the magnitude in the row titles.
+
+    The difference scale is +-(the ``diff_percentile`` percentile of |difference| over the shown
+    frames and rows), so a few large changes at the body's edge do not wash out the heart's;
+    differences beyond it are drawn at the end colours (the colour bar's arrows), see
+    :func:`difference_limit`.
     """
     dec = np.asarray(manipulation.decoded, dtype=np.float32)
     mags = np.asarray(manipulation.magnitudes, dtype=np.float64)
@@ -49,7 +74,7 @@ def manipulation_grid(manipulation, *, title: str | None = None, label: str = "m
     zero = np.flatnonzero(mags == 0)
     ref = dec[zero[0]] if len(zero) else dec[0]
     diff = dec - ref[None]
-    lim = float(np.abs(diff[:, [ed, es]]).max()) or 1e-6
+    lim = difference_limit(diff[:, [ed, es]], diff_percentile)
     n = len(mags)
     h, w = dec.shape[-2:]
     cell = width_mm / 4
@@ -70,11 +95,11 @@ def manipulation_grid(manipulation, *, title: str | None = None, label: str = "m
                     sp.set_visible(False)
                 if j == 2:
                     diff_im = im
-            axes[i, 0].set_ylabel(f"{label} = {mags[i]:+g}", rotation=0, ha="right", va="center")
+            axes[i, 0].set_ylabel(f"{label} = {_signed(mags[i])}", rotation=0, ha="right", va="center")
         for j, name in enumerate([f"end-diastole\n(frame {ed})", f"end-systole\n(frame {es})",
                                   "ED minus\nm = 0", "ES minus\nm = 0"]):
             axes[0, j].set_title(name, fontsize=6.5)
-        cb = fig.colorbar(diff_im, cax=cax)
+        cb = fig.colorbar(diff_im, cax=cax, extend="both")
         cb.set_label("difference (model intensity units)")
         cb.ax.tick_params(labelsize=6)
         if title:
@@ -89,6 +114,16 @@ def result_grid(result, participant=None, **kwargs):
     (eid, inst), man = result.participant(participant)
     kwargs.setdefault("title", f"{result.summary.name}, participant {eid} (visit {inst})")
     return manipulation_grid(man, **kwargs)
+
+
+def manipulation_figures(result) -> dict:
+    """Every figure of a :class:`~cardiolatent.interpret.result.ManipulationResult`: the grid of each
+    participant-visit, keyed ``grid.EID_INSTANCE``."""
+    out = {}
+    for (eid, inst), man in result.manipulations.items():
+        out[f"grid.{eid}_{inst}"] = manipulation_grid(
+            man, title=f"{result.summary.name}, participant {eid} (visit {inst})")
+    return out
 
 
 def write_cine_gif(manipulation, path: str | os.PathLike, *, scale: int = 4, fps: float = 10.0,
@@ -108,7 +143,7 @@ def write_cine_gif(manipulation, path: str | os.PathLike, *, scale: int = 4, fps
             x0 = i * (w * scale + gap)
             tile = Image.fromarray(img8[i, k]).resize((w * scale, h * scale), Image.NEAREST)
             canvas.paste(tile, (x0, band))
-            draw.text((x0 + 2, 0), f"{label}={mags[i]:+g}", fill=255)
+            draw.text((x0 + 2, 0), f"{label}={_signed(mags[i])}", fill=255)
         frames.append(canvas)
     path = Path(path)
     with atomic_path(path, suffix=".gif") as tmp:
@@ -117,4 +152,4 @@ def write_cine_gif(manipulation, path: str | os.PathLike, *, scale: int = 4, fps
     return path
 
 
-__all__ = ["manipulation_grid", "phase_frames", "result_grid", "write_cine_gif"]
+__all__ = ["DIFF_PERCENTILE", "difference_limit", "manipulation_figures", "manipulation_grid", "phase_frames", "result_grid", "write_cine_gif"]

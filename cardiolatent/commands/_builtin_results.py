@@ -1,0 +1,69 @@
+"""The built-in synthetic cohort's results, made once by the commands themselves and cached beside it.
+
+``cardiolatent figures`` without ``--results`` draws these. Each step is a command line of the
+README run with ``--quiet``; a step whose output exists is not run again, so an interrupted run
+resumes. The GWAS needs plink2 on PATH; without it that step is left out (the figures command
+lists the Manhattan and QQ as not drawn).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+#: (output under the results folder, the command's arguments) in order
+STEPS = [
+    ("icc_visits.tsv", ["icc", "--between", "visits"]),
+    ("icc_seeds.tsv", ["icc", "--between", "seeds"]),
+    ("ensemble", ["ensemble"]),
+    ("assoc_traits.tsv", ["assoc", "--traits", "cardiac_idps", "--covariates", "paper_traits"]),
+    # the 200-participant cohort has a handful of cases per disease: tested from 5 (the paper: 200)
+    ("assoc_diseases.tsv", ["assoc", "--outcomes", "paper_diseases", "--covariates", "paper_disease",
+                            "--min-cases", "5"]),
+    ("cox.tsv", ["cox", "--outcomes", "AF,MI", "--covariates", "age,sex", "--groups", "S1701_Z3"]),
+]
+#: latents sent to the GWAS (one seed's 128)
+GWAS_LATENTS = "S1701_Z.*"
+
+
+def _cli(argv: list[str]) -> None:
+    from cardiolatent.cli import main
+
+    rc = main(argv)
+    if rc:
+        from cardiolatent.errors import CardiolatentError
+
+        raise CardiolatentError(f"built-in results: 'cardiolatent {' '.join(argv)}' failed (exit {rc})")
+
+
+def builtin_results(*, quiet: bool = False) -> Path:
+    """The folder of the built-in cohort's results (made or completed now); returns its path."""
+    from cardiolatent.demo import default_latents
+
+    paths, lat = default_latents(progress=not quiet)
+    root = Path(lat).parent / f"results_{Path(lat).stem}"
+    root.mkdir(parents=True, exist_ok=True)
+    common = ["--latents", str(lat), "--ukb", str(paths.main), "--quiet"]
+    todo = [(out, args) for out, args in STEPS if not (root / out).exists()]
+    if todo and not quiet:
+        print(f"computing the built-in cohort's results once ({len(todo)} step(s)) into {root}")
+    for out, args in todo:
+        ukb = ["--ukb", str(paths.main)] if args[0] in ("assoc", "cox") else []
+        _cli([*args, "--latents", str(lat), *ukb, "--quiet", "--out", str(root / out)])
+    if not (root / "gwas").exists() and shutil.which("plink2"):
+        exp = root / "gwas_export"
+        if not (exp / "results").exists():
+            _cli(["export", *common, "--format", "plink2", "--latent-columns", GWAS_LATENTS, "--out", str(exp)])
+            env = dict(os.environ, GENO=str(paths.genotypes), FILTERS="--mac 20", THREADS="2")
+            r = subprocess.run(["bash", str(exp / "run_plink2.sh")], env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                shutil.rmtree(exp / "results", ignore_errors=True)
+                sys.stderr.write(r.stderr[-2000:])
+                from cardiolatent.errors import CardiolatentError
+
+                raise CardiolatentError(f"built-in results: plink2 failed on {exp / 'run_plink2.sh'}")
+        _cli(["gwas-results", "--results", str(exp / "results"), "--out", str(root / "gwas"), "--quiet"])
+    return root
