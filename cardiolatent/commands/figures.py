@@ -45,9 +45,6 @@ def run(args) -> int:
     if not sources:
         raise CardiolatentError(f"--results {root}: no saved cardiolatent result found (files X.tsv with "
                                 f"X.summary.json, or folders with summary.json)")
-    if Path(args.out).resolve() in [Path(s).resolve() for s in sources] or \
-            any(Path(args.out).resolve() in Path(s).resolve().parents for s in sources):
-        raise CardiolatentError(f"--out {args.out} holds results to draw; write the figures to another folder")
     run_ = draw_figures(sources, args.out, root=root if root.is_dir() else None, progress=not args.quiet)
     if not args.quiet:
         for line in run_.summary_lines():

@@ -6,11 +6,18 @@ style (:mod:`cardiolatent.plotting.style`); :func:`save_figure` writes it as PNG
 """
 
 from cardiolatent.plotting.manipulation import manipulation_grid, phase_frames, result_grid, write_cine_gif
+from cardiolatent.plotting.reproducibility import cross_seed_heatmap, icc_distributions
+from cardiolatent.plotting.survival import forest, survival_curves
+from cardiolatent.plotting.volcano import volcano
 from cardiolatent.plotting.style import OKABE_ITO, figure, save_figure, style
 
 #: figure of each result class (by class name), for ``Result.plot()``
 FIGURES = {
     "ManipulationResult": result_grid,
+    "CrossSeedResult": cross_seed_heatmap,
+    "ReproducibilityResult": icc_distributions,
+    "CoxResult": forest,
+    "AssocResult": volcano,
 }
 
 
@@ -22,5 +29,5 @@ def plot_result(result, *args, **kwargs):
     return fn(result, *args, **kwargs)
 
 
-__all__ = ["FIGURES", "OKABE_ITO", "figure", "manipulation_grid", "phase_frames", "plot_result", "result_grid",
-           "save_figure", "style", "write_cine_gif"]
+__all__ = ["FIGURES", "OKABE_ITO", "cross_seed_heatmap", "figure", "forest", "icc_distributions", "manipulation_grid", "phase_frames", "plot_result", "result_grid",
+           "save_figure", "style", "survival_curves", "volcano", "write_cine_gif"]

@@ -26,12 +26,19 @@ from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import atomic_dir, check_output_folder, table_stem, table_suffix
 from cardiolatent.plotting.manipulation import manipulation_figures
+from cardiolatent.plotting.reproducibility import reproducibility_figures
+from cardiolatent.plotting.survival import survival_figures
+from cardiolatent.plotting.volcano import volcano_figures
 from cardiolatent.plotting.style import save_figure
 from cardiolatent.results import Result
 
 #: figures of each result class (by class name): result -> {figure name: Figure}
 FAMILY_FIGURES = {
     "ManipulationResult": manipulation_figures,
+    "CrossSeedResult": reproducibility_figures,
+    "ReproducibilityResult": reproducibility_figures,
+    "CoxResult": survival_figures,
+    "AssocResult": volcano_figures,
 }
 #: results that have no figure, and why (listed as skipped, not as errors)
 NO_FIGURE = {
@@ -156,6 +163,16 @@ def _label(source: Path, root: Path | None) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "result"
 
 
+def _shown(source: Path, root: Path | None) -> str:
+    """``source`` as listed in skipped.tsv: relative to ``root`` when under it."""
+    if root is not None and root.is_dir():
+        try:
+            return str(source.relative_to(root))
+        except ValueError:
+            pass
+    return str(source)
+
+
 def draw_figures(sources, out: str | os.PathLike, *, root: str | os.PathLike | None = None,
                  progress: bool = True) -> FigureRun:
     """Draw every figure of each source result into the folder ``out`` (replaced as a unit).
@@ -175,7 +192,7 @@ def draw_figures(sources, out: str | os.PathLike, *, root: str | os.PathLike | N
             if isinstance(src, Result):
                 res, label, where = src, type(src).__name__, type(src).__name__
             else:
-                where = str(src)
+                where = _shown(Path(src), root)
                 label = _label(Path(src), root)
                 try:
                     res = Result.load(src)

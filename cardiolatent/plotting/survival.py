@@ -1,0 +1,534 @@
+"""Survival figures of a Cox result: the hazard-ratio forest plot and the tertile curves.
+
+- :func:`forest`: hazard ratio per SD of each latent with its 95% CI (log axis, reference line at
+  1) and the numbers beside it, one panel per outcome (stacked: each outcome has its own latents).
+- :func:`survival_curves`: Kaplan-Meier cumulative incidence or Nelson-Aalen cumulative hazard of
+  the quantile groups (tertiles T1-T3) of the score of ``cardiolatent cox --groups LATENT``, with
+  CI bands, the groups' hazard ratios against the lowest group, and numbers at risk under the axis.
+- :func:`survival_figures`: every figure a Cox result can supply.
+
+Everything drawn is read from the result's tables (``cox.tsv`` and ``cox.<score>.{hazard_ratios,
+kaplan_meier,nelson_aalen}.tsv``); nothing is refitted. Numbers at risk follow lifelines'
+``add_at_risk_counts`` (default, end-of-period count): at time t, the ``at_risk - events -
+censored`` of the last table row at or before t, i.e. the participants still followed after t.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import matplotlib.ticker as mticker
+import matplotlib.transforms as mtransforms
+import numpy as np
+import pandas as pd
+
+from cardiolatent.errors import CardiolatentError
+from cardiolatent.plotting._inputs import as_result
+from cardiolatent.plotting.style import CYCLE, DOUBLE_COLUMN_MM, GREY, SINGLE_COLUMN_MM, figure, style
+
+#: the result class the survival figures draw
+KINDS = ("CoxResult",)
+#: curve tables: kind -> (value column, short name used in figure keys)
+CURVES = {"kaplan_meier": ("survival", "km"), "nelson_aalen": ("cumulative_hazard", "na")}
+FOREST_COLUMNS = ("latent", "outcome", "hr", "hr_ci_low", "hr_ci_high", "p", "n", "n_events", "status")
+CURVE_COLUMNS = ("group", "time", "at_risk", "events", "censored", "ci_low", "ci_high", "outcome", "by")
+HR_COLUMNS = ("reference", "group", "hr", "ci_low", "ci_high", "status", "outcome")
+#: panel order of the sex strata
+SEX_ORDER = ("female", "male", "unknown")
+NEEDS_GROUPS = "the tertile curves need `cardiolatent cox --groups LATENT` (this Cox result has no groups)"
+
+ROW_MM = 3.0            # forest: height of one latent row
+TEXT_PT = (4.0, 68.0, 95.0)  # forest: offsets (points right of the axes) of the HR (CI), P and events/n columns
+TEXT_WIDTH_PT = 122.0
+TEXT_SIZE = 6.5
+RISK_LINE_PT = 8.0      # at-risk table: points between rows
+RISK_LABEL_PT = 12.0    # at-risk table: the row labels end this many points left of the axes
+Y_ROOM = 1.8            # curves: the y axis reaches this many times the highest curve (bands may be cut)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def _load(result_or_path, figure_name: str):
+    """(result, source): the Cox result and the path it came from (None for an object)."""
+    source = Path(result_or_path) if isinstance(result_or_path, (str, os.PathLike)) else None
+    return as_result(result_or_path, KINDS, figure_name), source
+
+
+def _where(res, source, part: str) -> str:
+    """The file (or the result's table) ``part`` names in messages: ``table`` or a group table name."""
+    if part == "table":
+        return str(source) if source is not None else "the Cox result's table"
+    label = getattr(res.summary, "groups", None) or "score"
+    if source is not None:
+        return str(res.files(source).get(f"{label}.{part}.tsv", f"{part} table"))
+    return f"the Cox result's {label}.{part} table"
+
+
+def _need(df: pd.DataFrame, columns, where: str, figure_name: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise CardiolatentError(f"{where}: column {missing[0]!r} missing (a {figure_name} needs "
+                                f"{', '.join(columns)})")
+
+
+def _names(value, option: str) -> list[str] | None:
+    """A list of names from ``"A,B"``, ``"A"`` or a sequence (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        out = [v.strip() for v in value.split(",") if v.strip()]
+    else:
+        out = [str(v) for v in value]
+    if not out:
+        raise CardiolatentError(f"{option} names nothing")
+    return out
+
+
+def _pick(given: list[str] | None, available: list[str], option: str, where: str) -> list[str]:
+    if given is None:
+        return available
+    low = {a.lower(): a for a in available}
+    unknown = [g for g in given if g.lower() not in low]
+    if unknown:
+        shown = ", ".join(available[:8]) + (", ..." if len(available) > 8 else "")
+        raise CardiolatentError(f"{option} {unknown[0]!r} is not in {where} (there: {shown})")
+    return [low[g.lower()] for g in given]
+
+
+def _natural(s: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(s))]
+
+
+def safe_name(text: str) -> str:
+    """``text`` as a file-name part: letters, digits, ``-``, ``_`` and ``.`` kept, others ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "x"
+
+
+def format_p(p: float) -> str:
+    """P as shown in the forest plot: two significant digits (``0.060``), scientific below 0.001."""
+    if not np.isfinite(p):
+        return "NA"
+    return f"{p:#.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def format_hr(hr: float, lo: float, hi: float) -> str:
+    """``HR (low–high)`` with two decimals (three significant digits above 100)."""
+    def f(x):
+        return f"{x:.2f}" if abs(x) < 100 else f"{x:.3g}"
+    return f"{f(hr)} ({f(lo)}\u2013{f(hi)})"
+
+
+def _status_text(counts: pd.Series) -> str:
+    return ", ".join(f"{int(n)} {s}" for s, n in counts.items())
+
+
+# ------------------------------------------------------------------------------------------ forest
+
+def forest_rows(result_or_path, *, outcome=None, latents=None, top: int | None = 20, sort: str | None = "hr"):
+    """The rows the forest plot draws: ``{outcome: (rows drawn, note)}``.
+
+    Rows with ``status != "ok"`` or a non-finite HR / CI are left out (``note`` counts them). Without
+    ``latents`` the ``top`` rows of smallest P per outcome are kept (all with ``top=None``). ``sort``:
+    ``"hr"`` (largest HR first), ``"p"`` (smallest first), ``"latent"`` (by name) or None (table
+    order, or the order of ``latents``). The first row is drawn at the top.
+    """
+    res, source = _load(result_or_path, "forest plot")
+    return _forest_rows(res, source, outcome, latents, top, sort)
+
+
+def _forest_rows(res, source, outcome, latents, top, sort):
+    where = _where(res, source, "table")
+    t = res.table
+    _need(t, FOREST_COLUMNS, where, "forest plot")
+    if sort not in ("hr", "p", "latent", None):
+        raise CardiolatentError(f"sort must be 'hr', 'p', 'latent' or None, not {sort!r}")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1):
+        raise CardiolatentError(f"top must be a positive integer or None, not {top!r}")
+    outcomes = _pick(_names(outcome, "outcome"), list(dict.fromkeys(t["outcome"].astype(str))), "outcome", where)
+    chosen = _names(latents, "latents")
+    if chosen is not None:
+        chosen = _pick(chosen, list(dict.fromkeys(t["latent"].astype(str))), "latent", where)
+    out = {}
+    for o in outcomes:
+        d = t[t["outcome"].astype(str) == o]
+        if chosen is not None:
+            d = d.set_index(d["latent"].astype(str)).reindex(chosen).dropna(subset=["latent"]).reset_index(drop=True)
+        vals = d[["hr", "hr_ci_low", "hr_ci_high"]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        good = (d["status"].astype(str) == "ok").to_numpy() & np.isfinite(vals).all(1) & (vals > 0).all(1)
+        bad = d.loc[~good, "status"].astype(str)
+        bad = bad.where(bad != "ok", "HR or CI not finite")
+        note = ""
+        if len(bad):
+            note = (f"{len(bad):,} of {len(d):,} {o} model(s) not drawn, status: "
+                    f"{_status_text(bad.value_counts())}")
+        d = d[good]
+        if chosen is None and top is not None:
+            d = d.sort_values("p", kind="mergesort").head(int(top))
+        if sort == "hr":
+            d = d.sort_values("hr", ascending=False, kind="mergesort")
+        elif sort == "p":
+            d = d.sort_values("p", kind="mergesort")
+        elif sort == "latent":
+            d = d.iloc[sorted(range(len(d)), key=lambda i: _natural(d["latent"].iloc[i]))]
+        out[o] = (d.reset_index(drop=True), note)
+    return out
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks of a log axis from ``lo`` to ``hi``: 1-2-5 per decade, or powers of ten when that
+    gives more than 6, or 1-9 per decade when it gives fewer than 3."""
+    def within(subs):
+        e0, e1 = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+        return [m * 10.0 ** e for e in range(e0, e1 + 1) for m in subs if lo <= m * 10.0 ** e <= hi]
+    ticks = within((1, 2, 5))
+    if len(ticks) > 6:
+        ticks = within((1,))
+        if len(ticks) > 6:
+            ticks = ticks[::2] if 1.0 not in ticks[1::2] else ticks[1::2]
+    elif len(ticks) < 3:
+        ticks = within(range(1, 10))
+        if len(ticks) > 6:
+            ticks = ticks[::2]
+    return ticks
+
+
+def _forest_panel(ax, d: pd.DataFrame, note: str, outcome: str, colour: str, n_total: int, chosen: bool,
+                  *, title=None) -> None:
+    """One outcome's rows into ``ax``; ``title``: a function drawing the title (default: the axes title)."""
+    k = len(d)
+    y = np.arange(k)[::-1].astype(float)  # first row at the top
+    ax.set_xscale("log")
+    ax.axvline(1.0, color=GREY, lw=0.6, ls="--", zorder=1, gid="reference")
+    what = f"{k} selected latent(s)" if chosen else f"{k} of {n_total:,} latents (smallest P)"
+    (title or (lambda s: ax.set_title(s, loc="left")))(f"{outcome}: {what}")
+    ax.spines["left"].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+    if k == 0:
+        ax.text(0.5, 0.5, "nothing to draw", ha="center", va="center", transform=ax.transAxes, color=GREY)
+        ax.set_yticks([])
+        ax.set_xlim(0.5, 2.0)
+    else:
+        hr = d["hr"].to_numpy(float)
+        lo = d["hr_ci_low"].to_numpy(float)
+        hi = d["hr_ci_high"].to_numpy(float)
+        ax.hlines(y, lo, hi, color=colour, lw=0.9, zorder=2, gid="ci")
+        ax.plot(hr, y, ls="none", marker="s", ms=3.0, color=colour, zorder=3, gid="hr")
+        ax.set_yticks(y)
+        ax.set_yticklabels(d["latent"].astype(str))
+        ax.set_ylim(-0.6, k - 0.4)
+        xlo, xhi = min(lo.min(), 1.0), max(hi.max(), 1.0)
+        pad = (np.log10(xhi) - np.log10(xlo)) * 0.04 + 0.02
+        ax.set_xlim(10 ** (np.log10(xlo) - pad), 10 ** (np.log10(xhi) + pad))
+    ticks = log_ticks(*ax.get_xlim())
+    ax.xaxis.set_major_locator(mticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(mticker.FixedFormatter([f"{t:g}" for t in ticks]))
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+    ax.set_xlabel("hazard ratio per SD (log scale)")
+    # text columns right of the axes: x in points from its right edge, y in data units; headers above
+    base = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
+    head = mtransforms.blended_transform_factory(ax.transAxes, ax.transAxes)
+    cols = [([format_hr(*r) for r in d[["hr", "hr_ci_low", "hr_ci_high"]].to_numpy(float)], "HR (95% CI)", "hr_text"),
+            ([format_p(p) for p in d["p"].to_numpy(float)], "P", "p_text"),
+            ([f"{int(e):,}/{int(n):,}" for e, n in d[["n_events", "n"]].to_numpy()], "events/n", "n_text")]
+    for (texts, name, gid), off in zip(cols, TEXT_PT):
+        tr = mtransforms.offset_copy(base, fig=ax.figure, x=off, units="points")
+        for yy, s in zip(y, texts):
+            ax.text(1.0, yy, s, transform=tr, ha="left", va="center", clip_on=False, fontsize=TEXT_SIZE, gid=gid)
+        ax.text(1.0, 1.0, name, transform=mtransforms.offset_copy(head, fig=ax.figure, x=off, y=2, units="points"),
+                ha="left", va="bottom", clip_on=False, fontsize=TEXT_SIZE, fontweight="bold", gid="header")
+    if note:
+        ax.text(0.0, 0.0, note, transform=mtransforms.offset_copy(head, fig=ax.figure, x=-40, y=-24, units="points"),
+                ha="left", va="top", color="#555555", fontsize=6, clip_on=False, gid="note")
+
+
+def forest(result_or_path, *, outcome=None, latents=None, top: int | None = 20, ax=None, sort: str | None = "hr"):
+    """Forest plot: hazard ratio per SD of each latent (square) with its 95% CI (line), log x axis,
+    dashed reference line at HR = 1, and text columns at the right: HR (95% CI), P, events/n.
+
+    One panel per outcome, stacked (each outcome's rows are its own latents, in the outcome's
+    Okabe-Ito colour; ``outcome``: one name, ``"AF,MI"`` or a list). Rows: ``latents`` (names or
+    ``"A,B"``) or else the ``top`` latents of smallest P per outcome, sorted by ``sort`` (see
+    :func:`forest_rows`). Models with status other than ``ok`` are not drawn; a note under the panel
+    says how many and why. ``ax``: draw one outcome into this axes (leave about 45 mm right of it
+    for the text). Returns the figure (89 mm wide, 3 mm per row).
+    """
+    res, source = _load(result_or_path, "forest plot")
+    return _forest(res, source, outcome=outcome, latents=latents, top=top, ax=ax, sort=sort)
+
+
+def _forest(res, source, *, outcome=None, latents=None, top=20, ax=None, sort="hr"):
+    rows = _forest_rows(res, source, outcome, latents, top, sort)
+    if all(len(d) == 0 for d, _ in rows.values()):
+        notes = "; ".join(n for _, n in rows.values() if n) or "no rows"
+        raise CardiolatentError(f"{_where(res, source, 'table')}: nothing to draw in a forest plot ({notes})")
+    all_outcomes = list(dict.fromkeys(res.table["outcome"].astype(str)))
+    colour = {o: CYCLE[all_outcomes.index(o) % len(CYCLE)] for o in rows}
+    n_total = res.table.groupby(res.table["outcome"].astype(str)).size().to_dict()
+    chosen = latents is not None
+    with style():
+        if ax is not None:
+            if len(rows) != 1:
+                raise CardiolatentError(f"ax= draws one outcome; pass outcome= one of {', '.join(rows)}")
+            (o, (d, note)), = rows.items()
+            _forest_panel(ax, d, note, o, colour[o], n_total[o], chosen)
+            return ax.figure
+        # layout in mm, top to bottom per panel: title, headers, rows, x axis, note
+        left, text_mm = 17.0, TEXT_WIDTH_PT / 72 * 25.4
+        blocks = [(4.5, 3.0, len(d) * ROW_MM + 1.0, 9.0, 4.0 if n else 0.5) if len(d) else (4.5, 0, 0, 0, 4.0)
+                  for d, n in rows.values()]
+        height = sum(sum(b) for b in blocks) + 1.0
+        fig = figure(SINGLE_COLUMN_MM, height)
+        W = SINGLE_COLUMN_MM
+        y_top = height - 0.5
+        for (o, (d, note)), (t_mm, h_mm, r_mm, x_mm, n_mm) in zip(rows.items(), blocks):
+            if not len(d):  # an outcome without a drawable model: its title and why
+                fig.text(1.0 / W, (y_top - 1.0) / height, f"{o}: no model to draw", ha="left", va="top", fontsize=8,
+                         gid="panel_title")
+                fig.text(3.0 / W, (y_top - t_mm) / height, note, ha="left", va="top", fontsize=6, color="#555555",
+                         gid="note")
+                y_top -= t_mm + n_mm
+                continue
+            bottom = y_top - t_mm - h_mm - r_mm
+            ax_ = fig.add_axes([left / W, bottom / height, (W - left - text_mm) / W, r_mm / height])
+            ty = (y_top - 1.0) / height
+            _forest_panel(ax_, d, note, o, colour[o], n_total[o], chosen,
+                          title=lambda s, ty=ty: fig.text(1.0 / W, ty, s, ha="left", va="top",
+                                                          fontsize=8, gid="panel_title"))
+            y_top = bottom - x_mm - n_mm
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ curves
+
+def numbers_at_risk(curve: pd.DataFrame, times) -> np.ndarray:
+    """Participants at risk at each of ``times`` from one group's step table (``time, at_risk,
+    events, censored``): lifelines' ``add_at_risk_counts`` default, ``at_risk - events - censored``
+    of the last row with ``time <= t`` (those still followed after t); 0 before the first row."""
+    c = curve.sort_values("time", kind="mergesort")
+    tt = c["time"].to_numpy(float)
+    left = (c["at_risk"] - c["events"] - c["censored"]).to_numpy(np.int64)
+    idx = np.searchsorted(tt, np.asarray(times, float), side="right") - 1
+    return np.where(idx >= 0, left[np.clip(idx, 0, None)], 0)
+
+
+def year_ticks(tmax: float) -> np.ndarray:
+    """Regular follow-up ticks (years) from 0 to ``tmax``: every 0.5, 1, 2, 5 or 10 years."""
+    step = next((s for s, lim in ((0.5, 3), (1, 6), (2, 15), (5, 30)) if tmax <= lim), 10)
+    return np.arange(0.0, tmax + 1e-9, step)
+
+
+def _curve_table(res, source, kind: str):
+    if kind not in CURVES:
+        raise CardiolatentError(f"kind must be one of {', '.join(CURVES)}, not {kind!r}")
+    if not res.groups:
+        raise CardiolatentError(f"{_where(res, source, 'table')}: {NEEDS_GROUPS}")
+    if kind not in res.groups:
+        raise CardiolatentError(f"{_where(res, source, kind)}: not in this Cox result")
+    tab = res.groups[kind]
+    _need(tab, CURVE_COLUMNS + (CURVES[kind][0],), _where(res, source, kind), f"{kind} curve")
+    return tab
+
+
+def _hr_labels(res, source, outcome: str, groups: list[str], by: str) -> dict[str, str]:
+    """Legend label of each group: the first is the reference; the others ``HR (CI)`` against it."""
+    labels = {g: g for g in groups}
+    labels[groups[0]] = f"{groups[0]} (reference)"
+    hr = res.groups.get("hazard_ratios")
+    if hr is None or not len(groups):
+        return labels
+    _need(hr, HR_COLUMNS, _where(res, source, "hazard_ratios"), "hazard-ratio legend")
+    h = hr[(hr["outcome"].astype(str) == outcome) & (hr["reference"].astype(str) == groups[0])]
+    if "by" in h.columns:
+        h = h[h["by"].astype(str) == by] if (h["by"].astype(str) == by).any() else h[h["by"].isna()]
+    for _, r in h.iterrows():
+        g = str(r["group"])
+        if g not in labels:
+            continue
+        vals = np.array([r["hr"], r["ci_low"], r["ci_high"]], float)
+        if str(r["status"]) == "ok" and np.isfinite(vals).all():
+            labels[g] = f"{g}: HR {format_hr(*vals)}"
+        else:
+            labels[g] = f"{g}: HR not estimable ({r['status']})"
+    return labels
+
+
+def _curve_values(part: pd.DataFrame, groups: list[str], kind: str) -> dict:
+    """``group -> (rows, y, band low, band high)`` of one panel: KM as cumulative incidence in %
+    (100 (1 - S), band from 100 (1 - CI)), Nelson-Aalen as the cumulative hazard and its CI."""
+    out = {}
+    for g in groups:
+        c = part[part["group"].astype(str) == g].sort_values("time", kind="mergesort")
+        if not len(c):
+            continue
+        if kind == "kaplan_meier":
+            yv = 100.0 * (1.0 - c["survival"].to_numpy(float))
+            lo = 100.0 * (1.0 - c["ci_high"].to_numpy(float))
+            hi = 100.0 * (1.0 - c["ci_low"].to_numpy(float))
+        else:
+            yv, lo, hi = (c[k].to_numpy(float) for k in ("cumulative_hazard", "ci_low", "ci_high"))
+        out[g] = (c, yv, lo, hi)
+    return out
+
+
+def _at_risk_rows(ax, curves: dict, ticks, colours: dict, *, row_labels: bool) -> None:
+    """Numbers at risk under ``ax``: one row per group (in its colour) at ``ticks``."""
+    base = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    lab = mtransforms.blended_transform_factory(ax.transAxes, ax.transAxes)
+    top = -26.0  # points below the axes: under the tick labels and the x label
+    if row_labels:
+        ax.text(0, 0, "Number at risk", transform=mtransforms.offset_copy(lab, fig=ax.figure, x=-RISK_LABEL_PT - 12,
+                                                                          y=top, units="points"),
+                ha="left", va="center", fontweight="bold", clip_on=False, gid="at_risk_header")
+    for i, (g, c) in enumerate(curves.items()):
+        yoff = top - RISK_LINE_PT * (i + 1)
+        counts = numbers_at_risk(c, ticks)
+        tr = mtransforms.offset_copy(base, fig=ax.figure, y=yoff, units="points")
+        for t, n in zip(ticks, counts):
+            ax.text(t, 0, f"{int(n):,}", transform=tr, ha="center", va="center", color=colours[g], clip_on=False,
+                    gid=f"at_risk:{g}")
+        if row_labels:
+            ax.text(0, 0, g, transform=mtransforms.offset_copy(lab, fig=ax.figure, x=-RISK_LABEL_PT, y=yoff,
+                                                               units="points"),
+                    ha="right", va="center", color=colours[g], clip_on=False, gid="at_risk_label")
+
+
+def survival_curves(result_or_path, *, outcome: str | None = None, kind: str = "kaplan_meier", by: str = "all",
+                    ax=None, at_risk: bool = True, ci: bool = True):
+    """Step curves of each quantile group (T1-T3; Okabe-Ito blue, orange, green) of the score of
+    ``cox --groups``, with light CI bands, x = years since the imaging visit.
+
+    ``kind="kaplan_meier"``: y = cumulative incidence in % = 100 (1 - Kaplan-Meier survival), band
+    from the survival CI; ``"nelson_aalen"``: y = cumulative hazard (Nelson-Aalen), with its CI.
+    ``by="all"``: one panel (89 mm); ``"sex"``: one panel per sex stratum side by side (183 mm,
+    shared y). ``at_risk``: numbers at risk under each panel at regular year ticks (lifelines'
+    convention, :func:`numbers_at_risk`). The legend gives each group's hazard ratio against the
+    lowest group (``hazard_ratios`` table: the Cox model of all participants with the result's
+    covariates). The y axis reaches 1.8 times the highest curve, so very wide bands (few events)
+    are cut at the top. ``outcome``: default the first. ``ax``: one axes (``by="all"``) or one per
+    stratum. Panel titles give n and events of the stratum (from the table).
+    """
+    res, source = _load(result_or_path, f"{kind} curve")
+    return _survival_curves(res, source, outcome=outcome, kind=kind, by=by, ax=ax, at_risk=at_risk, ci=ci)
+
+
+def _survival_curves(res, source, *, outcome=None, kind="kaplan_meier", by="all", ax=None, at_risk=True, ci=True):
+    tab = _curve_table(res, source, kind)
+    where = _where(res, source, kind)
+    outcomes = list(dict.fromkeys(tab["outcome"].astype(str)))
+    if not outcomes:
+        raise CardiolatentError(f"{where}: no rows to draw")
+    o = _pick(_names(outcome, "outcome"), outcomes, "outcome", where)[0] if outcome is not None else outcomes[0]
+    sub = tab[tab["outcome"].astype(str) == o]
+    levels_present = list(dict.fromkeys(sub["by"].astype(str)))
+    if by == "all":
+        levels = ["all"]
+    elif by == "sex":
+        levels = [s for s in SEX_ORDER if s in levels_present] + sorted(
+            s for s in levels_present if s not in SEX_ORDER and s != "all")
+    else:
+        raise CardiolatentError(f"by must be 'all' or 'sex', not {by!r}")
+    levels = [lv for lv in levels if lv in levels_present]
+    if not levels:
+        raise CardiolatentError(f"{where}: no {'sex strata' if by == 'sex' else 'overall'} curves for {o}")
+    groups = sorted(dict.fromkeys(sub["group"].astype(str)), key=_natural)
+    colours = {g: CYCLE[i % len(CYCLE)] for i, g in enumerate(groups)}
+    labels = _hr_labels(res, source, o, groups, "all")
+    score = getattr(res.summary, "groups", None) or "score"
+    q = getattr(res.summary, "quantiles", None) or len(groups)
+    covs = list(getattr(res.summary, "covariates", []) or [])
+    with style():
+        if ax is None:
+            width = SINGLE_COLUMN_MM if len(levels) == 1 else DOUBLE_COLUMN_MM
+            risk_mm = (26 + RISK_LINE_PT * (len(groups) + 0.8)) / 72 * 25.4 if at_risk else 10.0
+            plot_mm = 50.0
+            height = plot_mm + risk_mm + 10
+            fig = figure(width, height)
+            axes = list(fig.subplots(1, len(levels), sharey=True, squeeze=False)[0])
+            fig.subplots_adjust(left=(16 if at_risk else 13) / width, right=0.98, top=1 - 9 / height,
+                                bottom=risk_mm / height, wspace=0.12 if len(levels) > 1 else 0.2)
+        else:
+            axes = list(np.atleast_1d(ax).ravel())
+            if len(axes) != len(levels):
+                raise CardiolatentError(f"by={by!r} draws {len(levels)} panel(s) ({', '.join(levels)}): "
+                                        f"pass ax= with {len(levels)} axes, or none")
+            fig = axes[0].figure
+        tmax = float(sub["time"].max())
+        ticks = year_ticks(tmax)
+        drawn = {lv: _curve_values(sub[sub["by"].astype(str) == lv], groups, kind) for lv in levels}
+        ymax = max((float(np.nanmax(v[1])) for d in drawn.values() for v in d.values()), default=0.0)
+        bmax = max((float(np.nanmax(v[3])) for d in drawn.values() for v in d.values()), default=0.0) if ci else ymax
+        top = min(bmax, ymax * Y_ROOM) if ymax > 0 else (bmax if bmax > 0 else 1.0)
+        top = max(top, ymax * 1.05) if ymax > 0 else top
+        for j, (a, lv) in enumerate(zip(axes, levels)):
+            curves = drawn[lv]
+            for g, (c, yv, lo, hi) in curves.items():
+                x = c["time"].to_numpy(float)
+                if ci:
+                    a.fill_between(x, lo, hi, step="post", color=colours[g], alpha=0.13, lw=0, gid=f"band:{g}")
+                a.step(x, yv, where="post", color=colours[g], lw=1.0, label=labels[g] if j == 0 else g,
+                       gid=f"curve:{g}")
+            n_all = sum(int(c["at_risk"].iloc[0]) for c, *_ in curves.values())
+            ev_all = sum(int(c["events"].sum()) for c, *_ in curves.values())
+            a.set_xlim(0, tmax * 1.02)
+            a.set_xticks(ticks)
+            a.set_xticklabels([f"{t:g}" for t in ticks])
+            a.set_ylim(0, top)
+            a.yaxis.set_major_locator(mticker.MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
+            a.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            a.set_xlabel("years since imaging visit")
+            head = "all participants" if lv == "all" else lv
+            a.set_title(f"{head} (n = {n_all:,}, {ev_all:,} event{'s' if ev_all != 1 else ''})", loc="left",
+                        fontsize=7)
+            if j == 0:
+                a.set_ylabel(f"{o} cumulative incidence (%)\n= 100 \u00d7 (1 \u2212 Kaplan-Meier survival)"
+                             if kind == "kaplan_meier" else f"{o} cumulative hazard (Nelson-Aalen)")
+                title = f"HR vs {groups[0]}" + (f", adjusted for {', '.join(covs)}" if covs else "")
+                if lv != "all":
+                    title += "\n(all participants)"
+                a.legend(title=title, loc="upper left", frameon=False, handlelength=1.4, borderaxespad=0.2,
+                         title_fontsize=6.5, alignment="left")
+            if at_risk and curves:
+                _at_risk_rows(a, {g: v[0] for g, v in curves.items()}, ticks, colours, row_labels=(j == 0))
+        if ax is None:
+            what = "tertiles" if q == 3 else f"{q} quantile groups"
+            fig.suptitle(f"{o} by {what} of {score}", x=0.01, y=1 - 1.0 / height, ha="left", va="top", fontsize=8)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ family
+
+def survival_figures(result_or_path) -> dict:
+    """Every survival figure of a Cox result: ``forest`` (always) and, with ``cox --groups``, per
+    outcome ``km_<outcome>`` (Kaplan-Meier, all participants), ``km_sex_<outcome>`` (by sex) and
+    ``na_<outcome>`` (Nelson-Aalen). A figure the result cannot give maps to the reason (a string)
+    instead of a figure: without groups, ``{"curves": "... need `cardiolatent cox --groups LATENT`"}``
+    (what ``cardiolatent figures`` lists as skipped). Raises CardiolatentError when no figure can
+    be drawn at all."""
+    res, source = _load(result_or_path, "survival figure")
+    figs: dict = {}
+    try:
+        figs["forest"] = _forest(res, source)
+    except CardiolatentError as exc:
+        figs["forest"] = str(exc)
+    if not res.groups:
+        figs["curves"] = NEEDS_GROUPS
+    else:
+        for kind, by, key in (("kaplan_meier", "all", "km"), ("kaplan_meier", "sex", "km_sex"),
+                              ("nelson_aalen", "all", "na")):
+            tab = res.groups.get(kind)
+            outs = list(dict.fromkeys(tab["outcome"].astype(str))) if tab is not None and "outcome" in tab else [None]
+            for o in outs:
+                name = f"{key}_{safe_name(o)}" if o is not None else key
+                try:
+                    figs[name] = _survival_curves(res, source, outcome=o, kind=kind, by=by)
+                except CardiolatentError as exc:
+                    figs[name] = str(exc)
+    if all(isinstance(v, str) for v in figs.values()):
+        raise CardiolatentError("; ".join(f"{k}: {v}" for k, v in figs.items()))
+    return figs
+
+
+__all__ = ["CURVES", "KINDS", "forest", "forest_rows", "format_hr", "format_p", "log_ticks",
+           "numbers_at_risk", "safe_name", "survival_curves", "survival_figures", "year_ticks"]
