@@ -244,10 +244,10 @@ def test_bonferroni_when_the_summary_has_no_meff(mixed):
 def test_figures_family_and_files(mixed, tmp_path):
     res, path = mixed
     figs = volcano_figures(path)
-    assert list(figs) == ["volcano_scan"]
-    assert len(figs["volcano_scan"].axes) == 2
-    assert list(volcano_figures(res)) == ["volcano_assoc"]
-    assert_figure_files(save_figure(figs["volcano_scan"], tmp_path / "x"))
+    assert list(figs) == ["volcano"]
+    assert len(figs["volcano"].axes) == 2
+    assert list(volcano_figures(res)) == ["volcano"]
+    assert_figure_files(save_figure(figs["volcano"], tmp_path / "x"))
 
 
 def test_nothing_tested_is_a_one_line_error(inputs, tmp_path):

@@ -24,6 +24,7 @@ STEPS = [
     ("assoc_diseases.tsv", ["assoc", "--outcomes", "paper_diseases", "--covariates", "paper_disease",
                             "--min-cases", "5"]),
     ("cox.tsv", ["cox", "--outcomes", "AF,MI", "--covariates", "age,sex", "--groups", "S1701_Z3"]),
+    ("manipulation", ["manipulate", "--trait", "lvedv", "--n-participants", "2"]),
 ]
 #: latents sent to the GWAS (one seed's 128)
 GWAS_LATENTS = "S1701_Z.*"
@@ -51,7 +52,7 @@ def builtin_results(*, quiet: bool = False) -> Path:
     if todo and not quiet:
         print(f"computing the built-in cohort's results once ({len(todo)} step(s)) into {root}")
     for out, args in todo:
-        ukb = ["--ukb", str(paths.main)] if args[0] in ("assoc", "cox") else []
+        ukb = ["--ukb", str(paths.main)] if args[0] in ("assoc", "cox", "manipulate") else []
         _cli([*args, "--latents", str(lat), *ukb, "--quiet", "--out", str(root / out)])
     if not (root / "gwas").exists() and shutil.which("plink2"):
         exp = root / "gwas_export"

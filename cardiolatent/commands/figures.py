@@ -13,8 +13,8 @@ DESCRIPTION = (
     "at risk; manipulate -> the decoded grids. Writes OUT/<result>.<figure>.png and .pdf, OUT/figures.tsv "
     "(what was drawn from what) and OUT/skipped.tsv (each result or figure not drawn, with the reason); the "
     "folder is replaced as a unit. Without --results: the built-in synthetic cohort's results (computed "
-    "once by the other commands with their defaults and cached beside the cohort; the GWAS only when "
-    "plink2 is installed)."
+    "once by the other commands with their defaults and cached beside the cohort, and printed; the GWAS only "
+    "when plink2 is installed)."
 )
 
 
@@ -41,6 +41,8 @@ def run(args) -> int:
         from cardiolatent.commands._builtin_results import builtin_results
 
         root = builtin_results(quiet=args.quiet)
+        if not args.quiet:
+            print(f"the built-in cohort's results: {root}")
         sources = find_results(root)
     if not sources:
         raise CardiolatentError(f"--results {root}: no saved cardiolatent result found (files X.tsv with "

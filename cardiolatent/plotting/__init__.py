@@ -5,6 +5,7 @@ style (:mod:`cardiolatent.plotting.style`); :func:`save_figure` writes it as PNG
 ``result.plot()`` on any result object comes here (:func:`plot_result`).
 """
 
+from cardiolatent.plotting.gwas import manhattan, manhattan_latent, qq
 from cardiolatent.plotting.manipulation import manipulation_grid, phase_frames, result_grid, write_cine_gif
 from cardiolatent.plotting.reproducibility import cross_seed_heatmap, icc_distributions
 from cardiolatent.plotting.survival import forest, survival_curves
@@ -18,6 +19,7 @@ FIGURES = {
     "ReproducibilityResult": icc_distributions,
     "CoxResult": forest,
     "AssocResult": volcano,
+    "GwasSummary": manhattan,
 }
 
 
@@ -29,5 +31,6 @@ def plot_result(result, *args, **kwargs):
     return fn(result, *args, **kwargs)
 
 
-__all__ = ["FIGURES", "OKABE_ITO", "cross_seed_heatmap", "figure", "forest", "icc_distributions", "manipulation_grid", "phase_frames", "plot_result", "result_grid",
-           "save_figure", "style", "survival_curves", "volcano", "write_cine_gif"]
+__all__ = ["FIGURES", "OKABE_ITO", "cross_seed_heatmap", "figure", "forest", "icc_distributions", "manhattan",
+           "manhattan_latent", "manipulation_grid", "phase_frames", "plot_result", "qq", "result_grid", "save_figure",
+           "style", "survival_curves", "volcano", "write_cine_gif"]

@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +40,6 @@ from matplotlib.markers import MarkerStyle
 from matplotlib.transforms import Bbox
 
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.io_utils import table_stem
 from cardiolatent.plotting._inputs import as_result
 from cardiolatent.plotting.style import CYCLE, DOUBLE_COLUMN_MM, GREY, MM, OKABE_ITO, SINGLE_COLUMN_MM, style
 from cardiolatent.ukb.outcomes import load_definitions
@@ -580,14 +578,12 @@ def volcano(result_or_path, *, ax=None, groups: dict | None = None, label_top: i
 
 
 def volcano_figures(result_or_path, **kwargs) -> dict:
-    """``{"volcano_<stem>": figure}``: the volcano plot of an association result (one figure; two
-    panels, binary and continuous traits, when the scan holds both). ``<stem>`` is the saved file's
-    stem (``idps.tsv`` -> ``volcano_idps``), ``volcano_assoc`` for a result object. Raises
-    :class:`CardiolatentError` with the reason when the result cannot give one (not an association
-    result, no trait tested, no row with status ok)."""
-    source = Path(result_or_path) if isinstance(result_or_path, (str, os.PathLike)) else None
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", table_stem(source)) if source is not None else "assoc"
-    return {f"volcano_{stem}": volcano(result_or_path, **kwargs)}
+    """``{"volcano": figure}``: the volcano plot of an association result (one figure; two panels,
+    binary and continuous traits, when the scan holds both). Like every family's ``*_figures``, the
+    key names the figure, not the result (:func:`cardiolatent.plotting.batch.draw_figures` puts the
+    result's label in front). Raises :class:`CardiolatentError` with the reason when the result cannot
+    give one (not an association result, no trait tested, no row with status ok)."""
+    return {"volcano": volcano(result_or_path, **kwargs)}
 
 
 __all__ = ["GROUPS", "GROUP_COLOURS", "default_groups", "place_labels", "volcano", "volcano_figures", "x_label"]
