@@ -85,3 +85,24 @@ def test_readme_figures_script(builtin, tmp_path):
                                                               "volcano_traits.png"]
     readme = (ANALYSES.parent / "README.md").read_text()
     assert all(f"docs/figures/{p.name}" in readme for p in tmp_path.glob("*.png"))
+
+
+def test_per_latent_manhattan_and_qq_and_a_gene_file(builtin, tmp_path):
+    _, root, _ = builtin
+    genes = tmp_path / "genes.bed"
+    genes.write_text("19\t0\t60000000\tGENEA\n20\t0\t60000000\tGENEB\n")
+    out = tmp_path / "f"
+    assert cli(["figures", "--results", str(root / "gwas"), "--out", str(out), "--per-latent",
+                "S1701_Z0,S1701_Z3", "--genes", str(genes), "--quiet"]) == 0
+    drawn = pd.read_csv(out / "figures.tsv", sep="\t")
+    assert sorted(drawn["figure"]) == sorted(["manhattan", "qq", "manhattan_S1701_Z0", "qq_S1701_Z0",
+                                              "manhattan_S1701_Z3", "qq_S1701_Z3"])
+    assert set(drawn["label"]) == {"gwas"} and (out / "gwas.manhattan_S1701_Z3.png").exists()
+    # a latent the GWAS does not hold: the folder is listed as skipped with the reason
+    out2 = tmp_path / "g"
+    assert cli(["figures", "--results", str(root / "gwas"), "--out", str(out2), "--per-latent", "S9_Z1",
+                "--quiet"]) != 0
+    skipped = pd.read_csv(out2 / "skipped.tsv", sep="\t")
+    assert "no latent S9_Z1" in skipped["reason"].iloc[0]
+    assert cli(["figures", "--results", str(root / "gwas"), "--out", str(tmp_path / "h"), "--genes",
+                str(tmp_path / "none.bed")]) != 0

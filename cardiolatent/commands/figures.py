@@ -23,6 +23,12 @@ def add_arguments(p) -> None:
                    help="results folder (searched recursively), one result file or folder, or a TOML file naming "
                         "result files (paths relative to it); default: the built-in cohort's results")
     p.add_argument("--out", default="figures", help="folder the figures are written to (replaced as a unit)")
+    p.add_argument("--per-latent", default=None,
+                   help="also a Manhattan and a QQ plot of each of these latents (comma-separated, or 'all') for "
+                        "every gwas-results folder")
+    p.add_argument("--genes", default=None,
+                   help="gene file (TSV or BED: chrom, start, end, name) to label Manhattan loci by their nearest "
+                        "gene; nothing is downloaded")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -34,6 +40,16 @@ def run(args) -> int:
     from cardiolatent.plotting.batch import MARKER, draw_figures, find_results
 
     check_out_folder(args.out, MARKER)
+    gwas = {}
+    if args.genes:
+        if not Path(args.genes).is_file():
+            raise CardiolatentError(f"--genes {args.genes}: no such file")
+        gwas["genes"] = args.genes
+    if args.per_latent:
+        names = [x.strip() for x in args.per_latent.split(",") if x.strip()]
+        if not names:
+            raise CardiolatentError("--per-latent: give latent names (comma-separated) or 'all'")
+        gwas["per_latent"] = True if names == ["all"] else names
     if args.results:
         root = Path(args.results)
         sources = find_results(root)
@@ -47,7 +63,8 @@ def run(args) -> int:
     if not sources:
         raise CardiolatentError(f"--results {root}: no saved cardiolatent result found (files X.tsv with "
                                 f"X.summary.json, or folders with summary.json)")
-    run_ = draw_figures(sources, args.out, root=root if root.is_dir() else None, progress=not args.quiet)
+    run_ = draw_figures(sources, args.out, root=root if root.is_dir() else None, options={"GwasSummary": gwas},
+                        progress=not args.quiet)
     if not args.quiet:
         for line in run_.summary_lines():
             print(line)

@@ -153,21 +153,19 @@ def _from_config(path: Path) -> list[Path]:
 
 def _label(source: Path, root: Path | None) -> str:
     """A file-name-safe label of ``source``: its path under ``root`` without the table extension."""
-    base = source
-    if root is not None and root.is_dir():
+    base = Path(source.name)
+    if root is not None and root.is_dir() and source != root:
         try:
             base = source.relative_to(root)
         except ValueError:
-            base = Path(source.name)
-    else:
-        base = Path(source.name)
+            pass
     text = str(base.with_name(table_stem(base)) if table_suffix(base) else base)
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "result"
 
 
 def _shown(source: Path, root: Path | None) -> str:
     """``source`` as listed in skipped.tsv: relative to ``root`` when under it."""
-    if root is not None and root.is_dir():
+    if root is not None and root.is_dir() and source != root:
         try:
             return str(source.relative_to(root))
         except ValueError:
@@ -176,13 +174,16 @@ def _shown(source: Path, root: Path | None) -> str:
 
 
 def draw_figures(sources, out: str | os.PathLike, *, root: str | os.PathLike | None = None,
-                 progress: bool = True) -> FigureRun:
+                 options: dict | None = None, progress: bool = True) -> FigureRun:
     """Draw every figure of each source result into the folder ``out`` (replaced as a unit).
 
     ``sources``: paths of saved results (:func:`find_results`) or result objects; ``root``: the folder
-    the labels are relative to. A source that is not a result, or a figure that cannot be drawn from
-    it, is listed in ``skipped`` with the reason; nothing else stops the run.
+    the labels are relative to; ``options``: keyword arguments of a family by result class name (e.g.
+    ``{"GwasSummary": {"per_latent": ["S1701_Z3"], "genes": "genes.bed"}}``). A source that is not a
+    result, or a figure that cannot be drawn from it, is listed in ``skipped`` with the reason;
+    nothing else stops the run.
     """
+    options = options or {}
     out = Path(out)
     check_output_folder(out, MARKER)
     run = FigureRun()
@@ -210,7 +211,7 @@ def draw_figures(sources, out: str | os.PathLike, *, root: str | os.PathLike | N
                 skipped.append((where, "", f"{kind} has no figure yet"))
                 continue
             try:
-                figs = family(res)
+                figs = family(res, **options.get(kind, {}))
             except CardiolatentError as exc:
                 skipped.append((where, "", str(exc)))
                 continue

@@ -604,8 +604,9 @@ def qq(result_or_path, *, latents=None, ax=None, by_maf: bool = False, max_serie
 
 def gwas_figures(result_or_path, *, per_latent=False, genes=None, label=True, thin_p: float = 1e-2) -> dict:
     """Every figure of a ``gwas-results`` folder: ``{"manhattan": ..., "qq": ...}`` and, with
-    ``per_latent`` (True for all latents, or a list), ``manhattan_<latent>`` for each. A result
-    without variants raises :class:`~cardiolatent.errors.CardiolatentError` with the reason."""
+    ``per_latent`` (True for all latents, or a list), ``manhattan_<latent>`` and ``qq_<latent>`` for
+    each. A result without variants raises :class:`~cardiolatent.errors.CardiolatentError` with the
+    reason."""
     res = as_result(result_or_path, ("GwasSummary",), "GWAS figure")
     out = {"manhattan": manhattan(res, genes=genes, label=label, thin_p=thin_p), "qq": qq(res)}
     if per_latent:
@@ -614,4 +615,5 @@ def gwas_figures(result_or_path, *, per_latent=False, genes=None, label=True, th
         for lat in chosen:
             if lat in present:
                 out[f"manhattan_{_safe(lat)}"] = manhattan_latent(res, lat, genes=genes, label=label, thin_p=thin_p)
+                out[f"qq_{_safe(lat)}"] = qq(res, latents=[lat])
     return out
