@@ -40,7 +40,7 @@ def test_every_family_is_drawn_from_the_builtin_cohort(builtin):
     skipped = pd.read_csv(out / "skipped.tsv", sep="\t")
     got = {(r.source, r.figure) for r in drawn.itertuples()}
     assert {("assoc_traits.tsv", "volcano"), ("assoc_diseases.tsv", "volcano")} <= got
-    assert {("cox.tsv", f) for f in ("forest", "km_AF", "km_sex_AF", "na_AF", "km_MI")} <= got
+    assert {("cox.tsv", f) for f in ("forest", "tertile_forest", "km_AF", "km_sex_AF", "na_AF", "km_MI")} <= got
     assert {("ensemble", "cross_seed_heatmap"), ("icc_visits.tsv", "icc_between_visits"),
             ("icc_seeds.tsv", "icc_between_seeds")} <= got
     assert sum(s == "manipulation/lvedv" and f.startswith("grid.") for s, f in got) == 2

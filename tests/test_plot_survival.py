@@ -21,9 +21,12 @@ from cardiolatent.plotting.survival import (
     format_hr,
     format_p,
     forest,
+    log_ticks,
     numbers_at_risk,
     survival_curves,
     survival_figures,
+    tertile_forest,
+    tertile_forest_rows,
     year_ticks,
 )
 from cardiolatent.results import Result
@@ -276,12 +279,162 @@ def test_by_sex_two_panels_nelson_aalen_and_options(cox, tmp_path):
     plt.close("all")
 
 
+# ------------------------------------------------------------------------------------------ tertile forest
+
+@pytest.fixture(scope="module")
+def cox4(tmp_path_factory):
+    """(path, result): `cardiolatent cox --quantiles 4` (quartiles Q1-Q4 of S1701_Z3, one latent), AF and MI."""
+    from cardiolatent.cli import main
+
+    out = tmp_path_factory.mktemp("cox4") / "cox.tsv"
+    rc = main(["cox", "--outcomes", "AF,MI", "--groups", "S1701_Z3", "--quantiles", "4",
+               "--latent-columns", "S1701_Z3", "--out", str(out), "--quiet"])
+    assert rc in (0, None)
+    return out, Result.load(out)
+
+
+def _hr_rows(res, outcome, reference):
+    h = res.groups["hazard_ratios"]
+    return h[(h["outcome"] == outcome) & (h["reference"] == reference)].set_index("group")
+
+
+def _row_y(ax):
+    """tick label -> list of y (a label such as 'low' repeats once per outcome)."""
+    out = {}
+    for y, tl in zip(ax.get_yticks(), ax.get_yticklabels()):
+        out.setdefault(tl.get_text(), []).append(y)
+    return out
+
+
+def test_tertile_forest_middle_reference_points_cis_and_texts(cox, tmp_path):
+    path, res = cox
+    fig = tertile_forest(path)                              # from the saved files; reference = middle = T2
+    (ax,) = fig.axes
+    af = _hr_rows(res, "AF", "T2")
+    assert set(af.index) == {"T1", "T3"} and (af["status"] == "ok").all()
+    assert [tl.get_text() for tl in ax.get_yticklabels()] == ["AF", "low", "middle", "high",
+                                                               "MI", "low", "middle", "high"]
+    ys = _row_y(ax)
+    (pts,) = _by_gid(ax, "hr:AF")
+    np.testing.assert_allclose(pts.get_xdata(), af.loc[["T1", "T3"], "hr"])   # low, high vs middle
+    np.testing.assert_allclose(pts.get_ydata(), [ys["low"][0], ys["high"][0]])
+    (ci,) = _by_gid(ax, "ci:AF")
+    assert isinstance(ci, LineCollection)
+    seg = np.array(ci.get_segments())
+    np.testing.assert_allclose(seg[:, 0, 0], af.loc[["T1", "T3"], "ci_low"])
+    np.testing.assert_allclose(seg[:, 1, 0], af.loc[["T1", "T3"], "ci_high"])
+    np.testing.assert_allclose(seg[:, :, 1], np.c_[pts.get_ydata(), pts.get_ydata()])
+    assert to_hex(pts.get_color()) == OKABE_ITO["blue"].lower()   # the forest's AF colour
+    # the reference rows: an open square at HR 1 on the "middle" row of each outcome
+    for o, colour in (("AF", "blue"), ("MI", "orange")):
+        (ref_pt,) = _by_gid(ax, f"reference_point:{o}")
+        assert list(ref_pt.get_xdata()) == [1.0]
+        assert ref_pt.get_ydata()[0] == ys["middle"][["AF", "MI"].index(o)]
+        assert to_hex(ref_pt.get_markeredgecolor()) == OKABE_ITO[colour].lower()
+        assert to_hex(ref_pt.get_markerfacecolor()) == "#ffffff"
+    (dash,) = _by_gid(ax, "reference")
+    assert list(dash.get_xdata()) == [1.0, 1.0] and dash.get_linestyle() == "--"
+    assert ax.get_xscale() == "log"
+    lo, hi = ax.get_xlim()
+    assert lo < af["ci_low"].min() and hi > af["ci_high"].max()
+    assert "hazard ratio vs middle tertile" in ax.get_xlabel()
+    assert _texts(ax, "header") == ["HR (95% CI)", "P", "events/n"]
+    assert _texts(ax, "hr_text") == [format_hr(*af.loc[g, ["hr", "ci_low", "ci_high"]]) for g in ("T1", "T3")]
+    assert _texts(ax, "p_text") == [format_p(af.loc[g, "p"]) for g in ("T1", "T3")]
+    assert _texts(ax, "reference_text") == ["reference", "reference"]
+    # events/n per row: the group's, the reference row's from n_events_ref / n_ref
+    mi = _hr_rows(res, "MI", "T2")
+    want = []
+    for h in (af, mi):
+        want += [f"{h.loc['T1', 'n_events']}/{h.loc['T1', 'n']}", f"{h['n_events_ref'].iloc[0]}/{h['n_ref'].iloc[0]}",
+                 f"{h.loc['T3', 'n_events']}/{h.loc['T3', 'n']}"]
+    assert _texts(ax, "n_text") == want
+    # MI: the models against T2 are not ok -> listed as "not estimable (status)", no point drawn
+    assert (mi["status"] != "ok").all()
+    assert not _by_gid(ax, "hr:MI") and not _by_gid(ax, "ci:MI")
+    assert _texts(ax, "not_estimable") == [f"not estimable ({mi.loc[g, 'status']})" for g in ("T1", "T3")]
+    ne_y = [t.get_position()[1] for t in ax.texts if t.get_gid() == "not_estimable"]
+    assert ne_y == [ys["low"][1], ys["high"][1]]
+    assert fig.get_figwidth() * 25.4 == pytest.approx(89.0)
+    assert_figure_files(save_figure(fig, tmp_path / "tertile_forest", close=True))
+
+
+def test_tertile_forest_other_reference_one_outcome_and_a_failed_row(cox):
+    _, res = cox
+    fig = tertile_forest(res, outcome="AF", reference="T1")
+    (ax,) = fig.axes
+    t1 = _hr_rows(res, "AF", "T1")
+    (pts,) = _by_gid(ax, "hr:AF")
+    np.testing.assert_allclose(pts.get_xdata(), t1.loc[["T2", "T3"], "hr"])
+    seg = np.array(_by_gid(ax, "ci:AF")[0].get_segments())
+    np.testing.assert_allclose(seg[:, 0, 0], t1.loc[["T2", "T3"], "ci_low"])
+    ys = _row_y(ax)
+    assert _by_gid(ax, "reference_point:AF")[0].get_ydata()[0] == ys["low"][0]
+    assert [tl.get_text() for tl in ax.get_yticklabels()] == ["AF", "low", "middle", "high"]
+    assert "vs low tertile" in ax.get_xlabel()
+    assert _texts(ax, "p_text") == [format_p(t1.loc[g, "p"]) for g in ("T2", "T3")]
+    rows = tertile_forest_rows(res, outcome="AF", reference="low")
+    assert list(rows["kind"]) == ["reference", "ok", "ok"] and list(rows["group"]) == ["T1", "T2", "T3"]
+    # one AF row not ok: text instead of a point (long statuses wrap onto two lines)
+    h = res.groups["hazard_ratios"].copy()
+    h.loc[(h["outcome"] == "AF") & (h["reference"] == "T2") & (h["group"] == "T3"), "status"] = "covariate_separation"
+    bad = dataclasses.replace(res, groups={**res.groups, "hazard_ratios": h})
+    fig = tertile_forest(bad, outcome="AF")
+    (ax,) = fig.axes
+    (pts,) = _by_gid(ax, "hr:AF")
+    assert len(pts.get_xdata()) == 1
+    assert [s.replace("\n", " ") for s in _texts(ax, "not_estimable")] == ["not estimable (covariate_separation)"]
+    plt.close("all")
+
+
+def test_tertile_forest_into_a_given_axes(cox):
+    _, res = cox
+    fig, ax = plt.subplots()
+    assert tertile_forest(res, ax=ax) is fig
+    assert len(_by_gid(ax, "reference_point:AF")) == 1 and ax.get_xscale() == "log"
+    assert "Tertiles of S1701_Z3" in ax.get_title(loc="left")
+    plt.close("all")
+
+
+def test_tertile_forest_even_groups_and_bad_inputs(cox, cox4):
+    path4, res4 = cox4
+    with pytest.raises(CardiolatentError, match="reference='middle' needs an odd number of groups") as e:
+        tertile_forest(path4)
+    assert "\n" not in str(e.value) and "hazard_ratios" in str(e.value) and "Q1, Q2, Q3, Q4" in str(e.value)
+    fig = tertile_forest(res4, reference="Q2", outcome="AF")   # explicit: fine, labels stay Q1..Q4
+    (ax,) = fig.axes
+    assert [tl.get_text() for tl in ax.get_yticklabels()] == ["AF", "Q1", "Q2", "Q3", "Q4"]
+    q2 = _hr_rows(res4, "AF", "Q2")
+    ok = [g for g in ("Q1", "Q3", "Q4") if q2.loc[g, "status"] == "ok"]
+    np.testing.assert_allclose(_by_gid(ax, "hr:AF")[0].get_xdata(), q2.loc[ok, "hr"])
+    assert len(_texts(ax, "not_estimable")) == 3 - len(ok)
+    assert "vs Q2 (log scale)" in ax.get_xlabel()
+    _, res = cox
+    with pytest.raises(CardiolatentError, match="reference 'T9' is not a group"):
+        tertile_forest(res, reference="T9")
+    with pytest.raises(CardiolatentError, match="outcome 'HF' is not in"):
+        tertile_forest(res, outcome="HF")
+    h = res.groups["hazard_ratios"].drop(columns="n_ref")
+    with pytest.raises(CardiolatentError, match="column 'n_ref' missing"):
+        tertile_forest(dataclasses.replace(res, groups={**res.groups, "hazard_ratios": h}))
+    plain = dataclasses.replace(res, groups={}, summary=dataclasses.replace(res.summary, groups=None))
+    with pytest.raises(CardiolatentError, match="cox --groups LATENT"):
+        tertile_forest(plain)
+    plt.close("all")
+
+
+def test_log_ticks_give_at_least_three_ticks_on_a_wide_range():
+    assert log_ticks(0.18, 48) == pytest.approx([0.3, 1, 3, 10, 30])
+    assert log_ticks(0.05, 15) == pytest.approx([0.1, 1, 10])
+
+
 # ------------------------------------------------------------------------------------------ family
 
 def test_survival_figures_with_and_without_groups(cox):
     path, res = cox
     figs = survival_figures(path)
-    assert set(figs) == {"forest"} | {f"{k}_{o}" for k in ("km", "km_sex", "na") for o in ("AF", "MI")}
+    assert set(figs) == {"forest", "tertile_forest"} | {f"{k}_{o}" for k in ("km", "km_sex", "na")
+                                                         for o in ("AF", "MI")}
     assert all(isinstance(f, Figure) for f in figs.values())
     for f in figs.values():
         plt.close(f)

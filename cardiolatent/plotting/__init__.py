@@ -8,7 +8,7 @@ style (:mod:`cardiolatent.plotting.style`); :func:`save_figure` writes it as PNG
 from cardiolatent.plotting.gwas import manhattan, manhattan_latent, qq
 from cardiolatent.plotting.manipulation import manipulation_grid, phase_frames, result_grid, write_cine_gif
 from cardiolatent.plotting.reproducibility import cross_seed_heatmap, icc_distributions
-from cardiolatent.plotting.survival import forest, survival_curves
+from cardiolatent.plotting.survival import forest, survival_curves, tertile_forest
 from cardiolatent.plotting.volcano import volcano
 from cardiolatent.plotting.style import OKABE_ITO, figure, save_figure, style
 
@@ -33,4 +33,4 @@ def plot_result(result, *args, **kwargs):
 
 __all__ = ["FIGURES", "OKABE_ITO", "cross_seed_heatmap", "figure", "forest", "icc_distributions", "manhattan",
            "manhattan_latent", "manipulation_grid", "phase_frames", "plot_result", "qq", "result_grid", "save_figure",
-           "style", "survival_curves", "volcano", "write_cine_gif"]
+           "style", "survival_curves", "tertile_forest", "volcano", "write_cine_gif"]

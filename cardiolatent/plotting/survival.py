@@ -5,6 +5,8 @@
 - :func:`survival_curves`: Kaplan-Meier cumulative incidence or Nelson-Aalen cumulative hazard of
   the quantile groups (tertiles T1-T3) of the score of ``cardiolatent cox --groups LATENT``, with
   CI bands, the groups' hazard ratios against the lowest group, and numbers at risk under the axis.
+- :func:`tertile_forest`: the paper's forest plot of the quantile groups (low / middle / high tertile) of
+  that score, hazard ratio of each group against the middle group per outcome, with the numbers beside it.
 - :func:`survival_figures`: every figure a Cox result can supply.
 
 Everything drawn is read from the result's tables (``cox.tsv`` and ``cox.<score>.{hazard_ratios,
@@ -23,6 +25,8 @@ import matplotlib.ticker as mticker
 import matplotlib.transforms as mtransforms
 import numpy as np
 import pandas as pd
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextPath
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.plotting._inputs import as_result
@@ -178,14 +182,17 @@ def _forest_rows(res, source, outcome, latents, top, sort):
 
 def log_ticks(lo: float, hi: float) -> list[float]:
     """Ticks of a log axis from ``lo`` to ``hi``: 1-2-5 per decade, or powers of ten when that
-    gives more than 6, or 1-9 per decade when it gives fewer than 3."""
+    gives more than 6 (1-3 per decade when powers of ten give fewer than 3), or 1-9 per decade when
+    1-2-5 gives fewer than 3."""
     def within(subs):
         e0, e1 = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
         return [m * 10.0 ** e for e in range(e0, e1 + 1) for m in subs if lo <= m * 10.0 ** e <= hi]
     ticks = within((1, 2, 5))
     if len(ticks) > 6:
         ticks = within((1,))
-        if len(ticks) > 6:
+        if len(ticks) < 3:
+            ticks = within((1, 3))
+        elif len(ticks) > 6:
             ticks = ticks[::2] if 1.0 not in ticks[1::2] else ticks[1::2]
     elif len(ticks) < 3:
         ticks = within(range(1, 10))
@@ -497,10 +504,248 @@ def _survival_curves(res, source, *, outcome=None, kind="kaplan_meier", by="all"
     return fig
 
 
+# ------------------------------------------------------------------------------------------ tertile forest
+
+TF_ROW_MM = 3.6          # tertile forest: height of one row (a not-estimable row may need two lines)
+TF_TEXT_PT = (4.0, 70.0, 98.0)  # offsets of the HR (95% CI), P and events/n columns right of the axes
+TF_TEXT_WIDTH_PT = 126.0
+TF_NOTE_SIZE = 6.0      # "not estimable (status)" and "reference" texts
+TERTILE_NAMES = ("low", "middle", "high")
+
+
+def _points(text: str, size: float) -> float:
+    """Width of ``text`` at ``size`` pt in the house font, in points (no renderer needed)."""
+    with style():
+        return TextPath((0, 0), text, size=size, prop=FontProperties()).get_extents().width
+
+
+def group_names(groups) -> dict[str, str]:
+    """Display name of each group label (in order low to high): ``low / middle / high`` for three
+    groups (tertiles), the table's labels (``Q1``..``Qk``) otherwise."""
+    groups = [str(g) for g in groups]
+    return dict(zip(groups, TERTILE_NAMES)) if len(groups) == 3 else {g: g for g in groups}
+
+
+def _reference_group(reference, groups: list[str], where: str) -> str:
+    """The reference group label for ``reference``: ``"middle"`` (median group, odd k), ``"low"`` /
+    ``"high"`` (first / last group) or a group label (``"T1"``, case-insensitive)."""
+    if not isinstance(reference, str) or not reference.strip():
+        raise CardiolatentError(f"reference must be 'middle', 'low', 'high' or a group label "
+                                f"({', '.join(groups)}), not {reference!r}")
+    r = reference.strip().lower()
+    k = len(groups)
+    if r == "middle":
+        if k % 2 == 0:
+            raise CardiolatentError(f"{where}: reference='middle' needs an odd number of groups, this result has "
+                                    f"{k} ({', '.join(groups)}); pass reference= one of them")
+        return groups[k // 2]
+    if r in ("low", "high"):
+        return groups[0] if r == "low" else groups[-1]
+    low = {g.lower(): g for g in groups}
+    if r not in low:
+        raise CardiolatentError(f"reference {reference!r} is not a group in {where} (there: {', '.join(groups)}; "
+                                f"or 'middle', 'low', 'high')")
+    return low[r]
+
+
+def tertile_forest_rows(result_or_path, *, outcome=None, reference: str = "middle") -> pd.DataFrame:
+    """The rows the tertile forest plot draws, top to bottom: ``outcome, group, name, kind, hr,
+    ci_low, ci_high, p, n, n_events, status`` with ``kind`` ``"reference"`` (the reference group,
+    drawn at 1), ``"ok"`` (a point and its CI) or ``"not_estimable"`` (status not ok, or an HR / CI
+    not finite and positive: listed, not drawn). Read from the ``hazard_ratios`` table's rows whose
+    ``reference`` is the chosen group (see :func:`tertile_forest`); nothing is recomputed."""
+    res, source = _load(result_or_path, "tertile forest plot")
+    return _tertile_rows(res, source, outcome, reference)[0]
+
+
+def _tertile_rows(res, source, outcome, reference):
+    """(rows, reference label, group labels low to high)."""
+    if not res.groups:
+        raise CardiolatentError(f"{_where(res, source, 'table')}: {NEEDS_GROUPS}")
+    if "hazard_ratios" not in res.groups:
+        raise CardiolatentError(f"{_where(res, source, 'hazard_ratios')}: not in this Cox result")
+    where = _where(res, source, "hazard_ratios")
+    hr = res.groups["hazard_ratios"]
+    need = HR_COLUMNS + ("p", "n", "n_events", "n_ref", "n_events_ref")
+    _need(hr, need, where, "tertile forest plot")
+    if "by" in hr.columns:  # overall models only (a by-stratum table keeps its rows without a stratum)
+        allrows = hr["by"].isna() | (hr["by"].astype(str) == "all")
+        hr = hr[allrows] if allrows.any() else hr
+    if not len(hr):
+        raise CardiolatentError(f"{where}: no rows to draw in a tertile forest plot")
+    groups = sorted(set(hr["reference"].astype(str)) | set(hr["group"].astype(str)), key=_natural)
+    ref = _reference_group(reference, groups, where)
+    names = group_names(groups)
+    outcomes = _pick(_names(outcome, "outcome"), list(dict.fromkeys(hr["outcome"].astype(str))), "outcome", where)
+    rows = []
+    for o in outcomes:
+        h = hr[(hr["outcome"].astype(str) == o) & (hr["reference"].astype(str) == ref)]
+        by_group = {str(g): r for g, r in zip(h["group"], h.to_dict("records"))}
+        if not by_group:
+            continue  # the reference group is not in this outcome's model (fewer than two groups)
+        first = next(iter(by_group.values()))
+        for g in groups:
+            base = {"outcome": o, "group": g, "name": names[g]}
+            if g == ref:
+                rows.append({**base, "kind": "reference", "hr": 1.0, "ci_low": np.nan, "ci_high": np.nan,
+                             "p": np.nan, "n": first["n_ref"], "n_events": first["n_events_ref"], "status": "ok"})
+                continue
+            r = by_group.get(g)
+            if r is None:
+                rows.append({**base, "kind": "not_estimable", "hr": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                             "p": np.nan, "n": np.nan, "n_events": np.nan, "status": "group not in the model"})
+                continue
+            vals = np.array([r["hr"], r["ci_low"], r["ci_high"]], float)
+            ok = str(r["status"]) == "ok" and bool(np.isfinite(vals).all() and (vals > 0).all())
+            status = str(r["status"]) if str(r["status"]) != "ok" else ("ok" if ok else "HR or CI not finite")
+            rows.append({**base, "kind": "ok" if ok else "not_estimable", "hr": vals[0], "ci_low": vals[1],
+                         "ci_high": vals[2], "p": float(r["p"]), "n": r["n"], "n_events": r["n_events"],
+                         "status": status})
+    if not rows:
+        raise CardiolatentError(f"{where}: no model with reference {ref} to draw in a tertile forest plot")
+    return pd.DataFrame(rows), ref, groups
+
+
+def _count(e, n) -> str:
+    return f"{int(e):,}/{int(n):,}" if np.isfinite(float(e)) and np.isfinite(float(n)) else "\u2013"
+
+
+def _tertile_panel(ax, rows: pd.DataFrame, colours: dict, ref_name: str, what: str) -> np.ndarray:
+    """Draw the rows into ``ax``; returns the y of each row (outcome header rows in between)."""
+    outcomes = list(dict.fromkeys(rows["outcome"]))
+    ys, head_y, y = [], {}, 0.0
+    for i, o in enumerate(outcomes):
+        if i:
+            y -= 0.4  # a little air between outcomes
+        head_y[o] = y
+        y -= 1.0
+        for _ in range((rows["outcome"] == o).sum()):
+            ys.append(y)
+            y -= 1.0
+    ys = np.array(ys)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color=GREY, lw=0.6, ls="--", zorder=1, gid="reference")
+    ax.spines["left"].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+    ok = (rows["kind"] == "ok").to_numpy()
+    for o in outcomes:
+        m = (rows["outcome"] == o).to_numpy()
+        d, yy = rows[m & ok], ys[m & ok]
+        if len(d):
+            ax.hlines(yy, d["ci_low"], d["ci_high"], color=colours[o], lw=0.9, zorder=2, gid=f"ci:{o}")
+            ax.plot(d["hr"], yy, ls="none", marker="s", ms=3.2, color=colours[o], zorder=3, gid=f"hr:{o}")
+        r = m & (rows["kind"] == "reference").to_numpy()
+        ax.plot(np.ones(int(r.sum())), ys[r], ls="none", marker="s", ms=3.2, mfc="white", mec=colours[o], mew=0.8,
+                zorder=3, gid=f"reference_point:{o}")
+    ticks_y = np.r_[[head_y[o] for o in outcomes], ys]
+    labels = list(outcomes) + list(rows["name"])
+    order = np.argsort(-ticks_y, kind="mergesort")
+    ax.set_yticks(ticks_y[order])
+    ax.set_yticklabels([labels[i] for i in order])
+    for tl, i in zip(ax.get_yticklabels(), order):
+        if i < len(outcomes):  # an outcome header: bold, in the outcome's colour, no row of its own
+            tl.set_fontweight("bold")
+            tl.set_color(colours[outcomes[i]])
+            tl.set_fontsize(7)
+    ax.set_ylim(ys.min() - 0.6, 0.6)
+    drawn = rows[ok]
+    lo = min(float(drawn["ci_low"].min()) if len(drawn) else 1.0, 1.0)
+    hi = max(float(drawn["ci_high"].max()) if len(drawn) else 1.0, 1.0)
+    if hi / lo < 4:  # a narrow range: at least a factor 2 each side of 1
+        lo, hi = min(lo, 0.5), max(hi, 2.0)
+    pad = (np.log10(hi) - np.log10(lo)) * 0.04 + 0.02
+    ax.set_xlim(10 ** (np.log10(lo) - pad), 10 ** (np.log10(hi) + pad))
+    ticks = log_ticks(*ax.get_xlim())
+    ax.xaxis.set_major_locator(mticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(mticker.FixedFormatter([f"{t:g}" for t in ticks]))
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+    ax.set_xlabel(f"hazard ratio vs {f'{ref_name} {what}'.strip()} (log scale)")
+    # text columns right of the axes (x in points from its right edge, y in data units), headers above
+    base = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
+    head = mtransforms.blended_transform_factory(ax.transAxes, ax.transAxes)
+    col = [mtransforms.offset_copy(base, fig=ax.figure, x=off, units="points") for off in TF_TEXT_PT]
+    span = TF_TEXT_PT[2] - TF_TEXT_PT[0] - 5.0  # room of a "not estimable" text: the HR and P columns
+    grey = "#555555"
+    for (_, r), yy in zip(rows.iterrows(), ys):
+        if r["kind"] == "ok":
+            ax.text(1.0, yy, format_hr(r["hr"], r["ci_low"], r["ci_high"]), transform=col[0], ha="left",
+                    va="center", clip_on=False, fontsize=TEXT_SIZE, gid="hr_text")
+            ax.text(1.0, yy, format_p(r["p"]), transform=col[1], ha="left", va="center", clip_on=False,
+                    fontsize=TEXT_SIZE, gid="p_text")
+        elif r["kind"] == "reference":
+            ax.text(1.0, yy, "reference", transform=col[0], ha="left", va="center", clip_on=False,
+                    fontsize=TEXT_SIZE, color=grey, style="italic", gid="reference_text")
+        else:
+            s = f"not estimable ({r['status']})"
+            if _points(s, TF_NOTE_SIZE) > span:
+                s = f"not estimable\n({r['status']})"
+            ax.text(1.0, yy, s, transform=col[0], ha="left", va="center", clip_on=False, fontsize=TF_NOTE_SIZE,
+                    color=grey, style="italic", linespacing=0.95, gid="not_estimable")
+        ax.text(1.0, yy, _count(r["n_events"], r["n"]), transform=col[2], ha="left", va="center", clip_on=False,
+                fontsize=TEXT_SIZE, gid="n_text")
+    for name, off in zip(("HR (95% CI)", "P", "events/n"), TF_TEXT_PT):
+        ax.text(1.0, 1.0, name, transform=mtransforms.offset_copy(head, fig=ax.figure, x=off, y=2, units="points"),
+                ha="left", va="bottom", clip_on=False, fontsize=TEXT_SIZE, fontweight="bold", gid="header")
+    return ys
+
+
+def tertile_forest(result_or_path, *, outcome=None, reference: str = "middle", ax=None):
+    """Forest plot of the quantile groups (tertiles) of the score of ``cardiolatent cox --groups``:
+    hazard ratio (square, log x axis) with its 95% CI (line) of each group against the ``reference``
+    group, per outcome, and text columns at the right: HR (95% CI), P, events/n (of the group).
+
+    Rows, top to bottom: per outcome (bold header, the outcome's Okabe-Ito colour as in
+    :func:`forest`) its groups low to high, named ``low / middle / high`` for three groups (the
+    table's ``T1..T3``), the table's labels (``Q1..Qk``) otherwise. The reference group is an open
+    square at HR = 1 (dashed line) marked "reference". ``reference``: ``"middle"`` (the paper; the
+    median group, an odd number of groups only), ``"low"``, ``"high"`` or a group label (``"T1"``).
+    A model with status other than ``ok`` is listed as "not estimable (status)" instead of a point.
+    Values are the ``hazard_ratios`` table's rows with that reference (Cox model of all participants
+    with the result's covariates); nothing is refitted. ``outcome``: one name, ``"AF,MI"`` or a list
+    (default all). ``ax``: draw into this axes (leave about 45 mm right of it for the text).
+    Returns the figure (89 mm wide, 3.6 mm per row).
+    """
+    res, source = _load(result_or_path, "tertile forest plot")
+    return _tertile_forest(res, source, outcome=outcome, reference=reference, ax=ax)
+
+
+def _tertile_forest(res, source, *, outcome=None, reference="middle", ax=None):
+    rows, ref, groups = _tertile_rows(res, source, outcome, reference)
+    order = list(dict.fromkeys(res.table["outcome"].astype(str))) if "outcome" in res.table else []
+    order += [o for o in dict.fromkeys(res.groups["hazard_ratios"]["outcome"].astype(str)) if o not in order]
+    colours = {o: CYCLE[order.index(o) % len(CYCLE)] for o in dict.fromkeys(rows["outcome"])}
+    k = len(groups)
+    what = "tertile" if k == 3 else ""
+    ref_name = group_names(groups)[ref]
+    score = getattr(res.summary, "groups", None) or "score"
+    covs = list(getattr(res.summary, "covariates", []) or [])
+    with style():
+        if ax is not None:
+            _tertile_panel(ax, rows, colours, ref_name, what)
+            ax.set_title(f"{'Tertiles' if k == 3 else f'{k} quantile groups'} of {score}", loc="left", pad=12)
+            return ax.figure
+        # layout in mm, top to bottom: title (2 lines), headers, rows, x axis
+        n_rows = len(rows) + rows["outcome"].nunique() * 1.4 - 0.4
+        left, text_mm, top_mm, rows_mm, x_mm = 14.0, TF_TEXT_WIDTH_PT / 72 * 25.4, 10.5, n_rows * TF_ROW_MM, 8.5
+        height = top_mm + rows_mm + x_mm
+        W = SINGLE_COLUMN_MM
+        fig = figure(W, height)
+        a = fig.add_axes([left / W, x_mm / height, (W - left - text_mm) / W, rows_mm / height])
+        _tertile_panel(a, rows, colours, ref_name, what)
+        groups_txt = f"tertiles of {score}" if k == 3 else f"{k} quantile groups of {score} ({groups[0]} lowest)"
+        fig.text(1.0 / W, 1 - 0.8 / height, f"Hazard ratio by {groups_txt}", ha="left", va="top", fontsize=8,
+                 gid="title")
+        sub = f"Cox model, reference = {f'{ref_name} {what}'.strip()}"
+        sub += f", adjusted for {', '.join(covs)}" if covs else ""
+        fig.text(1.0 / W, 1 - 4.6 / height, sub, ha="left", va="top", fontsize=6.5, color="#555555", gid="subtitle")
+    return fig
+
+
 # ------------------------------------------------------------------------------------------ family
 
 def survival_figures(result_or_path) -> dict:
-    """Every survival figure of a Cox result: ``forest`` (always) and, with ``cox --groups``, per
+    """Every survival figure of a Cox result: ``forest`` (always) and, with ``cox --groups``,
+    ``tertile_forest`` (the groups' hazard ratios against the middle group, :func:`tertile_forest`) and per
     outcome ``km_<outcome>`` (Kaplan-Meier, all participants), ``km_sex_<outcome>`` (by sex) and
     ``na_<outcome>`` (Nelson-Aalen). A figure the result cannot give maps to the reason (a string)
     instead of a figure: without groups, ``{"curves": "... need `cardiolatent cox --groups LATENT`"}``
@@ -515,6 +760,10 @@ def survival_figures(result_or_path) -> dict:
     if not res.groups:
         figs["curves"] = NEEDS_GROUPS
     else:
+        try:
+            figs["tertile_forest"] = _tertile_forest(res, source)
+        except CardiolatentError as exc:
+            figs["tertile_forest"] = str(exc)
         for kind, by, key in (("kaplan_meier", "all", "km"), ("kaplan_meier", "sex", "km_sex"),
                               ("nelson_aalen", "all", "na")):
             tab = res.groups.get(kind)
@@ -530,5 +779,6 @@ def survival_figures(result_or_path) -> dict:
     return figs
 
 
-__all__ = ["CURVES", "KINDS", "forest", "forest_rows", "format_hr", "format_p", "log_ticks",
-           "numbers_at_risk", "safe_name", "survival_curves", "survival_figures", "year_ticks"]
+__all__ = ["CURVES", "KINDS", "forest", "forest_rows", "format_hr", "format_p", "group_names", "log_ticks",
+           "numbers_at_risk", "safe_name", "survival_curves", "survival_figures", "tertile_forest",
+           "tertile_forest_rows", "year_ticks"]
