@@ -20,6 +20,7 @@ from cardiolatent.commands import gwas_results as cmd
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.gwas import readers as R
 from cardiolatent.gwas import summary as S
+from cardiolatent.gwas.plotdata import maf_bin_codes, maf_bins
 
 PLINK2 = shutil.which("plink2")
 PLINK1 = shutil.which("plink1.9") or shutil.which("plink")
@@ -605,3 +606,161 @@ def test_tricky_latents_are_reported_not_fatal(tmp_path):
     assert ("rs106" in leads.index) == (abs(pos["rs106"] - pos["rs105"]) > 250_000)
     summ = json.loads((out / "summary.json").read_text())
     assert summ["counts"]["latents"] == 3 and summ["lambda_gc"]["max"] == pytest.approx(lam.loc["good", "lambda_gc"])
+
+
+# ---------------------------------------------------------------------------------------------
+# QQ data stratified by minor-allele-frequency bin (--qq-maf-bins)
+# ---------------------------------------------------------------------------------------------
+MAF_EDGES = [0.0, 0.01, 0.05, 0.1, 0.25, 0.5]
+MAF_LABELS = ["0-0.01", "0.01-0.05", "0.05-0.1", "0.1-0.25", "0.25-0.5"]
+
+
+def _bins_by_pandas(eaf) -> pd.Series:
+    """The documented binning, by pandas: MAF = min(eaf, 1 - eaf) rounded to 10 decimals, cut at
+    [0, 0.01], (0.01, 0.05], ...; NaN where there is no frequency."""
+    f = pd.Series(np.asarray(eaf, dtype=float))
+    return pd.cut(np.minimum(f, 1 - f).round(10), MAF_EDGES, labels=MAF_LABELS, include_lowest=True)
+
+
+def _check_bin_rows(q: pd.DataFrame, mlog: np.ndarray, n_bin: int, *, keep_above: float = 3.0):
+    """Rows of one bin against closed forms: expected -log10(rank / (n + 1)), the band's Beta quantiles
+    at the bin's n, observed = the rank-th largest -log10 P of the bin, every P < 1e-3 kept, rank n last."""
+    r = q["rank"].to_numpy(dtype=float)
+    assert q["rank"].is_monotonic_increasing and q["rank"].iloc[-1] == n_bin
+    np.testing.assert_allclose(q["expected"], -np.log10(r / (n_bin + 1)), rtol=1e-12)
+    np.testing.assert_allclose(q["ci_low"], -np.log10(stats.beta.ppf(0.975, r, n_bin - r + 1)), rtol=1e-8)
+    np.testing.assert_allclose(q["ci_high"], -np.log10(stats.beta.ppf(0.025, r, n_bin - r + 1)), rtol=1e-8)
+    desc = np.sort(mlog.astype(np.float32))[::-1]  # stored as float32 -log10 P
+    np.testing.assert_array_equal(q["observed"].to_numpy(), desc[q["rank"].to_numpy() - 1].astype(np.float64))
+    n_top = int((mlog > keep_above).sum())
+    assert q["rank"].iloc[:n_top].tolist() == list(range(1, n_top + 1))
+
+
+def _maf_input(tmp_path, n=6000) -> tuple[Path, pd.DataFrame]:
+    """A REGENIE file with frequencies over every bin, edge values (0.01, 0.99 = MAF 0.01, 0, 0.5, 1)
+    and a few without a frequency (NA)."""
+    d = truth_table(n, seed=11)
+    rng = np.random.default_rng(12)
+    d["eaf"] = rng.choice([0.003, 0.008, 0.02, 0.04, 0.07, 0.2, 0.4, 0.6, 0.93, 0.995], n) + \
+        rng.uniform(-0.002, 0.002, n).round(5)
+    d.loc[100:104, "eaf"] = [0.01, 0.99, 0.0, 0.5, 1.0]
+    d.loc[200:236, "eaf"] = np.nan
+    src = tmp_path / "res"
+    src.mkdir()
+    write_regenie(d, src / "step2_A.regenie")
+    return src, d
+
+
+def test_qq_maf_bins_closed_forms_counts_and_missing(tmp_path):
+    src, d = _maf_input(tmp_path)
+    on, off = tmp_path / "on", tmp_path / "off"
+    assert cmd.run(parse(["--results", str(src), "--out", str(on), "--quiet", "--qq-points", "80",
+                          "--qq-maf-bins", "0.01,0.05,0.1,0.25,0.5"])) == 0
+    assert cmd.run(parse(["--results", str(src), "--out", str(off), "--quiet", "--qq-points", "80"])) == 0
+    qq = pd.read_parquet(on / "qq.parquet")
+    summ = json.loads((on / "summary.json").read_text())
+    assert list(qq.columns) == ["latent", "maf_bin", "rank", "expected", "observed", "ci_low", "ci_high"]
+    assert list(qq["maf_bin"].cat.categories) == ["all", *MAF_LABELS]
+    # the unstratified rows are the output without the option, row for row; the other files are byte-identical
+    plain = pd.read_parquet(off / "qq.parquet")
+    assert "maf_bin" not in plain.columns
+    pd.testing.assert_frame_equal(qq[qq["maf_bin"] == "all"].drop(columns="maf_bin").reset_index(drop=True), plain)
+    for name in ("lambda.tsv", "leads.tsv", "loci.tsv", "manhattan.parquet"):
+        assert (on / name).read_bytes() == (off / name).read_bytes(), name
+    # counts per bin = a pandas cut of the input frequencies (variants with a P value)
+    t = d[d["mlog10p"].notna()].reset_index(drop=True)
+    b = _bins_by_pandas(t["eaf"])
+    assert b.iloc[t.index[t["eaf"].isin([0.01, 0.99, 0.0])]].tolist() == ["0-0.01"] * 3  # edges: [0, 0.01]
+    assert summ["qq"]["maf_counts"]["A"] == {lab: int((b == lab).sum()) for lab in MAF_LABELS}
+    assert summ["qq"]["maf_missing"]["A"] == int(t["eaf"].isna().sum()) == 37  # counted, never silently dropped
+    assert sum(summ["qq"]["maf_counts"]["A"].values()) + 37 == len(t)
+    assert summ["qq"]["maf_bins"]["edges"] == MAF_EDGES and summ["qq"]["maf_bins"]["labels"] == MAF_LABELS
+    assert any("without an allele frequency" in n and "A: 37" in n for n in summ["notes"])
+    assert summ["counts"]["qq_rows"] == len(qq)
+    # per bin: closed-form expected quantiles and band at the bin's own n, its lambda GC
+    for lab in MAF_LABELS:
+        mlog = t.loc[(b == lab).to_numpy(), "mlog10p"].to_numpy()
+        q = qq[qq["maf_bin"] == lab]
+        _check_bin_rows(q, mlog, mlog.size)
+        p = 10.0 ** -mlog
+        assert summ["qq"]["maf_lambda_gc"]["A"][lab] == pytest.approx(closed_form_lambda(p), rel=1e-6)
+    # chunking does not change anything
+    a = S.gwas_results([str(src)], qq_n_points=80, qq_maf_bins=[0.01, 0.05, 0.1, 0.25, 0.5], chunk_mb=0.02)
+    pd.testing.assert_frame_equal(a.qq.reset_index(drop=True), qq)
+    assert a.summary.qq["maf_counts"] == summ["qq"]["maf_counts"]
+    # the saved folder loads back, for parquet and TSV tables
+    assert S.GwasSummary.load(on).qq["maf_bin"].astype(str).tolist() == qq["maf_bin"].astype(str).tolist()
+    assert cmd.run(parse(["--results", str(src), "--out", str(tmp_path / "tsv"), "--quiet", "--table-format", "tsv",
+                          "--qq-maf-bins", "0.01,0.05,0.1,0.25,0.5", "--qq-points", "80"])) == 0
+    back = S.GwasSummary.load(tmp_path / "tsv").qq
+    assert back["maf_bin"].astype(str).tolist() == qq["maf_bin"].astype(str).tolist()
+
+
+def test_qq_maf_bins_edges_and_an_empty_bin(tmp_path):
+    edges, labels = maf_bins("0.01,0.05")  # 0.5 is added so that every frequency has a bin
+    assert edges.tolist() == [0.0, 0.01, 0.05, 0.5] and labels == ["0-0.01", "0.01-0.05", "0.05-0.5"]
+    codes = maf_bin_codes([0.0, 0.01, 0.0100001, 0.99, 0.97, 0.5, 1.0, np.nan, -0.1, 1.2], edges)
+    assert codes.tolist() == [0, 0, 1, 0, 1, 2, 0, -1, -1, -1]
+    d = truth_table(900, seed=3)
+    d["eaf"] = np.where(np.arange(900) % 2 == 0, 0.3, 0.8)  # MAF 0.3 and 0.2: only the last bin
+    src = tmp_path / "res"
+    src.mkdir()
+    write_regenie(d, src / "step2_B.regenie")
+    res = S.gwas_results([str(src)], qq_maf_bins="0.01,0.05")
+    assert res.summary.qq["maf_counts"]["B"] == {"0-0.01": 0, "0.01-0.05": 0, "0.05-0.5": 899}
+    assert res.summary.qq["maf_lambda_gc"]["B"]["0-0.01"] is None and res.summary.qq["maf_missing"]["B"] == 0
+    assert set(res.qq["maf_bin"].astype(str)) == {"all", "0.05-0.5"}  # an empty bin has no rows
+    one = res.qq[res.qq["maf_bin"] == "0.05-0.5"].drop(columns="maf_bin").reset_index(drop=True)
+    both = res.qq[res.qq["maf_bin"] == "all"].drop(columns="maf_bin").reset_index(drop=True)
+    pd.testing.assert_frame_equal(one, both)  # the bin holds every variant: the same points as 'all'
+    assert not any("allele frequency" in n for n in res.summary.notes)
+
+
+@pytest.mark.parametrize("bad", ["0.05,0.01", "0.01,0.01", "0,0.1", "0.01,0.6", "a,b", "", "0.01;0.05", "nan"])
+def test_qq_maf_bins_bad_values_name_the_option(tmp_path, bad):
+    with pytest.raises(CardiolatentError) as e:  # before any file is read: the results path does not exist
+        cmd.run(parse(["--results", str(tmp_path / "nothing"), "--out", str(tmp_path / "o"), "--quiet",
+                       "--qq-maf-bins", bad]))
+    msg = str(e.value)
+    assert "--qq-maf-bins" in msg and "\n" not in msg and "(0, 0.5]" in msg
+
+
+@needs_plink2
+def test_qq_maf_bins_plink2_frequencies_from_the_runs_afreq(gwas_run, tmp_path, gwas_cohort):
+    """PLINK 2 results carry no frequency: the bins come from the run's .afreq (real plink2 --freq); without
+    it every variant is counted as missing and no stratified row is written."""
+    src = tmp_path / "glm"
+    src.mkdir()
+    for f in gwas_run["plink2"].glob("gw.*"):
+        if ".glm." in f.name or f.suffix == ".log":
+            shutil.copy(f, src / f.name)
+    assert not list(gwas_run["plink2"].glob("*.afreq"))
+    r = subprocess.run([PLINK2, "--bfile", str(gwas_cohort.genotypes), "--freq", "--threads", "1", "--memory", "1000",
+                        "--out", str(src / "gw")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = tmp_path / "out"
+    assert cmd.run(parse(["--results", str(src), "--out", str(out), "--quiet",
+                          "--qq-maf-bins", "0.01,0.05,0.1,0.25,0.5"])) == 0
+    summ = json.loads((out / "summary.json").read_text())
+    qq = pd.read_parquet(out / "qq.parquet")
+    afreq = pd.read_csv(src / "gw.afreq", sep="\t")
+    for pheno in ("lvedv", "lav"):
+        g = pd.read_csv(src / f"gw.{pheno}.glm.linear", sep="\t", dtype={"P": str})
+        m = g.merge(afreq[["ID", "ALT_FREQS"]], on="ID", how="left", validate="one_to_one")
+        b = _bins_by_pandas(m["ALT_FREQS"])
+        assert summ["qq"]["maf_counts"][pheno] == {lab: int((b == lab).sum()) for lab in MAF_LABELS}
+        assert summ["qq"]["maf_missing"][pheno] == int(m["ALT_FREQS"].isna().sum()) == 0
+        mlog = R.mlog10p_from_text(g["P"].tolist())
+        for lab in MAF_LABELS:
+            sel = (b == lab).to_numpy()
+            if sel.any():
+                _check_bin_rows(qq[(qq["latent"] == pheno) & (qq["maf_bin"] == lab)], mlog[sel], int(sel.sum()))
+    # the same results without the .afreq: no frequency at all, counted and said
+    bare = tmp_path / "bare"
+    assert cmd.run(parse(["--results", str(gwas_run["plink2"]), "--out", str(bare), "--quiet",
+                          "--qq-maf-bins", "0.01,0.05,0.1,0.25,0.5"])) == 0
+    summ = json.loads((bare / "summary.json").read_text())
+    lam = pd.read_csv(bare / "lambda.tsv", sep="\t").set_index("latent")
+    assert summ["qq"]["maf_missing"] == {k: int(lam.loc[k, "n_variants"]) for k in ("lvedv", "lav")}
+    assert set(pd.read_parquet(bare / "qq.parquet")["maf_bin"].astype(str)) == {"all"}
+    assert any(".afreq" in n and "without an allele frequency" in n for n in summ["notes"])

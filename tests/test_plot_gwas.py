@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
+from scipy import stats
 
 from _plot_helpers import assert_figure_files
 from cardiolatent.errors import CardiolatentError
@@ -38,9 +39,9 @@ def _variants(rng) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def _write_regenie(v: pd.DataFrame, mlog: np.ndarray, path) -> None:
+def _write_regenie(v: pd.DataFrame, mlog: np.ndarray, path, eaf=0.3) -> None:
     d = pd.DataFrame({"CHROM": v["chrom"], "GENPOS": v["pos"], "ID": [f"rs{c}_{p}" for c, p in zip(v.chrom, v.pos)],
-                      "ALLELE0": "A", "ALLELE1": "G", "A1FREQ": 0.3, "INFO": 1.0, "N": 5000, "TEST": "ADD",
+                      "ALLELE0": "A", "ALLELE1": "G", "A1FREQ": eaf, "INFO": 1.0, "N": 5000, "TEST": "ADD",
                       "BETA": 0.01, "SE": 0.01, "CHISQ": 1.0, "LOG10P": [repr(float(m)) for m in mlog],
                       "EXTRA": "NA"})[REGENIE_COLS]
     path.write_text(d.to_csv(sep=" ", index=False, lineterminator="\n"))
@@ -249,7 +250,7 @@ def test_gwas_figures_and_errors(folder, inputs, tmp_path):
     figs = G.gwas_figures(folder)
     assert set(figs) == {"manhattan", "qq"}
     figs = G.gwas_figures(folder, per_latent=True)
-    assert set(figs) == {"manhattan", "qq", "manhattan_A", "manhattan_B", "manhattan_C"}
+    assert set(figs) == {"manhattan", "qq", "manhattan_A", "manhattan_B", "manhattan_C", "qq_A", "qq_B", "qq_C"}
     # a result with no variants
     empty = tmp_path / "empty_in"
     empty.mkdir()
@@ -263,3 +264,59 @@ def test_gwas_figures_and_errors(folder, inputs, tmp_path):
         G.manhattan(tmp_path / "nothing_here")
     with pytest.raises(CardiolatentError, match="thin_p"):
         G.manhattan(folder, thin_p=0)
+
+
+def test_qq_by_maf_from_gwas_results_qq_maf_bins(tmp_path):
+    """gwas-results --qq-maf-bins' own stratified qq.parquet: one series per bin holding that bin's rows
+    (pooled over latents), the legend naming each bin with its lambda GC and count from summary.json,
+    the variants without a frequency in the legend title; the plain QQ draws only the 'all' rows."""
+    rng = np.random.default_rng(8)
+    v = pd.DataFrame({"chrom": np.repeat(["1", "2"], 3000), "pos": np.tile(np.arange(1, 3001) * 5000, 2)})
+    src = tmp_path / "res"
+    src.mkdir()
+    for lat, infl in (("A", 1.0), ("B", 1.15)):
+        eaf = np.round(rng.uniform(0.001, 0.999, len(v)), 4)
+        eaf[:25] = np.nan  # written as NA: no frequency
+        common = np.minimum(eaf, 1 - eaf) > 0.05
+        z = rng.standard_normal(len(v)) * np.where(common, infl, 1.0)  # B: common variants inflated
+        _write_regenie(v, -np.log10(2 * stats.norm.sf(np.abs(z))), src / f"step2_{lat}.regenie",
+                       eaf=np.where(np.isnan(eaf), "NA", eaf.astype(str)))
+    out = tmp_path / "gwas"
+    gwas_results([str(src)], qq_maf_bins="0.01,0.05,0.1,0.25,0.5", qq_n_points=300).save(out)
+    res = GwasSummary.load(out)
+    info = json.loads((out / "summary.json").read_text())["qq"]
+    labels = info["maf_bins"]["labels"]
+    bins = res.qq["maf_bin"].astype(str)
+
+    fig = G.qq(out, by_maf=True)
+    ax = fig.axes[0]
+    pts = [ln for ln in ax.lines if ln.get_gid() == "qq-points"]
+    assert [len(ln.get_xdata()) for ln in pts] == [int((bins == b).sum()) for b in labels]
+    assert all(ln.get_rasterized() for ln in pts)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    for b in labels:
+        lam = np.median([info["maf_lambda_gc"][x][b] for x in ("A", "B")])
+        n = int(np.median([info["maf_counts"][x][b] for x in ("A", "B")]))
+        shown = b.replace("-", "\u2013")  # 0.01-0.05 is shown as 0.01–0.05
+        assert f"MAF {shown}: $\\lambda_{{\\mathrm{{GC}}}}$ {lam:.3f}, n = {n:,}" in legend, legend
+    title = ax.get_legend().get_title().get_text()
+    assert "medians over 2 latents" in title and "50 variant(s) without MAF" in title
+    # the band: the bin with the most variants of the latent with the most variants (A and B tie: A)
+    big = max(labels, key=lambda b: info["maf_counts"]["A"][b])
+    a_big = res.qq[(res.qq["latent"] == "A") & (bins == big)]
+    verts = next(c for c in ax.collections if isinstance(c, PolyCollection)).get_paths()[0].vertices
+    assert verts[:, 1].max() == pytest.approx(a_big["ci_high"].max())
+    assert verts[:, 0].max() == pytest.approx(a_big["expected"].max())
+    assert_figure_files(save_figure(fig, tmp_path / "qq_maf"))
+    # one latent: its own lambda GC and count per bin, and its missing count
+    ax = G.qq(out, latents=["B"], by_maf=True).axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    for b in labels:
+        assert f"{info['maf_lambda_gc']['B'][b]:.3f}, n = {info['maf_counts']['B'][b]:,}" in " ".join(legend)
+    assert ax.get_legend().get_title().get_text() == "25 variant(s) without MAF not shown"
+    # without by_maf: only the unstratified rows, one series per latent
+    ax = G.qq(out).axes[0]
+    pts = [ln for ln in ax.lines if ln.get_gid() == "qq-points"]
+    assert [len(ln.get_xdata()) for ln in pts] == [int(((bins == "all") & (res.qq["latent"] == x)).sum())
+                                                   for x in ("A", "B")]
+    assert {"qq_maf", "qq_maf_A", "qq_maf_B"} <= set(G.gwas_figures(out, per_latent=True))

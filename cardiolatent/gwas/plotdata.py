@@ -3,7 +3,10 @@
 Manhattan data: all variants with ``P < 1e-3`` and a deterministic subsample of the rest (the
 ``background`` variants with the smallest hash of chromosome and position: the same variants are
 kept whatever the chunking, and largely the same across latents), with cumulative genome positions.
-QQ data: :func:`cardiolatent.gwas.inflation.qq_points` per latent, stacked.
+QQ data: :func:`cardiolatent.gwas.inflation.qq_points` per latent, stacked; optionally also per
+latent and minor-allele-frequency bin (:func:`maf_bins`, :func:`maf_bin_codes`), each bin with its
+own expected quantiles and band (``n`` = the variants of that bin), told apart by a ``maf_bin``
+column (``"all"`` for the unstratified rows).
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cardiolatent.errors import CardiolatentError
 from cardiolatent.gwas.coords import POS_BITS as _POS_BITS
 from cardiolatent.gwas.readers import chrom_label
 
-__all__ = ["MANHATTAN_COLUMNS", "QQ_COLUMNS", "manhattan_table", "qq_table", "thin_hash"]
+__all__ = ["MANHATTAN_COLUMNS", "MAF_ALL", "QQ_COLUMNS", "maf_bin_codes", "maf_bins", "manhattan_table",
+           "qq_table", "thin_hash"]
 
 MANHATTAN_COLUMNS = ["latent", "chrom", "pos", "cum_pos", "mlog10p"]
 QQ_COLUMNS = ["latent", "rank", "expected", "observed", "ci_low", "ci_high"]
+#: ``maf_bin`` of the unstratified QQ rows (every variant with a P value) in a stratified table
+MAF_ALL = "all"
 
 
 def thin_hash(chrom_code, pos) -> np.ndarray:
@@ -56,9 +63,56 @@ def manhattan_table(parts: list, latents: list[str], chroms: pd.DataFrame) -> pd
         "pos": pos[order], "cum_pos": pos[order] + offs[code[order]], "mlog10p": mm[order]})
 
 
-def qq_table(parts: list[pd.DataFrame], latents: list[str]) -> pd.DataFrame:
-    """The per-latent QQ tables stacked, ``latent`` categorical in ``latents`` order."""
-    qq = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QQ_COLUMNS)
+def qq_table(parts: list[pd.DataFrame], latents: list[str], maf_labels: list[str] | None = None) -> pd.DataFrame:
+    """The per-latent QQ tables stacked, ``latent`` categorical in ``latents`` order. With
+    ``maf_labels`` (stratified data) the parts carry a ``maf_bin`` column, made categorical with
+    the categories ``"all"`` + ``maf_labels`` (in that order) and placed after ``latent``."""
+    cols = QQ_COLUMNS if maf_labels is None else ["latent", "maf_bin", *QQ_COLUMNS[1:]]
+    qq = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
     if len(qq):
         qq["latent"] = pd.Categorical(qq["latent"], dtype=pd.CategoricalDtype(list(latents)))
+    if maf_labels is not None:
+        qq["maf_bin"] = pd.Categorical(qq["maf_bin"], dtype=pd.CategoricalDtype([MAF_ALL, *maf_labels]))
+        qq = qq[cols]
     return qq
+
+
+def maf_bins(edges) -> tuple[np.ndarray, list[str]]:
+    """Upper edges of minor-allele-frequency bins -> (all edges from 0, labels).
+
+    ``edges``: increasing numbers in (0, 0.5], as a sequence or as text ``"0.01,0.05,0.1,0.25,0.5"``;
+    0.5 is appended when the last edge is below it, so every frequency falls in a bin. The bins are
+    ``[0, e1], (e1, e2], ..., (e_k-1, 0.5]`` (MAF 0, a monomorphic variant, joins the first),
+    labelled ``"0-0.01"``, ``"0.01-0.05"``, ... (``"{lo:g}-{hi:g}"``).
+
+    Raises
+    ------
+    CardiolatentError
+        Not numbers, empty, not increasing, or outside (0, 0.5] (the message names ``qq_maf_bins``).
+    """
+    shown = edges if isinstance(edges, str) else ",".join(map(str, edges))
+    how = ("qq_maf_bins must be increasing minor allele frequencies in (0, 0.5] separated by commas, "
+           f"e.g. 0.01,0.05,0.1,0.25,0.5; got {shown!r}")
+    try:
+        vals = [float(x) for x in (edges.split(",") if isinstance(edges, str) else edges)]
+    except (TypeError, ValueError) as exc:
+        raise CardiolatentError(how) from exc
+    e = np.asarray(vals, dtype=np.float64)
+    if e.size == 0 or not np.isfinite(e).all() or (e <= 0).any() or (e > 0.5).any() or (np.diff(e) <= 0).any():
+        raise CardiolatentError(how)
+    if e[-1] < 0.5:
+        e = np.append(e, 0.5)
+    full = np.concatenate([[0.0], e])
+    return full, [f"{lo:g}-{hi:g}" for lo, hi in zip(full[:-1], full[1:])]
+
+
+def maf_bin_codes(eaf, edges: np.ndarray) -> np.ndarray:
+    """(k,) int8 bin index of each variant's ``MAF = min(eaf, 1 - eaf)`` for the edges of
+    :func:`maf_bins` (``[0, e1]`` -> 0, ``(e1, e2]`` -> 1, ...); -1 where the frequency is missing
+    (NaN) or not a frequency (outside [0, 1]). The MAF is rounded to 10 decimals first, so that
+    ``eaf = 0.99`` (``1 - 0.99 = 0.010000000000000009``) is MAF 0.01, in the bin ending at 0.01."""
+    f = np.asarray(eaf, dtype=np.float64)
+    ok = (f >= 0) & (f <= 1)  # False for NaN
+    maf = np.round(np.minimum(f, 1.0 - f), 10)
+    code = np.searchsorted(np.asarray(edges, dtype=np.float64)[1:], np.where(ok, maf, 0.0), side="left")
+    return np.where(ok, code, -1).astype(np.int8)

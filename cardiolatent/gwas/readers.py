@@ -601,6 +601,22 @@ class Chunk:
     def __len__(self) -> int:
         return int(self.mlog10p.size)
 
+    def frequencies(self) -> np.ndarray:
+        """(k,) float64 effect-allele frequency of every row of the chunk, as :meth:`details` gives
+        ``eaf``: the file's frequency column (REGENIE / BOLT-LMM ``A1FREQ``, PLINK 2 ``A1_FREQ``), else
+        the run's ``.afreq`` beside a PLINK 2 file (oriented to A1), else NaN (PLINK 1.9 results
+        have no frequency). NaN where a row has none."""
+        k = len(self)
+        cols = self._rf.columns if self._rf is not None else {}
+        if k == 0:
+            return np.zeros(0)
+        if "eaf" in cols:
+            a = self._table.column(cols["eaf"])
+            return np.asarray(a.to_numpy(zero_copy_only=False), dtype=np.float64)[self._idx]
+        if self._rf is not None and self._rf.freq is not None:
+            return self._rf.freq.eaf(self._table, self._idx, cols)
+        return np.full(k, np.nan)
+
     def details(self, sel=None) -> pd.DataFrame:
         """The rows ``sel`` (boolean mask or indices into this chunk; all when None) as a DataFrame:
         ``chrom`` (label), ``pos``, ``id``, ``effect_allele``, ``other_allele``, ``eaf``, ``info``,

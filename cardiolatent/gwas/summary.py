@@ -12,9 +12,9 @@ live in modules named for what they hold:
 
 This module streams a list of :class:`~cardiolatent.gwas.readers.ResultFile` latent by latent
 (:func:`summarise_results`), keeping per latent only the float32 ``-log10 P`` array (freed after
-the latent), the variants above the clumping / Manhattan floor and the Manhattan subsample, and
-returns :class:`GwasSummary`, a :class:`~cardiolatent.results.Result` whose ``.save(out)`` writes
-the output folder as a unit. :func:`gwas_results` is the whole command: discovery, threshold,
+the latent; with ``qq_maf_bins`` also an int8 allele-frequency bin code per variant), the variants
+above the clumping / Manhattan floor and the Manhattan subsample, and returns :class:`GwasSummary`,
+a :class:`~cardiolatent.results.Result` whose ``.save(out)`` writes the output folder as a unit. :func:`gwas_results` is the whole command: discovery, threshold,
 summary.
 """
 
@@ -36,7 +36,7 @@ from cardiolatent.gwas.clump import LDReference, distance_clump, ld_clump
 from cardiolatent.gwas.coords import chrom_offsets
 from cardiolatent.gwas.inflation import CHI2_MEDIAN_1DF, chi2_from_mlog10p, lambda_gc, qq_points
 from cardiolatent.gwas.loci import merge_loci
-from cardiolatent.gwas.plotdata import manhattan_table, qq_table, thin_hash
+from cardiolatent.gwas.plotdata import MAF_ALL, maf_bin_codes, maf_bins, manhattan_table, qq_table, thin_hash
 from cardiolatent.gwas.readers import ResultFile, iter_chunks
 from cardiolatent.gwas.readers import discover_results
 from cardiolatent.gwas.thresholds import PAPER_P, genome_wide_threshold
@@ -87,6 +87,9 @@ class _Accumulator:
     n_p_zero: int = 0
     p_zero_ids: list = field(default_factory=list)
     max_pos: dict = field(default_factory=dict)
+    maf_edges: np.ndarray | None = None  # qq_maf_bins: edges from 0 (maf_bins); None = no stratification
+    b_parts: list = field(default_factory=list)  # int8 MAF bin code per variant (-1: no frequency)
+    n_maf_missing: int = 0
 
     def add(self, ch) -> None:
         self.n_rows += ch.n_rows
@@ -98,6 +101,10 @@ class _Accumulator:
             return
         m = ch.mlog10p
         self.m_parts.append(m.astype(np.float32))
+        if self.maf_edges is not None:
+            code = maf_bin_codes(ch.frequencies(), self.maf_edges)
+            self.n_maf_missing += int((code < 0).sum())
+            self.b_parts.append(code)
         for c in np.unique(ch.chrom):
             mp = int(ch.pos[ch.chrom == c].max())
             if mp > self.max_pos.get(int(c), -1):
@@ -157,7 +164,8 @@ class GwasResultsSummary(Summary):
     clumping: dict = field(default_factory=dict)     # method and its settings (per latent for LD clumping)
     loci: dict = field(default_factory=dict)         # merge_kb, method
     manhattan: dict = field(default_factory=dict)    # p_all_kept, background_per_latent
-    qq: dict = field(default_factory=dict)           # n_log_spaced_points, band, expected
+    qq: dict = field(default_factory=dict)           # n_log_spaced_points, band, expected (+ maf_bins,
+    #                                                  maf_missing, maf_counts, maf_lambda_gc per latent)
     filters: dict = field(default_factory=dict)      # test, min_mac, min_info
     notes: list = field(default_factory=list)
     counts: dict = field(default_factory=dict)       # latents, latents_with_leads, leads, loci, rows
@@ -174,7 +182,9 @@ class GwasSummary(Result):
     n_rows, n_variants, n_missing_p, n_filtered, lambda_gc, median_chi2, max_mlog10p, n_significant,
     n_leads, status``); ``leads``: lead variants of all latents with their ``locus``; ``loci``: see
     :func:`merge_loci`; ``manhattan``: ``latent, chrom, pos, cum_pos, mlog10p``; ``qq``: ``latent``
-    + :func:`qq_points` columns; ``chromosomes``: :func:`chrom_offsets`; ``summary``:
+    + :func:`qq_points` columns (with ``qq_maf_bins`` also ``maf_bin`` after ``latent``: ``"all"`` for
+    the unstratified rows, a bin label such as ``"0.01-0.05"`` for the per-bin rows; a table without
+    the column holds only unstratified rows); ``chromosomes``: :func:`chrom_offsets`; ``summary``:
     :class:`GwasResultsSummary` (``info`` gives its analysis part as a dict). ``excluded`` is empty
     (no participant is involved). ``table_format``: ``parquet`` or ``tsv`` for the Manhattan and QQ
     tables when saved.
@@ -317,11 +327,40 @@ def _stream_latent(acc: _Accumulator, rfs: list[ResultFile], *, chunk_bytes, tes
     return overlap
 
 
-def _inflation_and_qq(acc: _Accumulator, latent: str, t_sig: float, man_floor: float, qq_n_points: int) -> dict:
+def _maf_qq(m: np.ndarray, codes: np.ndarray, labels: list[str], man_floor: float,
+            qq_n_points: int) -> tuple[list[pd.DataFrame], dict, dict]:
+    """Per MAF bin of one latent: QQ points with the bin's own expected quantiles and band (``n`` =
+    the bin's variants), the count and the lambda GC. ``m``: float32 ``-log10 P`` (not modified),
+    ``codes``: int8 bin codes (-1 = no frequency, left out). One bin's copy is held at a time."""
+    parts, counts, lams = [], {}, {}
+    for b, lab in enumerate(labels):
+        sub = m[codes == b]  # a copy, at most 4 bytes per variant
+        sub.sort()
+        counts[lab] = int(sub.size)
+        lams[lab] = lambda_gc(sub, presorted=True) if sub.size else None
+        if sub.size:
+            q = qq_points(sub, keep_above=man_floor, n_points=qq_n_points, presorted=True)
+            q.insert(0, "maf_bin", lab)
+            parts.append(q)
+        del sub
+    return parts, counts, lams
+
+
+def _inflation_and_qq(acc: _Accumulator, latent: str, t_sig: float, man_floor: float, qq_n_points: int,
+                      maf_labels: list[str] | None = None) -> dict:
     """lambda GC, the QQ table, the strongest P and the count of significant variants of one latent
-    (its ``-log10 P`` array is sorted in place and then released)."""
+    (its ``-log10 P`` array is sorted in place and then released). With ``maf_labels``, the QQ table
+    also holds the rows of every MAF bin (``maf_bin``; the unstratified rows are ``"all"``) and
+    ``maf`` gives the counts, lambda GC and missing count per bin."""
     asc = acc.all_mlog10p()  # float32, 4 bytes per variant
     acc.m_parts = []
+    maf = None
+    if maf_labels is not None:
+        codes = np.concatenate(acc.b_parts) if acc.b_parts else np.zeros(0, np.int8)  # 1 byte per variant
+        acc.b_parts = []
+        strat, counts, lams = _maf_qq(asc, codes, maf_labels, man_floor, qq_n_points)
+        maf = {"parts": strat, "counts": counts, "lambda_gc": lams, "missing": acc.n_maf_missing}
+        del codes
     asc.sort()  # in place
     n = int(asc.size)
     out = {"n": n, "lambda_gc": lambda_gc(asc, presorted=True) if n else float("nan"),
@@ -330,8 +369,11 @@ def _inflation_and_qq(acc: _Accumulator, latent: str, t_sig: float, man_floor: f
            "n_significant": int(n - np.searchsorted(asc, np.float32(t_sig), side="right")) if n else 0}
     if n:
         qq = qq_points(asc, keep_above=man_floor, n_points=qq_n_points, presorted=True)
+        if maf is not None:
+            qq = pd.concat([qq.assign(maf_bin=MAF_ALL), *maf["parts"]], ignore_index=True)
         qq.insert(0, "latent", latent)
         out["qq"] = qq
+    out["maf"] = maf
     return out
 
 
@@ -402,6 +444,7 @@ def summarise_results(
     manhattan_p: float = 1e-3,
     manhattan_background: int = 10_000,
     qq_n_points: int = 1000,
+    qq_maf_bins: str | Sequence[float] | None = None,
     chunk_bytes: int = 2 << 20,
     progress: Callable[[int], None] | None = None,
     on_latent: Callable[[str], None] | None = None,
@@ -421,11 +464,18 @@ def summarise_results(
     manhattan_p : Manhattan / QQ rows with P below this are all kept.
     manhattan_background : per latent, the number of other variants kept for the Manhattan plot.
     qq_n_points : log-spaced QQ points per latent besides those with P < manhattan_p.
+    qq_maf_bins : upper edges of minor-allele-frequency bins (:func:`~cardiolatent.gwas.plotdata.maf_bins`,
+        e.g. ``"0.01,0.05,0.1,0.25,0.5"``; None = off). The QQ table then gets a ``maf_bin`` column:
+        ``"all"`` for the usual rows and, per latent and bin (``MAF = min(eaf, 1 - eaf)``), the same
+        thinned points with expected quantiles and 95% band of that bin's own count. Variants
+        without a frequency are left out of the bins and counted (``summary.qq["maf_missing"]``).
     chunk_bytes : text per streamed block.
     progress : called with the number of (compressed) bytes newly consumed.
     on_latent : called with each latent's name as it starts.
     """
     _check_settings(p_threshold, ld_ref, clump_p2, manhattan_p, window_kb, merge_kb, clump_kb)
+    maf_edges, maf_labels = maf_bins(qq_maf_bins) if qq_maf_bins is not None else (None, None)
+    maf_counts, maf_lambda, maf_missing = {}, {}, {}
     t_sig = float(-np.log10(p_threshold))
     man_floor = float(-np.log10(manhattan_p))
     keep_floor = min(man_floor, t_sig, float(-np.log10(clump_p2)) if ld_ref is not None else np.inf)
@@ -442,7 +492,7 @@ def summarise_results(
     for latent, rfs in groups.items():
         if on_latent is not None:
             on_latent(latent)
-        acc = _Accumulator(latent, keep_floor, man_floor, int(manhattan_background))
+        acc = _Accumulator(latent, keep_floor, man_floor, int(manhattan_background), maf_edges=maf_edges)
         if _stream_latent(acc, rfs, chunk_bytes=chunk_bytes, test=test, min_mac=min_mac, min_info=min_info,
                           progress=progress):
             notes.append(f"latent {latent}: several files cover the same chromosome(s); variants in more than one "
@@ -453,9 +503,12 @@ def summarise_results(
                          "with P = 0; ask the tool for -log10 P (REGENIE writes LOG10P; plink2 glm cols=+log10p)")
         for c, mp in acc.max_pos.items():
             max_pos[c] = max(max_pos.get(c, -1), mp)
-        st = _inflation_and_qq(acc, latent, t_sig, man_floor, qq_n_points)
+        st = _inflation_and_qq(acc, latent, t_sig, man_floor, qq_n_points, maf_labels)
         if st["qq"] is not None:
             qq_parts.append(st["qq"])
+        if st["maf"] is not None:
+            maf_counts[latent], maf_lambda[latent] = st["maf"]["counts"], st["maf"]["lambda_gc"]
+            maf_missing[latent] = st["maf"]["missing"]
         top = acc.top()
         ld = _leads_of(top, latent, ref=ref, t_sig=t_sig, p_threshold=p_threshold, window_kb=window_kb,
                        clump_p2=clump_p2, clump_r2=clump_r2, kb_ld=kb_ld, plink=plink, ld_match=ld_match,
@@ -473,7 +526,24 @@ def summarise_results(
     per_latent = pd.DataFrame(per, columns=PER_LATENT_COLUMNS)
     chroms = chrom_offsets(max_pos)
     manhattan = manhattan_table(man_parts, list(groups), chroms)
-    qq = qq_table(qq_parts, list(groups))
+    qq = qq_table(qq_parts, list(groups), maf_labels)
+    qq_info = {"n_log_spaced_points": int(qq_n_points), "band": 0.95, "expected": "-log10(rank / (n + 1))"}
+    if maf_labels is not None:
+        qq_info["maf_bins"] = {
+            "edges": maf_edges.tolist(), "labels": maf_labels, "maf": "min(eaf, 1 - eaf), rounded to 10 decimals",
+            "intervals": "[0, e1], (e1, e2], ..., (e_k-1, 0.5]",
+            "rows": "maf_bin 'all': every variant with a P value (as without bins); a bin label: the variants "
+                    "of that bin, expected quantiles and band with n = the bin's count (maf_counts)"}
+        qq_info["maf_missing"] = maf_missing
+        qq_info["maf_counts"] = maf_counts
+        qq_info["maf_lambda_gc"] = maf_lambda
+        miss = {k: v for k, v in maf_missing.items() if v}
+        if miss:
+            eg = ", ".join(f"{k}: {v}" for k, v in list(miss.items())[:3])
+            notes.append(f"{len(miss)} latent(s) have variants without an allele frequency ({eg}"
+                         f"{' ...' if len(miss) > 3 else ''}), left out of the MAF-stratified QQ rows and "
+                         "counted in summary.json qq.maf_missing (PLINK 1.9 results have no frequency; PLINK 2 "
+                         "results need the run's .afreq beside them)")
     leads, loci = _leads_and_loci(leads_parts, merge_kb, merge_method)
     summary = GwasResultsSummary(
         inputs=[{"path": str(f.path), "latent": f.latent, "format": f.format} for f in files],
@@ -484,7 +554,7 @@ def summarise_results(
                   if ref is not None else {"method": "distance", "window_kb": window_kb}),
         loci={"merge_kb": merge_kb, "method": merge_method},
         manhattan={"p_all_kept": manhattan_p, "background_per_latent": int(manhattan_background)},
-        qq={"n_log_spaced_points": int(qq_n_points), "band": 0.95, "expected": "-log10(rank / (n + 1))"},
+        qq=qq_info,
         filters={"test": test, "min_mac": min_mac, "min_info": min_info},
         notes=notes,
     )
@@ -535,6 +605,8 @@ def gwas_results(
             raise CardiolatentError(f"{name} must be >= 0")
     if chunk_mb <= 0:
         raise CardiolatentError("chunk_mb must be positive")
+    if settings.get("qq_maf_bins") is not None:
+        maf_bins(settings["qq_maf_bins"])
     if table_format not in ("parquet", "tsv"):
         raise CardiolatentError(f"table_format must be parquet or tsv, not {table_format!r}")
     _check_settings(threshold, settings.get("ld_ref"), settings.get("clump_p2", 1e-4),

@@ -31,6 +31,7 @@ from matplotlib.textpath import TextPath
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.gwas.plotdata import MAF_ALL
 from cardiolatent.gwas.thresholds import PAPER_P
 from cardiolatent.plotting._inputs import as_result, new_or_given_ax
 from cardiolatent.plotting.style import CYCLE, DOUBLE_COLUMN_MM, GREY, MM, OKABE_ITO, SINGLE_COLUMN_MM, figure, style
@@ -523,6 +524,35 @@ def _legend_corner(ax, x, y, n_entries: int) -> str:
     return "upper left" if ul <= lr else "lower right"
 
 
+def _maf_legend(res, names: list[str], latents: list[str]) -> tuple[dict, str | None]:
+    """Legend labels of the MAF bins (``MAF 0.01-0.05: lambda 1.002, n = 1,234``, from ``summary.json``
+    ``qq.maf_lambda_gc`` / ``qq.maf_counts``; medians over several latents) and the legend title
+    (the variants without a frequency; how several latents are summarised)."""
+    info = res.summary.qq or {}
+    counts, lams, missing = (info.get(k) or {} for k in ("maf_counts", "maf_lambda_gc", "maf_missing"))
+    lam_sym = r"$\lambda_{\mathrm{GC}}$"
+    latents = [x for x in latents if x in counts]
+    labels = {}
+    for b in names:
+        n = [counts[x].get(b) for x in latents if counts[x].get(b) is not None]
+        lam = [lams.get(x, {}).get(b) for x in latents]
+        lam = [float(v) for v in lam if v is not None and np.isfinite(v)]
+        parts = []
+        if lam:
+            parts.append(f"{lam_sym} {np.median(lam):.3f}")
+        if n:
+            parts.append(f"n = {int(np.median(n)):,}")
+        shown = b.replace("-", "\u2013") if re.fullmatch(r"[\d.]+-[\d.]+", b) else b  # 0.01–0.05
+        labels[b] = f"MAF {shown}" + (f": {', '.join(parts)}" if parts else "")
+    title = []
+    if len(latents) > 1:
+        title.append(f"medians over {len(latents)} latents")
+    n_miss = sum(int(missing.get(x) or 0) for x in latents)
+    if n_miss:
+        title.append(f"{n_miss:,} variant(s) without MAF not shown")
+    return labels, ("\n".join(title) or None)
+
+
 def qq(result_or_path, *, latents=None, ax=None, by_maf: bool = False, max_series: int = 8,
        title: str | None = None, y_break="auto"):
     """QQ plot: expected (x) vs observed (y) ``-log10 P`` of ``qq.parquet``, single column (89 mm).
@@ -531,9 +561,13 @@ def qq(result_or_path, *, latents=None, ax=None, by_maf: bool = False, max_serie
     ``max_series`` latents are drawn as one pooled series (one colour), the legend giving the median
     and range of their lambda GC. Grey: the pointwise 95% band (``ci_low``..``ci_high``) of the latent
     with the most variants (the bands of latents with similar counts coincide); black line: y = x.
-    ``by_maf``: one series per allele-frequency bin (pooled over the latents), which needs a
-    ``maf_bin`` column in ``qq.parquet`` (this version of ``gwas-results`` does not write one: an
-    error says so). The observed axis uses the broken scale of the module docstring.
+    ``by_maf``: one series per minor-allele-frequency bin (pooled over the chosen latents), which
+    needs the ``maf_bin`` column that ``gwas-results --qq-maf-bins`` writes (an error says so
+    otherwise); the legend gives each bin's lambda GC and variant count from ``summary.json``
+    (``qq.maf_lambda_gc``, ``qq.maf_counts``; the medians over latents when there are several) and
+    the variants without a frequency, which no bin holds. The grey band is then that of the bin with
+    the most variants. Without ``by_maf`` a stratified table draws its ``maf_bin == "all"`` rows.
+    The observed axis uses the broken scale of the module docstring.
     """
     res = as_result(result_or_path, ("GwasSummary",), "QQ plot")
     all_latents = latents is None
@@ -544,7 +578,16 @@ def qq(result_or_path, *, latents=None, ax=None, by_maf: bool = False, max_serie
     _need_columns(qqt, ["latent", "expected", "observed", "ci_low", "ci_high"], res, "qq.parquet")
     if by_maf and "maf_bin" not in qqt.columns:
         raise CardiolatentError(f"{_where(res)}: qq.parquet has no maf_bin column; by_maf needs QQ data "
-                                "stratified by allele frequency, which this gwas-results does not write")
+                                "stratified by allele frequency (gwas-results --qq-maf-bins)")
+    if "maf_bin" in qqt.columns:
+        is_all = (_as_str(qqt["maf_bin"]) == MAF_ALL).to_numpy()
+        if by_maf:
+            qqt = qqt[~is_all]
+            if len(qqt) == 0:
+                raise CardiolatentError(f"{_where(res)}: qq.parquet has no rows of a MAF bin (maf_bin other "
+                                        f"than '{MAF_ALL}') to draw")
+        elif is_all.any():
+            qqt = qqt[is_all]
     qqt = _rows_of(qqt, chosen, all_latents)
     if len(qqt) == 0:
         raise CardiolatentError(f"{_where(res)}: qq.parquet has no variants of latent(s) {', '.join(chosen[:5])}")
@@ -557,9 +600,13 @@ def qq(result_or_path, *, latents=None, ax=None, by_maf: bool = False, max_serie
     band_latent = str(n_var.idxmax())
 
     lam_sym = r"$\lambda_{\mathrm{GC}}$"
+    legend_title = None
     if by_maf:
         bins = _as_str(qqt["maf_bin"])
-        series = [(f"MAF {b}", qqt[bins == b]) for b in pd.unique(bins)]
+        names = [str(b) for b in (bins.cat.categories if isinstance(bins.dtype, pd.CategoricalDtype)
+                                  else pd.unique(bins)) if (bins == b).any()]
+        labels, legend_title = _maf_legend(res, names, present)
+        series = [(labels[b], qqt[bins == b]) for b in names]
     elif len(present) <= max_series:
         series = [(f"{c} ({lam_sym} {lam.get(c, np.nan):.3f})", qqt[lat_str == c]) for c in present]
     else:
@@ -572,8 +619,9 @@ def qq(result_or_path, *, latents=None, ax=None, by_maf: bool = False, max_serie
         created = ax is None
         fig, ax = new_or_given_ax(ax, lambda: figure(SINGLE_COLUMN_MM, 80))
         band = qqt[lat_str == band_latent]
-        if by_maf:
-            band = band[bins[band.index] == bins[band.index].iloc[0]]
+        if by_maf:  # the band of the bin with the most variants: the largest expected value
+            bb = bins[band.index]
+            band = band[bb == bb.iloc[int(np.argmax(band["expected"].to_numpy(np.float64)))]]
         band = band.sort_values("expected")
         ax.fill_between(band["expected"].to_numpy(np.float64), band["ci_low"].to_numpy(np.float64),
                         band["ci_high"].to_numpy(np.float64), color="#D9D9D9", lw=0, zorder=0,
@@ -593,8 +641,9 @@ def qq(result_or_path, *, latents=None, ax=None, by_maf: bool = False, max_serie
                              band["expected"].to_numpy(np.float64)])
         ys = np.concatenate([qqt["observed"].to_numpy(np.float64), np.linspace(0, emax, 200),
                              band["ci_low"].to_numpy(np.float64)])
-        ax.legend(loc=_legend_corner(ax, xs, ys, len(series) + 2), frameon=False, handletextpad=0.3,
-                  borderaxespad=0.2, markerscale=2, fontsize=6)
+        ax.legend(loc=_legend_corner(ax, xs, ys, len(series) + 2 + (legend_title is not None)), frameon=False,
+                  handletextpad=0.3, borderaxespad=0.2, markerscale=2, fontsize=6, title=legend_title,
+                  title_fontsize=6)
         if title:
             ax.set_title(title, loc="left")
         if created:
@@ -603,12 +652,18 @@ def qq(result_or_path, *, latents=None, ax=None, by_maf: bool = False, max_serie
 
 
 def gwas_figures(result_or_path, *, per_latent=False, genes=None, label=True, thin_p: float = 1e-2) -> dict:
-    """Every figure of a ``gwas-results`` folder: ``{"manhattan": ..., "qq": ...}`` and, with
-    ``per_latent`` (True for all latents, or a list), ``manhattan_<latent>`` and ``qq_<latent>`` for
-    each. A result without variants raises :class:`~cardiolatent.errors.CardiolatentError` with the
-    reason."""
+    """Every figure of a ``gwas-results`` folder: ``{"manhattan": ..., "qq": ...}`` (+ ``qq_maf``, the
+    QQ per MAF bin, when ``qq.parquet`` is stratified) and, with ``per_latent`` (True for all latents,
+    or a list), ``manhattan_<latent>`` and ``qq_<latent>`` (+ ``qq_maf_<latent>``) for each. A result
+    without variants raises :class:`~cardiolatent.errors.CardiolatentError` with the reason."""
     res = as_result(result_or_path, ("GwasSummary",), "GWAS figure")
     out = {"manhattan": manhattan(res, genes=genes, label=label, thin_p=thin_p), "qq": qq(res)}
+    maf_lat = set()
+    if res.qq is not None and "maf_bin" in res.qq.columns:  # gwas-results --qq-maf-bins: QQ per MAF bin
+        binned = _as_str(res.qq["maf_bin"]) != MAF_ALL
+        maf_lat = set(pd.unique(_as_str(res.qq["latent"])[binned]))
+        if maf_lat:
+            out["qq_maf"] = qq(res, by_maf=True)
     if per_latent:
         chosen = _latents_of(res, None if per_latent is True else per_latent, "Manhattan plot")
         present = set(pd.unique(_as_str(res.manhattan["latent"])))
@@ -616,4 +671,6 @@ def gwas_figures(result_or_path, *, per_latent=False, genes=None, label=True, th
             if lat in present:
                 out[f"manhattan_{_safe(lat)}"] = manhattan_latent(res, lat, genes=genes, label=label, thin_p=thin_p)
                 out[f"qq_{_safe(lat)}"] = qq(res, latents=[lat])
+            if lat in maf_lat:
+                out[f"qq_maf_{_safe(lat)}"] = qq(res, latents=[lat], by_maf=True)
     return out
