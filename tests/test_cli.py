@@ -41,6 +41,8 @@ def test_covariates_and_outcomes_commands(small_cohort, tmp_path, capsys):
     assert main(["outcomes", "--ukb", str(small_cohort.main), "--outcomes", "AF,MI", "--out", str(oc)]) == 0
     table = pd.read_csv(oc, sep="\t")
     assert set(table["outcome"]) == {"AF", "MI"} and len(table) == 2 * (truth["instance"] == 2).sum()
+    assert main(["outcomes", "--ukb", str(small_cohort.main), "--outcomes", "paper_diseases", "--out", str(oc)]) == 0
+    assert set(pd.read_csv(oc, sep="\t")["outcome"]) == {"AF", "T2D", "HF", "MI", "CHD", "ANGINA", "MVD", "AVD"}
     capsys.readouterr()
     assert main(["outcomes", "--ukb", str(small_cohort.main), "--outcomes", "XYZ"]) == 2
     assert "unknown outcome" in capsys.readouterr().err

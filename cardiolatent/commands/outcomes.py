@@ -17,7 +17,7 @@ def add_arguments(p) -> None:
     from cardiolatent.commands._common import add_max_followup_argument, add_ukb_argument
 
     add_ukb_argument(p)
-    p.add_argument("--outcomes", default="AF,MI,HF,HTN,T2D", help="comma-separated outcome names")
+    p.add_argument("--outcomes", default="AF,MI,HF,HTN,T2D", help="comma-separated outcome names, or the preset paper_diseases")
     p.add_argument("--definitions", default=None,
                    help="TOML file of outcome definitions overriding/extending the packaged one")
     p.add_argument("--instance", type=int, default=2, help="imaging instance whose visit date starts follow-up")
@@ -52,12 +52,13 @@ def run(args) -> int:
         ukb_path,
         write_output,
     )
+    from cardiolatent.analysis.design import expand_names
     from cardiolatent.errors import CardiolatentError
     from cardiolatent.ukb.outcomes import load_definitions, outcome_table, wide_outcomes
     from cardiolatent.ukb.read import read_main
 
     defs = load_definitions(args.definitions)
-    names = [s.strip() for s in args.outcomes.split(",") if s.strip()]
+    names = expand_names(args.outcomes)          # presets too (paper_diseases), as in assoc and cox
     unknown = [n for n in names if n not in defs]
     if unknown:
         raise CardiolatentError(f"unknown outcome(s) {', '.join(unknown)}; defined: {', '.join(defs)}")
