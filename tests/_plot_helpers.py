@@ -21,10 +21,15 @@ def pdf_fonts(pdf: Path) -> list[dict]:
             emb = parts[-5]
             rows.append({"name": parts[0], "type": " ".join(parts[1:3]), "emb": emb == "yes"})
         return rows
+    # no pdffonts: each font descriptor (matplotlib writes them uncompressed) names its font and, when
+    # the font is embedded, its font program (/FontFile2 for TrueType)
     raw = pdf.read_bytes()
-    names = re.findall(rb"/BaseFont\s*/([A-Za-z0-9+\-_,]+)", raw)
-    embedded = len(re.findall(rb"/FontFile2", raw))
-    return [{"name": n.decode(), "type": "TrueType", "emb": i < embedded} for i, n in enumerate(names)]
+    rows = []
+    for d in re.findall(rb"<<(?:(?!>>).)*?/Type\s*/FontDescriptor(?:(?!>>).)*>>", raw, flags=re.S):
+        name = re.search(rb"/FontName\s*/([^\s/<>\[\]]+)", d)
+        rows.append({"name": name.group(1).decode() if name else "?", "type": "TrueType",
+                     "emb": re.search(rb"/FontFile[23]?\b", d) is not None})
+    return rows
 
 
 def assert_figure_files(paths: dict) -> None:
