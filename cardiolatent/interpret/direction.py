@@ -279,7 +279,9 @@ def _fit_continuous(X, y, groups, folds, random_state):
 
     Latents of one seed are strongly correlated (they span far fewer dimensions than there are),
     which slows coordinate descent at the smallest penalties; those fits may stop before full
-    convergence (a note says so) without changing the chosen penalty's fit.
+    convergence (a note says so) without changing the chosen penalty's fit. The folds of each
+    LassoCV run on every core (threads; each fold's fit is the same as run alone, so the direction
+    does not depend on the number of cores).
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -297,7 +299,7 @@ def _fit_continuous_quiet(X, y, groups, folds, random_state):
         raise CardiolatentError("no latent is selected at any penalty: the trait is not linearly related "
                                 "to these latents")
     cv = list(GroupKFold(k, shuffle=True, random_state=random_state).split(X, groups=groups))
-    model = LassoCV(cv=cv, max_iter=20000, selection="random", random_state=random_state).fit(X, y)
+    model = LassoCV(cv=cv, max_iter=20000, selection="random", random_state=random_state, n_jobs=-1).fit(X, y)
     coef = model.coef_.copy()
     notes = []
     if not np.any(coef):
@@ -315,7 +317,8 @@ def _fit_continuous_quiet(X, y, groups, folds, random_state):
     for tr, te in outer.split(X, groups=groups):
         inner = list(GroupKFold(_folds(groups[tr], folds), shuffle=True, random_state=random_state)
                      .split(X[tr], groups=groups[tr]))
-        pred[te] = LassoCV(cv=inner, max_iter=20000, selection="random", random_state=random_state).fit(X[tr], y[tr]).predict(X[te])
+        fold = LassoCV(cv=inner, max_iter=20000, selection="random", random_state=random_state, n_jobs=-1)
+        pred[te] = fold.fit(X[tr], y[tr]).predict(X[te])
     r2 = float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
     return coef, r2, float(model.alpha_), notes
 
