@@ -180,3 +180,19 @@ def test_a_trait_of_the_main_data_by_name_with_covariates(gwas_cohort):
     assert d.summary.score > 0.3          # out of fold, after age and sex took their share
     assert any("residualised" in n for n in d.summary.notes)
     assert d.summary.n_rows + len(d.excluded) == len(truth)    # participants without the IDP are counted
+
+
+def test_the_direction_does_not_depend_on_the_number_of_cores(monkeypatch):
+    """LassoCV's folds run on every core; the same fit on one core gives the same direction, bit for bit."""
+    import cardiolatent.interpret.direction as direction_mod
+
+    df, Z, rng = _latents(n=300, seed=4)
+    zs = (Z - Z.mean(0)) / Z.std(0)
+    y = zs[:, 1] - 0.5 * zs[:, 7] + rng.normal(0, 1, len(Z))
+    V = _variables(read_latents(df).keys, lvedv=y)
+    many = trait_direction(df, V, "lvedv", seed=1701)
+    real = direction_mod.LassoCV
+    monkeypatch.setattr(direction_mod, "LassoCV", lambda **kw: real(**{**kw, "n_jobs": 1}))
+    one = trait_direction(df, V, "lvedv", seed=1701)
+    np.testing.assert_array_equal(many.beta, one.beta)
+    assert many.summary.score == one.summary.score
