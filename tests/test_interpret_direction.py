@@ -9,6 +9,7 @@ import pytest
 import statsmodels.api as sm
 from sklearn.metrics import roc_auc_score
 
+import cardiolatent.interpret.direction as direction_mod
 from cardiolatent.analysis.design import Variables
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.interpret import Direction, latent_direction, trait_direction
@@ -184,8 +185,6 @@ def test_a_trait_of_the_main_data_by_name_with_covariates(gwas_cohort):
 
 def test_the_direction_does_not_depend_on_the_number_of_cores(monkeypatch):
     """LassoCV's folds run on every core; the same fit on one core gives the same direction, bit for bit."""
-    import cardiolatent.interpret.direction as direction_mod
-
     df, Z, rng = _latents(n=300, seed=4)
     zs = (Z - Z.mean(0)) / Z.std(0)
     y = zs[:, 1] - 0.5 * zs[:, 7] + rng.normal(0, 1, len(Z))
