@@ -22,7 +22,7 @@ import pandas as pd
 from cardiolatent.encode.ensemble import ensemble
 from cardiolatent.encode.run import encode_inputs
 from cardiolatent.images.readers import discover_inputs
-from cardiolatent.io_utils import write_table_atomic, write_text_atomic
+from cardiolatent.io_utils import wait_lock, write_table_atomic, write_text_atomic
 from cardiolatent.latents import read_latents
 from cardiolatent.model.pipeline import demo_weight_files, load_model
 from cardiolatent.synth import default as synth_default
@@ -112,14 +112,17 @@ def default_latents(*, progress: bool = True):
     ``<hash>`` fingerprints the demo weight files, so new weights are never paired with latents
     of old ones.
     """
-    paths = synth_default.default_cohort(images=True, progress=progress)
-    files = demo_weight_files()
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(Path(f).read_bytes())
-    out = paths.root / f"latents_demo_{digest.hexdigest()[:12]}.parquet"
-    if not out.exists():
-        items = discover_inputs([paths.bulk])
-        models = [load_model(f) for f in files]
-        encode_inputs(items, models, out, workers=2, progress=progress)
+    # two processes (two commands, two test workers) may both ask at once: one builds, the other waits
+    with wait_lock(synth_default.cache_dir() / ".builtin.lock",
+                   "waiting for another cardiolatent run that is building the built-in cohort"):
+        paths = synth_default.default_cohort(images=True, progress=progress)
+        files = demo_weight_files()
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(Path(f).read_bytes())
+        out = paths.root / f"latents_demo_{digest.hexdigest()[:12]}.parquet"
+        if not out.exists():
+            items = discover_inputs([paths.bulk])
+            models = [load_model(f) for f in files]
+            encode_inputs(items, models, out, workers=2, progress=progress)
     return paths, out

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -280,6 +281,35 @@ def output_lock(path: str | os.PathLike):
             fcntl.flock(fd, fcntl.LOCK_UN)
             with contextlib.suppress(OSError):
                 lock.unlink()
+    finally:
+        _HELD_LOCK_FDS.discard(fd)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def wait_lock(path: str | os.PathLike, message: str | None = None):
+    """Hold an exclusive lock on the lock file ``path`` for the block, waiting while another process
+    holds it (``message``, when given, is printed to stderr once before waiting).
+
+    For work that two processes may both start and only one should do, such as building the
+    built-in cohort: the second waits, then finds the work done. The lock file is kept (removing it
+    would let a third process lock a new file while the second holds the old one).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    _HELD_LOCK_FDS.add(fd)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if message:
+                print(message, file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         _HELD_LOCK_FDS.discard(fd)
         os.close(fd)

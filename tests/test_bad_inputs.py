@@ -599,3 +599,30 @@ def test_a_forked_worker_does_not_keep_the_output_lock_of_a_killed_run(tmp_path)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker_pid, signal.SIGKILL)
+
+
+def test_a_second_builder_of_the_builtin_cohort_waits_for_the_first(tmp_path):
+    """wait_lock: a second process asking for the same lock waits (saying so once), then runs."""
+    import subprocess
+    import sys
+    import time
+
+    from cardiolatent.io_utils import wait_lock
+
+    lock = tmp_path / ".builtin.lock"
+    done = tmp_path / "second.done"
+    script = (
+        "import time, pathlib\n"
+        "from cardiolatent.io_utils import wait_lock\n"
+        f"with wait_lock({str(lock)!r}, 'waiting for another run'):\n"
+        f"    pathlib.Path({str(done)!r}).write_text(str(time.time()))\n"
+    )
+    with wait_lock(lock):
+        second = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+        time.sleep(3.0)
+        assert second.poll() is None and not done.exists()      # blocked while the first holds it
+        released = time.time()
+    second.wait(60)
+    assert second.returncode == 0 and float(done.read_text()) >= released
+    assert second.stderr.read().strip() == "waiting for another run"
+    assert lock.exists()                                        # kept: never a second lock file

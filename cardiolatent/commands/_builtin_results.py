@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cardiolatent.io_utils import wait_lock
+
 #: (output under the results folder, the command's arguments) in order
 STEPS = [
     ("icc_visits.tsv", ["icc", "--between", "visits"]),
@@ -47,6 +49,14 @@ def builtin_results(*, quiet: bool = False) -> Path:
     paths, lat = default_latents(progress=not quiet)
     root = Path(lat).parent / f"results_{Path(lat).stem}"
     root.mkdir(parents=True, exist_ok=True)
+    with wait_lock(root.parent / f".{root.name}.lock", "waiting for another cardiolatent run that is computing "
+                                                       "the built-in cohort's results"):
+        _complete(root, paths, lat, quiet)
+    return root
+
+
+def _complete(root: Path, paths, lat: Path, quiet: bool) -> None:
+    """Run the steps whose outputs are missing."""
     common = ["--latents", str(lat), "--ukb", str(paths.main), "--quiet"]
     todo = [(out, args) for out, args in STEPS if not (root / out).exists()]
     if todo and not quiet:
@@ -67,4 +77,3 @@ def builtin_results(*, quiet: bool = False) -> Path:
 
                 raise CardiolatentError(f"built-in results: plink2 failed on {exp / 'run_plink2.sh'}")
         _cli(["gwas-results", "--results", str(exp / "results"), "--out", str(root / "gwas"), "--quiet"])
-    return root
