@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "gwas-results": "gwas_results",
     "manipulate": "manipulate",
     "figures": "figures",
+    "report": "report",
 }
 
 

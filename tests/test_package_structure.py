@@ -15,8 +15,9 @@ of a lower layer, never one of its own layer or above:
 7     gwas (reads back what a format of exports asked the tool to write)
 8     plotting (figures from the results of every layer below; results reach it by name, through
       ``cardiolatent.results.plotting_layer``, when they are drawn)
-9     demo
-10    commands, cli, __main__
+9     report (one HTML page from a results folder: the figures of plotting, embedded)
+10    demo
+11    commands, cli, __main__
 ====  ==========================================================================================
 
 Besides: ``stats`` imports only ``errors`` and itself (numerical cores that know nothing of UK
@@ -43,8 +44,9 @@ LAYERS = {
     "exports": 6, "interpret": 6,
     "gwas": 7,
     "plotting": 8,
-    "demo": 9,
-    "commands": 10, "cli": 10, "__main__": 10,
+    "report": 9,
+    "demo": 10,
+    "commands": 11, "cli": 11, "__main__": 11,
 }
 #: the command line's own modules may import each other
 COMMAND_LINE = {"commands", "cli", "__main__"}
@@ -180,7 +182,7 @@ def test_imports_at_module_top(module, path, tree):
 
 
 COMMAND_NAMES = ["demo", "synth", "fields", "covariates", "outcomes", "convert-main", "train", "encode", "ensemble", "icc",
-                 "assoc", "cox", "export", "gwas-results", "manipulate", "figures"]
+                 "assoc", "cox", "export", "gwas-results", "manipulate", "figures", "report"]
 
 
 def test_help_imports_no_pandas_numpy_or_torch():
