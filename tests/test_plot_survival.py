@@ -47,6 +47,23 @@ def cox(tmp_path_factory):
     return out, Result.load(out)
 
 
+@pytest.fixture(scope="module")
+def cox_mi_failed(cox, tmp_path_factory):
+    """(path, result): the same result with every MI model failed (status "separation", as a fit of
+    an outcome with one or two events reports), saved as the command saves it. The built-in cohort's
+    number of MI events is not something these tests should depend on."""
+    _, res = cox
+    table = res.table.copy()
+    table.loc[table["outcome"] == "MI", "status"] = "separation"
+    groups = {k: v.copy() for k, v in res.groups.items()}
+    hr = groups["hazard_ratios"]
+    hr.loc[hr["outcome"] == "MI", "status"] = "separation"
+    failed = dataclasses.replace(res, table=table, groups=groups)
+    out = tmp_path_factory.mktemp("cox_mi_failed") / "cox.tsv"
+    failed.save(out)
+    return out, Result.load(out)
+
+
 def _by_gid(ax, gid):
     return [a for a in ax.get_children() if a.get_gid() == gid]
 
@@ -94,10 +111,10 @@ def test_format_helpers():
     assert format_hr(5.07, 1.78, 14.43) == "5.07 (1.78\u201314.43)"
 
 
-def test_forest_leaves_out_rows_not_ok_and_says_how_many(cox):
-    _, res = cox
+def test_forest_leaves_out_rows_not_ok_and_says_how_many(cox_mi_failed):
+    _, res = cox_mi_failed
     t = res.table
-    # MI (one event) has no model with status ok: its panel is a title and the note
+    # MI has no model with status ok: its panel is a title and the note
     fig = forest(res, latents="S1701_Z0,S1701_Z1,S1701_Z2", sort=None)
     mi = t[(t["outcome"] == "MI") & t["latent"].isin(["S1701_Z0", "S1701_Z1", "S1701_Z2"])]
     assert (mi["status"] != "ok").all()
@@ -120,16 +137,17 @@ def test_forest_leaves_out_rows_not_ok_and_says_how_many(cox):
     plt.close("all")
 
 
-def test_forest_into_a_given_axes_and_bad_inputs(cox):
+def test_forest_into_a_given_axes_and_bad_inputs(cox, cox_mi_failed):
     path, res = cox
     fig, ax = plt.subplots()
     assert forest(res, outcome="AF", latents=["S1701_Z5", "S1701_Z4"], ax=ax, sort="latent") is fig
     assert [tl.get_text() for tl in ax.get_yticklabels()] == ["S1701_Z4", "S1701_Z5"]
     with pytest.raises(CardiolatentError, match="ax= draws one outcome"):
         forest(res, ax=ax)
+    failed_path, _ = cox_mi_failed
     with pytest.raises(CardiolatentError, match="nothing to draw in a forest plot") as e:
-        forest(path, outcome="MI")
-    assert "\n" not in str(e.value) and str(path) in str(e.value)
+        forest(failed_path, outcome="MI")
+    assert "\n" not in str(e.value) and str(failed_path) in str(e.value)
     with pytest.raises(CardiolatentError, match="outcome 'HF' is not in"):
         forest(res, outcome="HF")
     with pytest.raises(CardiolatentError, match="latent 'S9_Z0' is not in"):
@@ -243,7 +261,7 @@ def test_numbers_at_risk_equal_the_table_and_lifelines(cox):
     plt.close("all")
 
 
-def test_by_sex_two_panels_nelson_aalen_and_options(cox, tmp_path):
+def test_by_sex_two_panels_nelson_aalen_and_options(cox, cox_mi_failed, tmp_path):
     _, res = cox
     fig = survival_curves(res, outcome="AF", by="sex")
     axes = [a for a in fig.axes if _curve_lines(a)]
@@ -259,7 +277,7 @@ def test_by_sex_two_panels_nelson_aalen_and_options(cox, tmp_path):
     assert [x.get_text() for x in axes[1].texts if x.get_gid() == "at_risk_label"] == []
     assert_figure_files(save_figure(fig, tmp_path / "km_sex", close=True))
 
-    fig = survival_curves(res, outcome="MI", kind="nelson_aalen", at_risk=False)
+    fig = survival_curves(cox_mi_failed[1], outcome="MI", kind="nelson_aalen", at_risk=False)
     (ax,) = fig.axes
     na = _table(res, "nelson_aalen", "MI", "all")
     for g, ln in _curve_lines(ax).items():
@@ -306,8 +324,8 @@ def _row_y(ax):
     return out
 
 
-def test_tertile_forest_middle_reference_points_cis_and_texts(cox, tmp_path):
-    path, res = cox
+def test_tertile_forest_middle_reference_points_cis_and_texts(cox_mi_failed, tmp_path):
+    path, res = cox_mi_failed
     fig = tertile_forest(path)                              # from the saved files; reference = middle = T2
     (ax,) = fig.axes
     af = _hr_rows(res, "AF", "T2")
