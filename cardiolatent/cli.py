@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "manipulate": "manipulate",
     "figures": "figures",
     "report": "report",
+    "cache": "cache",
 }
 
 

@@ -23,6 +23,16 @@ def _main_cache_in_tmp(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _builtin_cohort_small():
+    """The built-in cohort has 200 participants in tests (the default, 1,800 with images, is too big
+    for CI; tests/test_synth_default.py builds that one's tables in a slow test). Commands run in
+    subprocesses inherit it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CARDIOLATENT_BUILTIN_N", "200")
+        yield
+
+
 #: the cohorts tests use (seed, n, images)
 SMALL = dict(n=120, seed=7, images=True)
 GWAS = dict(n=2000, seed=11, images=False)

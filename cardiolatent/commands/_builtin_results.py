@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from cardiolatent.io_utils import wait_lock
+from cardiolatent.synth.default import DEFAULT_MIN_CASES
 
 #: (output under the results folder, the command's arguments) in order
 STEPS = [
@@ -22,9 +23,10 @@ STEPS = [
     ("icc_seeds.tsv", ["icc", "--between", "seeds"]),
     ("ensemble", ["ensemble"]),
     ("assoc_traits.tsv", ["assoc", "--traits", "cardiac_idps", "--covariates", "paper_traits"]),
-    # the 200-participant cohort has a handful of cases per disease: tested from 5 (the paper: 200)
+    # the built-in cohort has 24-86 cases per disease in the case window: tested from DEFAULT_MIN_CASES
+    # (20; the paper: 200)
     ("assoc_diseases.tsv", ["assoc", "--outcomes", "paper_diseases", "--covariates", "paper_disease",
-                            "--min-cases", "5"]),
+                            "--min-cases", str(DEFAULT_MIN_CASES)]),
     ("cox.tsv", ["cox", "--outcomes", "AF,MI", "--covariates", "age,sex", "--groups", "S1701_Z3"]),
     ("manipulation", ["manipulate", "--trait", "lvedv", "--n-participants", "2"]),
 ]

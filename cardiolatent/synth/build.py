@@ -32,6 +32,10 @@ from cardiolatent.ukb.read import write_main
 
 #: the three long-axis series written into every bulk zip
 VIEWS = ("4Ch", "2Ch", "3Ch")
+#: ``series`` choices of :func:`make_cohort`: the views written into each bulk zip. "4ch" keeps
+#: only the 4-chamber series (what the encoders read; a third of the size and the rendering
+#: time); its frames are byte-identical to the 4-chamber frames of the "all" zip of the same visit
+SERIES = {"all": VIEWS, "4ch": ("4Ch",)}
 #: true-parameter columns handed to the phantom renderer
 IMAGE_PARAMS = ("lvedv_ml", "lvef_pct", "lvwt_mm", "lav_ml", "rvedv_ml", "heart_rate_bpm")
 MAIN_NAME = {"ukbconv_csv": "ukb_main.csv", "rap": "ukb_main_rap.csv"}
@@ -95,12 +99,14 @@ def bmi_ratios(participants: pd.DataFrame) -> np.ndarray:
     return np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
 
 
-def acquisition_table(participants: pd.DataFrame, seed: int) -> pd.DataFrame:
+def acquisition_table(participants: pd.DataFrame, seed: int, views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
     """Every nuisance value of every cine (``truth/acquisition.tsv``), without rendering.
 
     One row per ``eid, instance, view``, in the order the images are drawn; the columns are
     those of :func:`cardiolatent.synth.phantom.acquisition_values` (person-level and visit-level
-    values: see the phantom module's docstring).
+    values: see the phantom module's docstring). Only the rows of ``views`` (the series written)
+    are kept; the values are drawn as for all three views, so a view's values never depend on
+    which series are written.
     """
     rows = []
     ratios = bmi_ratios(participants)
@@ -109,8 +115,9 @@ def acquisition_table(participants: pd.DataFrame, seed: int) -> pd.DataFrame:
         rng = _image_rng(seed, eid, instance)
         person = person_nuisance(seed, eid)
         for view in VIEWS:
-            rows.append({"eid": eid, "instance": instance, "view": view,
-                         **draw_acquisition(view, rng, person=person, bmi_ratio=float(ratio))})
+            values = draw_acquisition(view, rng, person=person, bmi_ratio=float(ratio))
+            if view in views:
+                rows.append({"eid": eid, "instance": instance, "view": view, **values})
     return pd.DataFrame(rows)
 
 
@@ -120,28 +127,37 @@ def zip_name(eid: int, instance: int) -> str:
 
 
 def _write_one_participant(job: tuple) -> tuple[int, int, str, int]:
-    """Render the three views of one (eid, instance) and write its bulk zip (and NIfTI/HDF5)."""
-    seed, eid, instance, params, study_date, sex, birth_year, bulk_dir, nifti_dir, ratio = job
+    """Render the views of one (eid, instance) and write its bulk zip (and NIfTI/HDF5).
+
+    The views are drawn in :data:`VIEWS` order from the visit's stream; with ``views`` a prefix
+    of it (the 4-chamber series alone) the later ones are not drawn and the written ones are the
+    same as in the full zip.
+    """
+    seed, eid, instance, params, study_date, sex, birth_year, bulk_dir, nifti_dir, ratio, views = job
     path = Path(bulk_dir) / zip_name(eid, instance)
     if path.exists():
         return eid, instance, str(path), path.stat().st_size
     rng = _image_rng(seed, eid, instance)
     person = person_nuisance(seed, eid)
-    cines = {view: render_cine(params, view=view, rng=rng, person=person, bmi_ratio=ratio) for view in VIEWS}
+    last = max(VIEWS.index(v) for v in views)
+    cines = {view: render_cine(params, view=view, rng=rng, person=person, bmi_ratio=ratio)
+             for view in VIEWS[:last + 1]}
+    cines = {view: cines[view] for view in VIEWS if view in views}
     write_bulk_zip(path, eid, instance, cines, study_date=study_date, birth_year=birth_year, sex=sex)
     if nifti_dir is not None:
         write_nifti(Path(nifti_dir) / f"{eid}_20208_{instance}_0_LAX_4Ch.nii.gz", cines["4Ch"])
     return eid, instance, str(path), path.stat().st_size
 
 
-def _image_jobs(seed, participants: pd.DataFrame, bulk_dir: Path, nifti_dir: Path | None):
+def _image_jobs(seed, participants: pd.DataFrame, bulk_dir: Path, nifti_dir: Path | None,
+                views: tuple[str, ...] = VIEWS):
     jobs = []
     for row, ratio in zip(participants.itertuples(index=False), bmi_ratios(participants)):
         params = {k: float(getattr(row, k)) for k in IMAGE_PARAMS if hasattr(row, k)}
         sex = None if pd.isna(row.sex) else int(row.sex)
         jobs.append(
             (seed, int(row.eid), int(row.instance), params, pd.Timestamp(row.visit_date).date(),
-             sex, None, str(bulk_dir), None if nifti_dir is None else str(nifti_dir), float(ratio))
+             sex, None, str(bulk_dir), None if nifti_dir is None else str(nifti_dir), float(ratio), tuple(views))
         )
     return jobs
 
@@ -155,10 +171,12 @@ def write_images(
     nifti: bool = False,
     h5: bool = False,
     progress: bool = True,
+    series: str = "all",
 ) -> pd.DataFrame:
     """Write one bulk zip per imaged (eid, instance); skip zips that already exist (resume).
 
-    Returns the bulk manifest: ``eid, instance, path`` (relative to ``root``), ``bytes``.
+    ``series``: a key of :data:`SERIES` (the views in each zip). Returns the bulk manifest:
+    ``eid, instance, path`` (relative to ``root``), ``bytes``.
     """
     bulk_dir = root / "bulk" / "20208"
     bulk_dir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +184,7 @@ def write_images(
     if nifti:
         nifti_dir = root / "nifti"
         nifti_dir.mkdir(parents=True, exist_ok=True)
-    jobs = _image_jobs(seed, participants, bulk_dir, nifti_dir)
+    jobs = _image_jobs(seed, participants, bulk_dir, nifti_dir, _views(series))
     workers = workers or min(len(jobs), os.cpu_count() or 1) or 1
     results = []
     bar = tqdm(total=len(jobs), desc="cine zips", unit="zip", disable=not progress)
@@ -185,6 +203,12 @@ def write_images(
     if h5:
         _write_h5_all(participants, root, seed)
     return manifest
+
+
+def _views(series: str) -> tuple[str, ...]:
+    if series not in SERIES:
+        raise CardiolatentError(f"series must be one of {sorted(SERIES)} (got {series!r})")
+    return SERIES[series]
 
 
 def _write_h5_all(participants: pd.DataFrame, root: Path, seed: int) -> None:
@@ -208,6 +232,8 @@ def make_cohort(
     h5: bool = False,
     workers: int | None = None,
     progress: bool = True,
+    series: str = "all",
+    incidence_scale: float = 1.0,
 ) -> CohortPaths:
     """Write the synthetic cohort for ``n`` participants into folder ``out``; return its paths.
 
@@ -219,19 +245,28 @@ def make_cohort(
     naming : main data column naming, ``"ukbconv_csv"`` (``31-0.0``) or ``"rap"`` (``p31``).
     nifti, h5 : also write the 4-chamber series as NIfTI files / one HDF5 file.
     workers : processes for image writing (default: all cores).
+    series : ``"all"`` (4-, 2- and 3-chamber series in every zip, ~4.1 MB per visit) or ``"4ch"``
+        (the 4-chamber series only, ~1.3 MB: what the encoders read, with the same frames).
+    incidence_scale : factor on the baseline hazards of every outcome's incident events (see
+        :func:`cardiolatent.synth.cohort.simulate_cohort`; 1.0 = the calibrated incidences;
+        planted hazard ratios unchanged). Recorded in ``cohort.json`` and ``truth/hazards.tsv``.
     """
     if n < 20:
         raise CardiolatentError(f"n must be at least 20 participants (got {n})")
     if naming not in MAIN_NAME:
         raise CardiolatentError(f"naming must be one of {sorted(MAIN_NAME)} (got {naming!r})")
+    views = _views(series)
+    if not (np.isfinite(incidence_scale) and incidence_scale > 0):
+        raise CardiolatentError(f"incidence_scale must be a positive number (got {incidence_scale})")
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    _drop_images_of_another_cohort(root, n, seed)
+    _drop_images_of_another_cohort(root, n, seed, series, incidence_scale)
     # what is being built, so that an interrupted build is resumed only by the same cohort
     write_text_atomic(root / BUILDING, json.dumps({"generator": "cardiolatent synth", "seed": int(seed), "n": int(n),
-                                                   "tables_version": TABLES_VERSION}) + "\n")
+                                                   "tables_version": TABLES_VERSION, "series": series,
+                                                   "incidence_scale": float(incidence_scale)}) + "\n")
     t0 = time.perf_counter()
-    geno, cohort = simulate_tables(n, seed)
+    geno, cohort = simulate_tables(n, seed, incidence_scale=incidence_scale)
 
     main_file = MAIN_NAME[naming]
     write_main(cohort.main_raw, root / main_file, style=naming)
@@ -248,9 +283,10 @@ def make_cohort(
 
     manifest = None
     if images:
-        write_table_atomic(acquisition_table(cohort.participants, seed), truth / "acquisition.tsv", index=False)
+        write_table_atomic(acquisition_table(cohort.participants, seed, views), truth / "acquisition.tsv",
+                           index=False)
         manifest = write_images(cohort.participants, root, seed, workers=workers, nifti=nifti, h5=h5,
-                                progress=progress)
+                                progress=progress, series=series)
         write_table_atomic(manifest, root / "bulk" / "manifest.tsv", index=False)
 
     info = {
@@ -262,6 +298,8 @@ def make_cohort(
         "naming": naming,
         "main_file": main_file,
         "images": bool(images),
+        "series": series,
+        "incidence_scale": float(incidence_scale),
         "n_imaging_visits": int(len(cohort.participants)),
         "n_repeat_visits": int((cohort.participants["instance"] == 3).sum()),
         "n_variants": int(len(geno.variants)),
@@ -277,18 +315,20 @@ def make_cohort(
 
 #: content version of the synthetic tables: raised whenever the main data or truth gain columns
 #: (2: the cardiac imaging-derived phenotypes, biochemistry and the paper's other diseases of
-#: issue 14; 3: person-level vs visit-level image nuisance and ``truth/acquisition.tsv``, issue 20),
-#: so that a cached default cohort of an older version is rebuilt
-TABLES_VERSION = 3
+#: issue 14; 3: person-level vs visit-level image nuisance and ``truth/acquisition.tsv``, issue 20;
+#: 4: issue 17's built-in cohort (see :mod:`cardiolatent.synth.default`), ``series`` and
+#: ``incidence_scale`` in ``cohort.json``), so that a cached default cohort of an older version is rebuilt
+TABLES_VERSION = 4
 
 
 def drop_images(root: Path) -> None:
     """Remove what was drawn from images in cohort folder ``root`` (zips, NIfTI, HDF5, encoded
-    demo latents), so that a rebuild draws them again instead of resuming from them."""
+    demo latents and the built-in results computed from them), so that a rebuild draws them again
+    instead of resuming from them."""
     for name in ("bulk", "nifti", "h5"):
         if (root / name).is_dir():
             shutil.rmtree(root / name)
-    for f in root.glob("latents_demo_*"):
+    for f in [*root.glob("latents_demo_*"), *root.glob("results_latents_demo_*")]:
         if f.is_dir():
             shutil.rmtree(f)
         else:
@@ -299,9 +339,11 @@ def drop_images(root: Path) -> None:
 BUILDING = ".building.json"
 
 
-def _drop_images_of_another_cohort(root: Path, n: int, seed: int) -> None:
-    """A folder finished (or left half-built) by another seed, size or an older generator keeps
-    none of its images (resuming would mix its zips into the new cohort)."""
+def _drop_images_of_another_cohort(root: Path, n: int, seed: int, series: str = "all",
+                                   incidence_scale: float = 1.0) -> None:
+    """A folder finished (or left half-built) by another seed, size, series, incidence scale or an
+    older generator keeps none of its images and latents (resuming would mix its zips into the new
+    cohort; results made from its tables would be stale)."""
     info_file = root / BUILDING if (root / BUILDING).exists() else root / "cohort.json"
     if not info_file.exists():
         return
@@ -311,7 +353,9 @@ def _drop_images_of_another_cohort(root: Path, n: int, seed: int) -> None:
         return
     if info.get("generator") != "cardiolatent synth":
         return
-    if (info.get("seed"), info.get("n"), info.get("tables_version", 1)) != (int(seed), int(n), TABLES_VERSION):
+    if ((info.get("seed"), info.get("n"), info.get("tables_version", 1), info.get("series", "all"),
+         float(info.get("incidence_scale", 1.0)))
+            != (int(seed), int(n), TABLES_VERSION, series, float(incidence_scale))):
         drop_images(root)
 
 
@@ -320,13 +364,13 @@ def draw_eids(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(np.arange(1_000_000, 6_026_000, dtype=np.int64), size=n, replace=False)
 
 
-def simulate_tables(n: int, seed: int):
+def simulate_tables(n: int, seed: int, *, incidence_scale: float = 1.0):
     """Genotypes and cohort tables of :func:`make_cohort`, in memory: ``(Genotypes, SynthCohort)``.
 
-    The same ``(n, seed)`` always gives the same result; images are not part of it.
+    The same ``(n, seed, incidence_scale)`` always gives the same result; images are not part of it.
     """
     ss = np.random.SeedSequence(int(seed))
     rng_eid, rng_geno, rng_cohort = (np.random.default_rng(s) for s in ss.spawn(3))
     eids = draw_eids(n, rng_eid)
     geno = simulate_genotypes(eids, rng_geno)
-    return geno, simulate_cohort(n, rng_cohort, genotypes=geno)
+    return geno, simulate_cohort(n, rng_cohort, genotypes=geno, incidence_scale=incidence_scale)

@@ -556,12 +556,14 @@ class _Records:
 
 
 def _draw_event_dates(rng: np.random.Generator, outcome: str, lp: np.ndarray, p: dict, death: np.ndarray,
-                      admin: int) -> tuple[np.ndarray, float]:
+                      admin: int, incidence_scale: float = 1.0) -> tuple[np.ndarray, float]:
     """Event date (float days, NaN = none written) per person and the baseline hazard.
 
     Prevalent events (probability logistic in ``lp``) fall before the imaging visit (a share
     long before baseline); incident events follow h(t) = h0 exp(lp) after the visit and are
-    written if before death and on/before ``admin`` (plus a few after ``admin``).
+    written if before death and on/before ``admin`` (plus a few after ``admin``). ``h0`` is
+    calibrated to :data:`_INCIDENCE_10Y` and then multiplied by ``incidence_scale`` (the same
+    random draws: 1.0 gives exactly the unscaled dates).
     """
     n = len(lp)
     visit = p["visit2"]
@@ -574,6 +576,8 @@ def _draw_event_dates(rng: np.random.Generator, outcome: str, lp: np.ndarray, p:
     d_prev = np.where(long_before, _uniform_days(rng, lo_old, hi_old, n), _uniform_days(rng, lo_recent, visit, n))
     d_prev = np.where(rng.random(n) < 0.02, visit, np.minimum(d_prev, visit))
     log_h0 = _calibrate(lambda lh: float(np.mean(1 - np.exp(-10 * np.exp(lh + lp)))), _INCIDENCE_10Y[outcome])
+    if incidence_scale != 1.0:
+        log_h0 += float(np.log(incidence_scale))
     t = rng.exponential(1.0, n) / np.exp(log_h0 + lp)
     d_inc = visit + np.maximum(1.0, np.ceil(t * DAYS_PER_YEAR))
     occurs = d_inc <= death
@@ -1143,6 +1147,7 @@ def simulate_cohort(
     genotypes: Any = None,
     repeat_fraction: float = 0.10,
     admin_date: str = "2023-10-31",
+    incidence_scale: float = 1.0,
 ) -> SynthCohort:
     """Simulate the tabular synthetic cohort.
 
@@ -1156,6 +1161,11 @@ def simulate_cohort(
         and no genetic effects are planted.
     repeat_fraction : fraction of participants with a repeat imaging visit (instance 3).
     admin_date : administrative end of follow-up (events after it are mostly not written).
+    incidence_scale : factor on every outcome's baseline hazard of incident events (1.0: the
+        calibrated 10-year incidences of ``_INCIDENCE_10Y``; 3.0: three times the hazard). The
+        planted hazard ratios, the prevalence at imaging and every other draw are unchanged;
+        ``hazards.baseline_hazard_per_year`` holds the scaled hazard and, when the scale is not
+        1, ``hazards.incidence_scale`` the factor (at 1.0 the tables are exactly the unscaled ones).
 
     Returns
     -------
@@ -1163,6 +1173,8 @@ def simulate_cohort(
     """
     if n < 1:
         raise ValueError(f"n must be positive (got {n})")
+    if not (np.isfinite(incidence_scale) and incidence_scale > 0):
+        raise ValueError(f"incidence_scale must be a positive number (got {incidence_scale})")
     # issue 14: an independent stream for everything added since (the Generator is not advanced)
     rx = extension_rng(rng)
     admin = _day(admin_date)
@@ -1202,16 +1214,18 @@ def simulate_cohort(
     event_dates: dict[str, np.ndarray] = {}
     for outcome in ORIGINAL_OUTCOMES:
         lp = _linear_predictor(hazards, outcome, part2)
-        dates, h0[outcome] = _draw_event_dates(rng, outcome, lp, p, death, admin)
+        dates, h0[outcome] = _draw_event_dates(rng, outcome, lp, p, death, admin, incidence_scale)
         _write_sources(rng, rec, outcome, dates, limit, fo_days, alg)
         event_dates[outcome] = dates
     # issue 14: the other outcomes from the extension stream, into their own records
     rec_x = _Records([], [], [], [], [])
     for outcome in EXTENSION_OUTCOMES:
         lp = _linear_predictor(hazards, outcome, part2)
-        dates, h0[outcome] = _draw_event_dates(rx, outcome, lp, p, death, admin)
+        dates, h0[outcome] = _draw_event_dates(rx, outcome, lp, p, death, admin, incidence_scale)
         _write_sources(rx, rec_x, outcome, dates, limit, fo_days, alg)
     hazards["baseline_hazard_per_year"] = hazards["outcome"].map(h0)
+    if incidence_scale != 1.0:
+        hazards["incidence_scale"] = float(incidence_scale)
     recs = rec.frame()
     used10 = np.bincount(recs.loc[recs["kind"] == "icd10", "person"].to_numpy(), minlength=n)
     _unrelated_records(rng, rec, p, limit, used10)

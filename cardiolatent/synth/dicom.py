@@ -41,6 +41,8 @@ MANIFEST_COLUMNS = ("filename", "patientid", "studyid", "aet", "host", "date", "
 #: Siemens-style UID root (scanner-generated UIDs in UK Biobank look like this); synthetic values
 _UID_ROOT = "1.3.12.2.1107.5.2.18."
 _SERIES_NUMBER = {"4Ch": 11, "2Ch": 9, "3Ch": 10}
+#: order of the series in the protocol (acquisition time = study start + 60 s x (slot + 1))
+_SERIES_SLOT = {v: k for k, v in enumerate(sorted(_SERIES_NUMBER, key=_SERIES_NUMBER.get))}
 #: plausible (row, column) direction cosines of each view's plane
 _ORIENTATION = {
     "4Ch": ((0.79, -0.52, -0.32), (0.30, 0.78, -0.55)),
@@ -307,7 +309,9 @@ def write_bulk_zip(path: str | os.PathLike, eid: int, instance: int, cines: Mapp
     path : target file, conventionally ``{eid}_20208_{instance}_0.zip``.
     eid, instance : participant id (written as DICOM PatientID text) and imaging instance (2 or 3).
     cines : ``{"4Ch": Cine, "2Ch": Cine, "3Ch": Cine}`` (any subset), see
-        :func:`cardiolatent.synth.phantom.render_cine`; one DICOM series each.
+        :func:`cardiolatent.synth.phantom.render_cine`; one DICOM series each. A series' DICOM
+        files do not depend on which other series are written (only the member order and the
+        manifest do).
     study_date : date of the scan (``datetime.date``, ``Timestamp`` or ``"YYYY-MM-DD"``), used as
         StudyDate/SeriesDate/AcquisitionDate.
     birth_year, sex : optional PatientBirthDate (``YYYY0101``), PatientAge and PatientSex (0 = F, 1 = M,
@@ -336,7 +340,10 @@ def write_bulk_zip(path: str | os.PathLike, eid: int, instance: int, cines: Mapp
     aet = f"AWP{station}"
 
     members: list[tuple[str, bytes, str, str]] = []   # (name, data, description, time)
-    for k, (view, cine) in enumerate(sorted(cines.items(), key=lambda kv: _SERIES_NUMBER.get(kv[0], 99))):
+    for view, cine in sorted(cines.items(), key=lambda kv: _SERIES_NUMBER.get(kv[0], 99)):
+        # the series' slot in the full protocol (2Ch, 3Ch, 4Ch), whichever series are written: a
+        # series' files are the same in a zip of one series and in a zip of all three
+        k = _SERIES_SLOT[view]
         series_start = start_s + 60 * (k + 1)
         series_uid = _uid("series", view, *seed_parts, stamp=stamp, station=station)
         ds = _series_dataset(eid, view, cine, study_uid=study_uid, series_uid=series_uid, for_uid=for_uid,
