@@ -5,7 +5,7 @@
 """
 
 from _figure import Figure, run
-from cardiolatent.plotting import icc_distributions, result_grid, save_figure, volcano
+from cardiolatent.plotting import icc_distributions, result_grid, save_figure, survival_curves, volcano
 from cardiolatent.results import Result
 
 
@@ -14,6 +14,7 @@ def main():
     figs = {
         "volcano_traits": volcano(f.result("assoc_traits"), kind="continuous"),
         "icc_distributions": icc_distributions([f.result("icc_visits"), f.result("icc_seeds")]),
+        "km_af": survival_curves(f.result("cox"), outcome="AF"),
         "manipulation_lvedv": result_grid(Result.load(f.result("manipulation"))),
     }
     for name, fig in figs.items():

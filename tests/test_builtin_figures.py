@@ -81,8 +81,8 @@ def test_readme_figures_script(builtin, tmp_path):
     r = subprocess.run([sys.executable, str(ANALYSES / "readme_figures.py"), "--results", str(root), "--out",
                         str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["icc_distributions.png", "manipulation_lvedv.png",
-                                                              "volcano_traits.png"]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["icc_distributions.png", "km_af.png",
+                                                              "manipulation_lvedv.png", "volcano_traits.png"]
     readme = (ANALYSES.parent / "README.md").read_text()
     assert all(f"docs/figures/{p.name}" in readme for p in tmp_path.glob("*.png"))
 
