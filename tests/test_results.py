@@ -4,7 +4,6 @@ replaces its files as a unit (no collision between outputs, no stale file, a kil
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import matplotlib.figure
 import matplotlib.pyplot
