@@ -258,6 +258,20 @@ _HELD_LOCK_FDS: set[int] = set()
 
 
 @contextlib.contextmanager
+def _lock_file(lock: Path):
+    """An open descriptor of the lock file ``lock`` (created with its folder), registered in
+    :data:`_HELD_LOCK_FDS` for the block so that forked workers drop it, closed afterwards."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    _HELD_LOCK_FDS.add(fd)
+    try:
+        yield fd
+    finally:
+        _HELD_LOCK_FDS.discard(fd)
+        os.close(fd)
+
+
+@contextlib.contextmanager
 def output_lock(path: str | os.PathLike):
     """Hold an exclusive lock on output ``path`` for the block (a ``.<name>.lock`` file beside it).
 
@@ -265,11 +279,8 @@ def output_lock(path: str | os.PathLike):
     two runs mixing their parts. The lock is released when the block ends or the process dies.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.parent / f".{path.name}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
-    _HELD_LOCK_FDS.add(fd)
-    try:
+    with _lock_file(lock) as fd:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -281,9 +292,6 @@ def output_lock(path: str | os.PathLike):
             fcntl.flock(fd, fcntl.LOCK_UN)
             with contextlib.suppress(OSError):
                 lock.unlink()
-    finally:
-        _HELD_LOCK_FDS.discard(fd)
-        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -295,11 +303,7 @@ def wait_lock(path: str | os.PathLike, message: str | None = None):
     built-in cohort: the second waits, then finds the work done. The lock file is kept (removing it
     would let a third process lock a new file while the second holds the old one).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
-    _HELD_LOCK_FDS.add(fd)
-    try:
+    with _lock_file(Path(path)) as fd:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -310,9 +314,6 @@ def wait_lock(path: str | os.PathLike, message: str | None = None):
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        _HELD_LOCK_FDS.discard(fd)
-        os.close(fd)
 
 
 def forget_inherited_locks() -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 import pingouin as pg
 import pytest
 
+from _latents_helpers import long_rows
 from cardiolatent.analysis import reproducibility as rep
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.stats import intraclass as I
@@ -243,12 +244,7 @@ def synthetic_long(n=300, n_v3=60, seed=1):
         z2[:, perm] = fac * sign + 0.1 * rng.standard_normal((n, NLAT))
         z3 = z2[:n_v3].copy()
         z3[:, perm] += visit_noise * sign + 0.3  # the same physiology change in every seed + a shift
-        for inst, z, e in ((2, z2, eids), (3, z3, eids[:n_v3])):
-            d = pd.DataFrame(z.astype(np.float32), columns=[f"Z{k}" for k in range(NLAT)])
-            d.insert(0, "seed", s)
-            d.insert(0, "instance", inst)
-            d.insert(0, "eid", e)
-            frames.append(d)
+        frames += [long_rows(z, e, inst, s) for inst, z, e in ((2, z2, eids), (3, z3, eids[:n_v3]))]
         truth[s] = (perm, sign)
     return pd.concat(frames, ignore_index=True), truth
 

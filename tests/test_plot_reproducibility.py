@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.collections import LineCollection, PolyCollection
 
+from _latents_helpers import long_rows
 from _plot_helpers import assert_figure_files
 from cardiolatent.analysis.reproducibility import icc_between_seeds, icc_between_visits
 from cardiolatent.encode.ensemble import cross_seed
@@ -41,12 +42,7 @@ def planted_long(n=150, n_v3=50, seed=3):
         z2[:, perm] = fac * sign + noise_sd * rng.standard_normal((n, NSHARED))
         z3 = rng.standard_normal((n_v3, NLAT))
         z3[:, perm] = z2[:n_v3, perm] + 0.2 * rng.standard_normal((n_v3, NSHARED))
-        for inst, z, e in ((2, z2, eids), (3, z3, eids[:n_v3])):
-            d = pd.DataFrame(z.astype(np.float32), columns=[f"Z{k}" for k in range(NLAT)])
-            d.insert(0, "seed", s)
-            d.insert(0, "instance", inst)
-            d.insert(0, "eid", e)
-            frames.append(d)
+        frames += [long_rows(z, e, inst, s) for inst, z, e in ((2, z2, eids), (3, z3, eids[:n_v3]))]
     return pd.concat(frames, ignore_index=True)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _latents_helpers import random_long_latents
+from _latents_helpers import shared_signal_latents
 from cardiolatent.cli import main as cli
 from cardiolatent.commands._builtin_results import builtin_results
 from cardiolatent.demo import default_latents
@@ -111,11 +111,7 @@ def results(small_cohort, tmp_path_factory):
     work = tmp_path_factory.mktemp("reportres")
     truth = pd.read_csv(small_cohort.root / "truth" / "participants.tsv", sep="\t")
     rng = np.random.default_rng(5)
-    lat = random_long_latents(truth, rng, seeds=(1701, 1993, 42), k=6)
-    shared = rng.normal(size=(truth["eid"].nunique(), 6))
-    idx = pd.factorize(lat["eid"])[0]
-    for j in range(6):
-        lat[f"Z{j}"] = (shared[idx, j] + 0.3 * lat[f"Z{j}"]).astype(np.float32)
+    lat = shared_signal_latents(truth, rng)
     lat_path = work / "latents.parquet"
     lat.to_parquet(lat_path, index=False)
     res = work / "results"

@@ -141,6 +141,14 @@ def _where(res) -> str:
     return str(res.folder) if getattr(res, "folder", None) is not None else "gwas-results"
 
 
+def _plot_table(res, table, name: str, columns: list[str]):
+    """``table`` (the result's ``name``), checked to hold variants and ``columns``."""
+    if table is None or len(table) == 0:
+        raise CardiolatentError(f"{_where(res)}: {name} has no variants to draw")
+    _need_columns(table, columns, res, name)
+    return table
+
+
 def _latents_of(res, latents, name: str) -> list[str]:
     """The latents asked for (all of the result's, in its order, when None); unknown ones are an error."""
     known = [str(x) for x in res.table["latent"].tolist()]
@@ -440,10 +448,7 @@ def manhattan(result_or_path, *, latents=None, ax=None, genes=None, label=True, 
     res = as_result(result_or_path, ("GwasSummary",), "Manhattan plot")
     all_latents = latents is None
     chosen = _latents_of(res, latents, "Manhattan plot")
-    man = res.manhattan
-    if man is None or len(man) == 0:
-        raise CardiolatentError(f"{_where(res)}: manhattan.parquet has no variants to draw")
-    _need_columns(man, ["latent", "chrom", "cum_pos", "mlog10p"], res, "manhattan.parquet")
+    man = _plot_table(res, res.manhattan, "manhattan.parquet", ["latent", "chrom", "cum_pos", "mlog10p"])
     man = _rows_of(man, chosen, all_latents)
     if len(man) == 0:
         raise CardiolatentError(f"{_where(res)}: manhattan.parquet has no variants of latent(s) "
@@ -572,10 +577,7 @@ def qq(result_or_path, *, latents=None, ax=None, by_maf: bool = False, max_serie
     res = as_result(result_or_path, ("GwasSummary",), "QQ plot")
     all_latents = latents is None
     chosen = _latents_of(res, latents, "QQ plot")
-    qqt = res.qq
-    if qqt is None or len(qqt) == 0:
-        raise CardiolatentError(f"{_where(res)}: qq.parquet has no variants to draw")
-    _need_columns(qqt, ["latent", "expected", "observed", "ci_low", "ci_high"], res, "qq.parquet")
+    qqt = _plot_table(res, res.qq, "qq.parquet", ["latent", "expected", "observed", "ci_low", "ci_high"])
     if by_maf and "maf_bin" not in qqt.columns:
         raise CardiolatentError(f"{_where(res)}: qq.parquet has no maf_bin column; by_maf needs QQ data "
                                 "stratified by allele frequency (gwas-results --qq-maf-bins)")

@@ -119,11 +119,7 @@ def result_grid(result, participant=None, **kwargs):
 def manipulation_figures(result) -> dict:
     """Every figure of a :class:`~cardiolatent.interpret.result.ManipulationResult`: the grid of each
     participant-visit, keyed ``grid.EID_INSTANCE``."""
-    out = {}
-    for (eid, inst), man in result.manipulations.items():
-        out[f"grid.{eid}_{inst}"] = manipulation_grid(
-            man, title=f"{result.summary.name}, participant {eid} (visit {inst})")
-    return out
+    return {f"grid.{eid}_{inst}": result_grid(result, (eid, inst)) for eid, inst in result.manipulations}
 
 
 def write_cine_gif(manipulation, path: str | os.PathLike, *, scale: int = 4, fps: float = 10.0,

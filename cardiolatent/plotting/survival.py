@@ -180,6 +180,20 @@ def _forest_rows(res, source, outcome, latents, top, sort):
     return out
 
 
+def _log_hr_limits(ax, lo: float, hi: float) -> None:
+    """x limits of a hazard-ratio axis from ``lo`` to ``hi`` with a small margin on the log scale."""
+    pad = (np.log10(hi) - np.log10(lo)) * 0.04 + 0.02
+    ax.set_xlim(10 ** (np.log10(lo) - pad), 10 ** (np.log10(hi) + pad))
+
+
+def _log_hr_ticks(ax) -> None:
+    """The hazard-ratio axis' ticks (:func:`log_ticks` of its limits), plain numbers, no minor labels."""
+    ticks = log_ticks(*ax.get_xlim())
+    ax.xaxis.set_major_locator(mticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(mticker.FixedFormatter([f"{t:g}" for t in ticks]))
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+
+
 def log_ticks(lo: float, hi: float) -> list[float]:
     """Ticks of a log axis from ``lo`` to ``hi``: 1-2-5 per decade, or powers of ten when that
     gives more than 6 (1-3 per decade when powers of ten give fewer than 3), or 1-9 per decade when
@@ -225,13 +239,8 @@ def _forest_panel(ax, d: pd.DataFrame, note: str, outcome: str, colour: str, n_t
         ax.set_yticks(y)
         ax.set_yticklabels(d["latent"].astype(str))
         ax.set_ylim(-0.6, k - 0.4)
-        xlo, xhi = min(lo.min(), 1.0), max(hi.max(), 1.0)
-        pad = (np.log10(xhi) - np.log10(xlo)) * 0.04 + 0.02
-        ax.set_xlim(10 ** (np.log10(xlo) - pad), 10 ** (np.log10(xhi) + pad))
-    ticks = log_ticks(*ax.get_xlim())
-    ax.xaxis.set_major_locator(mticker.FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(mticker.FixedFormatter([f"{t:g}" for t in ticks]))
-    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+        _log_hr_limits(ax, min(lo.min(), 1.0), max(hi.max(), 1.0))
+    _log_hr_ticks(ax)
     ax.set_xlabel("hazard ratio per SD (log scale)")
     # text columns right of the axes: x in points from its right edge, y in data units; headers above
     base = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
@@ -653,12 +662,8 @@ def _tertile_panel(ax, rows: pd.DataFrame, colours: dict, ref_name: str, what: s
     hi = max(float(drawn["ci_high"].max()) if len(drawn) else 1.0, 1.0)
     if hi / lo < 4:  # a narrow range: at least a factor 2 each side of 1
         lo, hi = min(lo, 0.5), max(hi, 2.0)
-    pad = (np.log10(hi) - np.log10(lo)) * 0.04 + 0.02
-    ax.set_xlim(10 ** (np.log10(lo) - pad), 10 ** (np.log10(hi) + pad))
-    ticks = log_ticks(*ax.get_xlim())
-    ax.xaxis.set_major_locator(mticker.FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(mticker.FixedFormatter([f"{t:g}" for t in ticks]))
-    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+    _log_hr_limits(ax, lo, hi)
+    _log_hr_ticks(ax)
     ax.set_xlabel(f"hazard ratio vs {f'{ref_name} {what}'.strip()} (log scale)")
     # text columns right of the axes (x in points from its right edge, y in data units), headers above
     base = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
