@@ -67,7 +67,8 @@ def image_paths(args) -> list[str]:
     from cardiolatent.synth.default import default_cohort
 
     paths = default_cohort(images=True, progress=not getattr(args, "quiet", False))
-    print(f"no --images given: using the built-in synthetic cohort at {paths.root}")
+    if not getattr(args, "quiet", False):
+        print(f"no --images given: using the built-in synthetic cohort at {paths.root}")
     return [str(paths.bulk)]
 
 

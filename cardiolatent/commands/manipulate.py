@@ -153,6 +153,6 @@ def run(args) -> int:
     res.save(out)
     if not args.quiet:
         res.print_summary()
-    print(f"wrote {out}/: manipulation.json, direction.tsv, table.tsv and {len(res.manipulations)} participant "
-          f"folders (grid.png, grid.pdf, cine.gif, decoded.npy)")
+        print(f"wrote {out}/: manipulation.json, direction.tsv, table.tsv and {len(res.manipulations)} participant "
+              f"folders (grid.png, grid.pdf, cine.gif, decoded.npy)")
     return 0

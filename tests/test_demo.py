@@ -1,0 +1,224 @@
+"""``cardiolatent demo``: the study end to end into one folder, steps fingerprinted and resumable.
+
+The step runner (:class:`cardiolatent.commands._study.Study`) is tested with cheap steps (Python
+actions and a real ``cardiolatent icc`` command line); the whole demo runs once on the reduced
+built-in cohort (200 participants, tests/conftest.py) in a slow-marked test that reads the report it
+made, reruns it (every step reused), redoes one step with ``--steps ... --force`` and redoes the GWAS
+with plink2 hidden (the project's own OLS scan, labelled in run.json and the report).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _latents_helpers import shared_signal_latents
+from cardiolatent.cli import main as cli
+from cardiolatent.commands import _study
+from cardiolatent.commands._study import Step, Study
+from cardiolatent.errors import CardiolatentError
+from cardiolatent.report import build_report
+from cardiolatent.report.collect import SECTIONS
+
+
+def _writer(name, log, text=lambda: "x"):
+    def act(study):
+        log.append(name)
+        (study.root / name).write_text(text())
+        return [f"{name} ran"]
+    return act
+
+
+def _toy(tmp_path, log, *, b_text="B"):
+    latents = tmp_path / "lat.bin"
+    if not latents.exists():
+        latents.write_bytes(b"first")
+    steps = [Step("a", "step a", "a", action=_writer("a", log), command="make a"),
+             Step("b", "step b", "b", action=_writer("b", log), command=f"make b from a ({b_text})", deps=("a",)),
+             Step("c", "step c", "c", action=_writer("c", log), command="make c", deps=("b",))]
+    return Study(tmp_path / "out", steps, latents=latents, quiet=True)
+
+
+def test_steps_are_reused_while_their_inputs_are_unchanged(tmp_path):
+    log = []
+    _toy(tmp_path, log).run()
+    assert log == ["a", "b", "c"]
+    again = _toy(tmp_path, log)
+    again.run()
+    assert log == ["a", "b", "c"]                                  # nothing ran again
+    assert [e["status"] for e in again.run_json()["steps"]] == ["reused"] * 3
+    # a changed command line redoes that step and the steps after it, not the ones before
+    _toy(tmp_path, log, b_text="other").run()
+    assert log[3:] == ["b", "c"]
+    # changed input bytes redo everything; --force redoes everything too
+    (tmp_path / "lat.bin").write_bytes(b"second")
+    _toy(tmp_path, log, b_text="other").run()
+    assert log[5:] == ["a", "b", "c"]
+    _toy(tmp_path, log, b_text="other").run(force=True)
+    assert log[8:] == ["a", "b", "c"]
+    # a deleted output is made again
+    (tmp_path / "out" / "c").unlink()
+    _toy(tmp_path, log, b_text="other").run()
+    assert log[11:] == ["c"]
+
+
+def test_a_subset_needs_its_inputs_finished(tmp_path):
+    log = []
+    with pytest.raises(CardiolatentError, match="step b reads the output of step a"):
+        _toy(tmp_path, log).run(only=["b", "c"])
+    assert log == []
+    _toy(tmp_path, log).run(only=["a", "b"])
+    assert log == ["a", "b"] and not (tmp_path / "out" / "c").exists()
+    _toy(tmp_path, log).run(only=["c"])
+    assert log == ["a", "b", "c"]
+
+
+def test_a_failed_step_stops_the_run_and_is_recorded(tmp_path):
+    log = []
+    study = _toy(tmp_path, log)
+
+    def fail(_):
+        raise CardiolatentError("no genotypes at /nowhere")
+    study.steps[1].action = fail
+    with pytest.raises(CardiolatentError, match="step b failed: no genotypes at /nowhere"):
+        study.run()
+    assert log == ["a"]
+    entries = {e["name"]: e for e in study.run_json()["steps"]}
+    assert entries["b"]["status"] == "failed" and entries["b"]["notes"] == ["no genotypes at /nowhere"]
+    assert "c" not in entries
+    state = json.loads((tmp_path / "out" / _study.STATE).read_text())
+    assert set(state) == {"a"}                          # the failed step is not recorded as finished
+
+
+def test_command_line_steps_run_the_real_command(small_cohort, tmp_path):
+    truth = pd.read_csv(small_cohort.truth / "participants.tsv", sep="\t")
+    lat = tmp_path / "latents.parquet"
+    shared_signal_latents(truth, np.random.default_rng(1)).to_parquet(lat)
+    root = tmp_path / "out"
+    ok = Step("icc", "ICC", "icc.tsv", ["icc", "--between", "visits", "--latents", str(lat), "--quiet",
+                                        "--out", str(root / "icc.tsv")])
+    study = Study(root, [ok], latents=lat, quiet=True)
+    study.run()
+    assert (root / "icc.tsv").exists() and (root / "icc.summary.json").exists()
+    assert study.run_json()["steps"][0]["command"].startswith("cardiolatent icc --between visits")
+    bad = Step("icc2", "ICC", "icc2.tsv", ["icc", "--between", "visits", "--latents", str(tmp_path / "none.parquet"),
+                                           "--quiet", "--out", str(root / "icc2.tsv")])
+    with pytest.raises(CardiolatentError, match="step icc2 failed: 'cardiolatent icc --between visits"):
+        Study(root, [bad], latents=lat, quiet=True).run()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("steps", "--steps nope: unknown step nope; the steps are synth, encode"),
+    ("file", "is a file; give a folder"),
+    ("other", "is a folder of something else"),
+])
+def test_bad_demo_requests_are_one_line(tmp_path, capsys, case, message):
+    out = tmp_path / "demo"
+    argv = ["demo", "--out", str(out), "--quiet"]
+    if case == "steps":
+        argv += ["--steps", "nope"]
+    elif case == "file":
+        out.write_text("x")
+    else:
+        out.mkdir()
+        (out / "thesis.tex").write_text("x")
+    assert cli(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    if case == "other":
+        assert (out / "thesis.tex").read_text() == "x"   # nothing of the user's touched
+
+
+# ------------------------------------------------------------------------------------------------
+# the whole demo on the reduced built-in cohort
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    assert cli(["demo", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def _cohort():
+    from cardiolatent.synth import default as synth_default
+
+    return synth_default.default_cohort(images=True, progress=False)
+
+
+def _table(section, caption):
+    t = next(t for t in section.tables if t["caption"].startswith(caption))
+    return pd.DataFrame(t["rows"], columns=t["columns"])
+
+
+@pytest.mark.slow
+def test_the_demo_fills_every_section_of_its_report(demo):
+    assert (demo / "report.html").stat().st_size > 100_000
+    run = json.loads((demo / "run.json").read_text())
+    names = [s["name"] for s in run["steps"]]
+    assert names == ["synth", "encode", "latents", "icc_visits", "icc_seeds", "ensemble", "assoc_traits",
+                     "assoc_diseases", "cox", "export", "gwas", "gwas_results", "manipulation", "figures"]
+    assert all(s["status"] in ("done", "reused") and s["seconds"] >= 0 for s in run["steps"])
+    assert run["versions"]["cardiolatent"] and run["versions"]["python"]
+    rep, html = build_report(demo, truth=_cohort().root, latents=demo / "latents.parquet")
+    for sid in SECTIONS:
+        if sid == "heritability":                     # arrives with `cardiolatent heritability`
+            assert not rep.sections[sid].filled and "heritability" in rep.sections[sid].empty
+        else:
+            assert rep.sections[sid].filled, sid
+    assert "cardiolatent cox --outcomes AF,MI" in html           # what was run, from run.json
+    assert len(list((demo / "figures").glob("*.png"))) >= 10
+
+
+@pytest.mark.slow
+def test_the_planted_truth_is_marked(demo):
+    cohort = _cohort()
+    rep, _ = build_report(demo, truth=cohort.root, latents=demo / "latents.parquet")
+    truth = rep.sections["truth"]
+    planted = pd.read_csv(cohort.truth / "variants.tsv", sep="\t")
+    v = _table(truth, "Planted variants found")
+    assert list(v["variant"]) == list(planted["id"])
+    p = pd.to_numeric(v["best P"], errors="coerce").fillna(1.0)         # "> 0.001" when not among the kept rows
+    thr = pd.to_numeric(v["threshold"])
+    assert list(v["result"]) == ["met" if a else "not met" for a in p < thr]
+    h = _table(truth, "Planted hazard ratios")
+    assert set(h["outcome"]) == {"AF", "MI"}
+    # the planted hazard directions are recovered on the true parameters (N = 200: 15 AF, 9 MI events)
+    assert (h["direction"] == "right").all(), h
+    assert _table(truth, "Test-retest ICC")["result"].eq("met").all()
+
+
+@pytest.mark.slow
+def test_a_rerun_reuses_every_step_and_steps_redo_one(demo, capsys):
+    before = (demo / "report.html").stat().st_mtime_ns
+    assert cli(["demo", "--out", str(demo)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": reused") >= 12 and "report: " in out and "cardiolatent encode --images" in out
+    assert (demo / "report.html").stat().st_mtime_ns == before
+    assert cli(["demo", "--out", str(demo), "--steps", "report", "--force", "--quiet"]) == 0
+    run = {s["name"]: s["status"] for s in json.loads((demo / "run.json").read_text())["steps"]}
+    assert run["report"] == "done" and run["cox"] == "reused"
+    assert (demo / "report.html").stat().st_mtime_ns != before
+
+
+@pytest.mark.slow
+def test_without_plink2_the_gwas_is_our_own_scan_and_says_so(demo, tmp_path, monkeypatch):
+    copy = tmp_path / "copy"
+    shutil.copytree(demo, copy)
+    which = shutil.which
+    monkeypatch.setattr(_study.shutil, "which", lambda name, *a, **k: None if name == "plink2" else which(name, *a, **k))
+    assert cli(["demo", "--out", str(copy), "--steps", "gwas,gwas_results,report", "--quiet"]) == 0
+    run = {s["name"]: s for s in json.loads((copy / "run.json").read_text())["steps"]}
+    assert run["gwas"]["status"] == "done" and "own OLS scan" in run["gwas"]["notes"][0]
+    assert "apt-get install plink2" in run["gwas"]["notes"][0]
+    html = (copy / "report.html").read_text()
+    assert "own OLS scan" in html
+    # same leads as plink2's run of the same export
+    a = pd.read_csv(demo / "gwas" / "leads.tsv", sep="\t")
+    b = pd.read_csv(copy / "gwas" / "leads.tsv", sep="\t")
+    assert len(a) == len(b)
