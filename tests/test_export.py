@@ -352,6 +352,7 @@ def test_minus9_values(latents, main, tmp_path):
     W2 = export_files(T, "plink2", tmp_path / "p2")
     assert "--no-input-missing-phenotype" in W2.extra_flags
     assert "--no-input-missing-phenotype" in (tmp_path / "p2" / "run_plink2.sh").read_text()
+    assert "--no-psam-pheno" in W2.extra_flags      # else plink2 reads the .fam's -9 column as a phenotype
     with pytest.raises(CardiolatentError, match=r"Z2 is -9 for eid \d+"):
         export_files(T, "bolt", tmp_path / "b")
     W3 = export_files(T, "regenie", tmp_path / "r")

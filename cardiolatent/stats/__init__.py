@@ -5,7 +5,8 @@ nothing of UK Biobank. Everything listed in ``__all__`` can be imported from her
 
     from cardiolatent.stats import ols_scan, logistic_scan, cox_scan, icc, kaplan_meier
 
-Modules: ``ols`` (OLS scan), ``logistic`` (logistic scan), ``cox`` (package: Cox scan, single fit,
+Modules: ``ols`` (OLS scan), ``dosage`` (GWAS OLS scan of genotype dosages with plink2's per-variant
+rules), ``logistic`` (logistic scan), ``cox`` (package: Cox scan, single fit,
 concordance, robust variance, PH test), ``survival`` (quantile groups, group hazard ratios,
 Kaplan-Meier, Nelson-Aalen), ``multitest`` (Bonferroni, Benjamini-Hochberg, M_eff threshold,
 Westfall-Young max-T), ``intraclass`` (Shrout-Fleiss ICCs: :func:`icc` computes the table of an
@@ -15,6 +16,7 @@ transform); ``_inputs`` holds the shared input coercion.
 """
 
 from cardiolatent.stats.cox import CoxFit, cox_fit, cox_scan, harrell_c
+from cardiolatent.stats.dosage import GLM_ERRCODES, DosageScan, DosageScanner, dosage_scan, t_test_mlog10p
 from cardiolatent.stats.independent_tests import MeffResult, effective_tests, meff
 from cardiolatent.stats.intraclass import icc, icc_table
 from cardiolatent.stats.logistic import logistic_scan
@@ -27,6 +29,8 @@ from cardiolatent.stats.transforms import inverse_normal, standardise
 __all__ = [
     # association scans
     "ols_scan", "logistic_scan",
+    # GWAS over genotype dosages (plink2 --glm's model and rules)
+    "dosage_scan", "DosageScanner", "DosageScan", "t_test_mlog10p", "GLM_ERRCODES",
     # survival
     "cox_scan", "cox_fit", "CoxFit", "harrell_c", "quantile_groups", "group_hazard_ratios",
     "kaplan_meier", "nelson_aalen",

@@ -31,9 +31,11 @@ def missing_rule(W, cells_equal_to, ids) -> None:
     """A real -9 value: pass ``--no-input-missing-phenotype`` (PLINK 2 reads -9 as missing by default)."""
     hits = cells_equal_to(-9.0)
     if hits:
-        W.extra_flags.append("--no-input-missing-phenotype")
+        # --no-psam-pheno: with -9 no longer missing, plink2 would read the .fam's -9 phenotype column
+        # as a constant phenotype and stop ("--glm quantitative phenotype 'PHENO1' is constant")
+        W.extra_flags += ["--no-input-missing-phenotype", "--no-psam-pheno"]
         W.notes.append(f"column {hits[0][0]} has the value -9, which PLINK 2 reads as missing by default: "
-                       "the script passes --no-input-missing-phenotype (only NA is missing)")
+                       "the script passes --no-input-missing-phenotype (only NA is missing) and --no-psam-pheno")
 
 
 def render(tables, W) -> str:
