@@ -99,13 +99,20 @@ def test_encode_reads_a_4ch_zip_to_the_same_latents_as_the_full_zip(pair, tmp_pa
 def test_synth_command_takes_series_and_incidence_scale(tmp_path, capsys):
     out = tmp_path / "c"
     assert cli(["synth", "--n", "20", "--seed", "3", "--series", "4ch", "--incidence-scale", "2.5", "--no-images",
-                "--out", str(out), "--quiet"]) == 0
+                "--variant-r2", "0.2", "--out", str(out), "--quiet"]) == 0
     info = json.loads((out / "cohort.json").read_text())
     assert info["series"] == "4ch" and info["incidence_scale"] == 2.5 and info["images"] is False
+    assert info["variant_r2"] == 0.2
+    v = pd.read_csv(out / "truth" / "variants.tsv", sep="\t")
+    p = v["eaf"]
+    assert (v["r2"] == 0.2).all() and np.allclose(np.abs(v["beta_sd"]), np.sqrt(0.2 / (2 * p * (1 - p))))
     assert set(pd.read_csv(out / "truth" / "hazards.tsv", sep="\t")["incidence_scale"]) == {2.5}
     capsys.readouterr()
     assert cli(["synth", "--n", "20", "--incidence-scale", "0", "--no-images", "--out", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--incidence-scale must be a positive number" in err and "\n" not in err
+    assert cli(["synth", "--n", "20", "--variant-r2", "0.7", "--no-images", "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--variant-r2 must be above 0 and below 0.5, not 0.7" in err and "\n" not in err
     with pytest.raises(SystemExit):                                    # argparse: not a choice
         cli(["synth", "--n", "20", "--series", "2ch", "--out", str(tmp_path / "e")])

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from cardiolatent.commands._builtin_results import min_cases
 from cardiolatent.commands._study import Step, Study, analysis_steps, file_digest
+from cardiolatent.demo import default_latents, default_latents_path
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import atomic_path, output_lock, write_text_atomic
 from cardiolatent.synth import default as synth_default
+from cardiolatent.synth.build import CohortPaths
 
 #: what a user tries next on their own data (printed at the end)
 NEXT = """next, on your own UK Biobank data (see README.md):
@@ -41,8 +43,6 @@ def _cohort_step(study: Study):
 
 def _encode_step(study: Study):
     """Encode the cohort's zips with the five demo models (or reuse the cached latents)."""
-    from cardiolatent.demo import default_latents, default_latents_path
-
     existed = default_latents_path(study.cohort).exists()
     _, lat = default_latents(progress=not study.quiet)
     study.source_latents = Path(lat)
@@ -62,29 +62,30 @@ def _copy_latents_step(study: Study):
     return [], True
 
 
-def demo_steps(root: Path, cohort_main: str) -> list[Step]:
-    """Every step of the demo into ``root`` (the cohort's main data at ``cohort_main``)."""
+def demo_steps(root: Path, cohort_root: Path) -> list[Step]:
+    """Every step of the demo into ``root``, on the built-in cohort in ``cohort_root``."""
     n = synth_default.builtin_n()
-    cohort = f"<CACHE>/synth_n{n}_seed{synth_default.DEFAULT_SEED}"
+    cohort = f"<CACHE>/{cohort_root.name}"
+    cached_latents = default_latents_path(CohortPaths(cohort_root))
     steps = [
-        Step("synth", "the built-in synthetic cohort", str(synth_default.cache_dir()), action=_cohort_step,
+        Step("synth", "the built-in synthetic cohort", str(cohort_root), action=_cohort_step,
              command=f"cardiolatent synth --n {n} --seed {synth_default.DEFAULT_SEED} --series "
                      f"{synth_default.DEFAULT_SERIES} --incidence-scale {synth_default.DEFAULT_INCIDENCE_SCALE:g} "
                      f"--out {cohort}", cached=True),
-        Step("encode", "encoding with the five demo models", str(synth_default.cache_dir()), action=_encode_step,
-             command=f"cardiolatent encode --images {cohort}/bulk --weights demo --out {cohort}/latents_demo.parquet",
+        Step("encode", "encoding with the five demo models", str(cached_latents), action=_encode_step,
+             command=f"cardiolatent encode --images {cohort}/bulk --weights demo --out {cohort}/{cached_latents.name}",
              cached=True, deps=("synth",)),
         Step("latents", "the latents into the demo folder", "latents.parquet", action=_copy_latents_step,
-             command=f"cp {cohort}/latents_demo_<weights>.parquet latents.parquet", cached=True, deps=("encode",)),
+             command=f"cp {cohort}/{cached_latents.name} latents.parquet", cached=True, deps=("encode",)),
     ]
-    analyses = analysis_steps(root, str(root / "latents.parquet"), cohort_main, min_cases=min_cases(),
-                              latents_step="latents")
+    analyses = analysis_steps(root, str(root / "latents.parquet"), str(CohortPaths(cohort_root).main),
+                              min_cases=min_cases(), latents_step="latents")
     names = tuple(s.name for s in analyses)
     steps += analyses
     steps += [
         Step("figures", "every figure (PNG + PDF)", "figures",
              ["figures", "--results", str(root), "--out", str(root / "figures"), "--quiet"], deps=names),
-        Step("report", "the HTML report", "report.html", ["report", "--results", str(root), "--truth", "<COHORT>",
+        Step("report", "the HTML report", "report.html", ["report", "--results", str(root), "--truth", str(cohort_root),
                                                          "--latents", str(root / "latents.parquet"), "--out",
                                                          str(root / "report.html"), "--quiet"], deps=names),
     ]
@@ -102,12 +103,8 @@ def run_demo(out: str | Path = "cardiolatent_demo", *, steps: list[str] | None =
                                 f"in it); give a new or empty folder")
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
-    # the cohort's paths are known only once the synth step ran; the report names the cohort by them
     cohort_root = synth_default.cache_dir() / f"synth_n{synth_default.builtin_n()}_seed{synth_default.DEFAULT_SEED}"
-    all_steps = demo_steps(root, str(cohort_root / "ukb_main.csv"))
-    for s in all_steps:
-        if s.argv:
-            s.argv = [str(cohort_root) if a == "<COHORT>" else a for a in s.argv]
+    all_steps = demo_steps(root, cohort_root)
     known = [s.name for s in all_steps]
     if steps is not None:
         bad = [s for s in steps if s not in known]

@@ -33,6 +33,9 @@ def add_arguments(p) -> None:
                    help="factor on every outcome's baseline hazard of incident events (1 = the calibrated "
                         "10-year incidences; planted hazard ratios unchanged; recorded in cohort.json and "
                         "truth/hazards.tsv)")
+    p.add_argument("--variant-r2", type=float, default=0.06,
+                   help="fraction of its trait's variance (after age, sex, body size and blood pressure) that each "
+                        "planted variant explains; the built-in cohort uses 0.15")
     p.add_argument("--nifti", action="store_true", help="also write each 4-chamber cine as NIfTI (T x H x W)")
     p.add_argument("--h5", action="store_true", help="also write the 4-chamber cines into one HDF5 file (ImLatent layout)")
     add_workers_argument(p, "writing images")
@@ -49,11 +52,13 @@ def run(args) -> int:
         raise CardiolatentError(f"--seed must be 0 or more, not {args.seed}")
     if not (args.incidence_scale > 0 and args.incidence_scale < float("inf")):
         raise CardiolatentError(f"--incidence-scale must be a positive number, not {args.incidence_scale}")
+    if not 0 < args.variant_r2 < 0.5:
+        raise CardiolatentError(f"--variant-r2 must be above 0 and below 0.5, not {args.variant_r2}")
     from cardiolatent.synth.build import make_cohort
     from cardiolatent.synth.summary import print_summary
 
     paths = make_cohort(args.out, n=args.n, seed=args.seed, images=not args.no_images, naming=args.naming,
                         nifti=args.nifti, h5=args.h5, workers=workers(args), progress=not args.quiet,
-                        series=args.series, incidence_scale=args.incidence_scale)
+                        series=args.series, incidence_scale=args.incidence_scale, variant_r2=args.variant_r2)
     print_summary(paths)
     return 0

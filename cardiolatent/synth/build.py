@@ -40,6 +40,10 @@ SERIES = {"all": VIEWS, "4ch": ("4Ch",)}
 IMAGE_PARAMS = ("lvedv_ml", "lvef_pct", "lvwt_mm", "lav_ml", "rvedv_ml", "heart_rate_bpm")
 MAIN_NAME = {"ukbconv_csv": "ukb_main.csv", "rap": "ukb_main_rap.csv"}
 
+#: fraction of its trait's residual variance that each planted variant explains (``variant_r2`` of
+#: :func:`make_cohort`; the built-in cohort uses a larger one, :data:`cardiolatent.synth.default.DEFAULT_VARIANT_R2`)
+VARIANT_R2 = 0.06
+
 
 @dataclass
 class CohortPaths:
@@ -234,6 +238,7 @@ def make_cohort(
     progress: bool = True,
     series: str = "all",
     incidence_scale: float = 1.0,
+    variant_r2: float = VARIANT_R2,
 ) -> CohortPaths:
     """Write the synthetic cohort for ``n`` participants into folder ``out``; return its paths.
 
@@ -250,6 +255,8 @@ def make_cohort(
     incidence_scale : factor on the baseline hazards of every outcome's incident events (see
         :func:`cardiolatent.synth.cohort.simulate_cohort`; 1.0 = the calibrated incidences;
         planted hazard ratios unchanged). Recorded in ``cohort.json`` and ``truth/hazards.tsv``.
+    variant_r2 : fraction of its trait's residual variance that each planted variant explains (recorded
+        in ``cohort.json``; ``truth/variants.tsv`` column ``r2``).
     """
     if n < 20:
         raise CardiolatentError(f"n must be at least 20 participants (got {n})")
@@ -258,15 +265,18 @@ def make_cohort(
     views = _views(series)
     if not (np.isfinite(incidence_scale) and incidence_scale > 0):
         raise CardiolatentError(f"incidence_scale must be a positive number (got {incidence_scale})")
+    if not 0 < variant_r2 < 0.5:
+        raise CardiolatentError(f"variant_r2 must be in (0, 0.5) (got {variant_r2})")
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    _drop_images_of_another_cohort(root, n, seed, series, incidence_scale)
+    _drop_images_of_another_cohort(root, n, seed, series, incidence_scale, variant_r2)
     # what is being built, so that an interrupted build is resumed only by the same cohort
     write_text_atomic(root / BUILDING, json.dumps({"generator": "cardiolatent synth", "seed": int(seed), "n": int(n),
                                                    "tables_version": TABLES_VERSION, "series": series,
-                                                   "incidence_scale": float(incidence_scale)}) + "\n")
+                                                   "incidence_scale": float(incidence_scale),
+                                                   "variant_r2": float(variant_r2)}) + "\n")
     t0 = time.perf_counter()
-    geno, cohort = simulate_tables(n, seed, incidence_scale=incidence_scale)
+    geno, cohort = simulate_tables(n, seed, incidence_scale=incidence_scale, variant_r2=variant_r2)
 
     main_file = MAIN_NAME[naming]
     write_main(cohort.main_raw, root / main_file, style=naming)
@@ -300,6 +310,7 @@ def make_cohort(
         "images": bool(images),
         "series": series,
         "incidence_scale": float(incidence_scale),
+        "variant_r2": float(variant_r2),
         "n_imaging_visits": int(len(cohort.participants)),
         "n_repeat_visits": int((cohort.participants["instance"] == 3).sum()),
         "n_variants": int(len(geno.variants)),
@@ -317,18 +328,10 @@ def make_cohort(
 #: (2: the cardiac imaging-derived phenotypes, biochemistry and the paper's other diseases of
 #: issue 14; 3: person-level vs visit-level image nuisance and ``truth/acquisition.tsv``, issue 20;
 #: 4: issue 17's built-in cohort (see :mod:`cardiolatent.synth.default`), ``series`` and
-#: ``incidence_scale`` in ``cohort.json``; 5: planted variants of :data:`PLANTED_VARIANT_R2`), so that a
+#: ``incidence_scale`` in ``cohort.json``; 5: ``variant_r2`` in ``cohort.json``), so that a
 #: cached default cohort of an older version is rebuilt
 TABLES_VERSION = 5
 
-#: fraction of its trait's residual variance that each planted variant explains. Real cardiac MRI loci
-#: explain well under 1 %; the planted ones are large so that a GWAS of the *latents* of 1,800 people
-#: finds them: the demo models' best single latent carries about 0.2 of the variance of LV or RV
-#: end-diastolic volume left after age, sex and body size (r about 0.46-0.49), so a variant with
-#: r2 = 0.15 on the trait is expected at |z| about sqrt(1,750 x 0.15 x 0.21) = 7.4 on that latent
-#: (P about 1e-13). Wall thickness and LA volume are carried far less (r about 0.14 and 0.23), and
-#: their planted variants are not expected to reach P < 5e-8 through the demo latents.
-PLANTED_VARIANT_R2 = 0.15
 
 
 def drop_images(root: Path) -> None:
@@ -350,7 +353,7 @@ BUILDING = ".building.json"
 
 
 def _drop_images_of_another_cohort(root: Path, n: int, seed: int, series: str = "all",
-                                   incidence_scale: float = 1.0) -> None:
+                                   incidence_scale: float = 1.0, variant_r2: float = VARIANT_R2) -> None:
     """A folder finished (or left half-built) by another seed, size, series, incidence scale or an
     older generator keeps none of its images and latents (resuming would mix its zips into the new
     cohort; results made from its tables would be stale)."""
@@ -364,8 +367,8 @@ def _drop_images_of_another_cohort(root: Path, n: int, seed: int, series: str = 
     if info.get("generator") != "cardiolatent synth":
         return
     if ((info.get("seed"), info.get("n"), info.get("tables_version", 1), info.get("series", "all"),
-         float(info.get("incidence_scale", 1.0)))
-            != (int(seed), int(n), TABLES_VERSION, series, float(incidence_scale))):
+         float(info.get("incidence_scale", 1.0)), float(info.get("variant_r2", VARIANT_R2)))
+            != (int(seed), int(n), TABLES_VERSION, series, float(incidence_scale), float(variant_r2))):
         drop_images(root)
 
 
@@ -374,13 +377,13 @@ def draw_eids(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(np.arange(1_000_000, 6_026_000, dtype=np.int64), size=n, replace=False)
 
 
-def simulate_tables(n: int, seed: int, *, incidence_scale: float = 1.0):
+def simulate_tables(n: int, seed: int, *, incidence_scale: float = 1.0, variant_r2: float = VARIANT_R2):
     """Genotypes and cohort tables of :func:`make_cohort`, in memory: ``(Genotypes, SynthCohort)``.
 
-    The same ``(n, seed, incidence_scale)`` always gives the same result; images are not part of it.
+    The same ``(n, seed, incidence_scale, variant_r2)`` always gives the same result; images are not part of it.
     """
     ss = np.random.SeedSequence(int(seed))
     rng_eid, rng_geno, rng_cohort = (np.random.default_rng(s) for s in ss.spawn(3))
     eids = draw_eids(n, rng_eid)
-    geno = simulate_genotypes(eids, rng_geno, causal_r2=PLANTED_VARIANT_R2)
+    geno = simulate_genotypes(eids, rng_geno, causal_r2=variant_r2)
     return geno, simulate_cohort(n, rng_cohort, genotypes=geno, incidence_scale=incidence_scale)

@@ -114,6 +114,9 @@ def _describe_cohort(info: dict, finished: bool) -> str:
     scale = info.get("incidence_scale", 1.0)
     if scale != 1.0:
         parts.append(f"incidence x{scale:g}")
+    r2 = info.get("variant_r2")
+    if r2 is not None:
+        parts.append(f"planted variants r2 {r2:g}")
     version = info.get("tables_version", 1)
     parts.append(f"tables v{version}" + ("" if version >= TABLES_VERSION else " (made by an older cardiolatent)"))
     return f"{head}: {', '.join(parts)}"
