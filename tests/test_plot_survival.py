@@ -446,6 +446,16 @@ def test_log_ticks_give_at_least_three_ticks_on_a_wide_range():
     assert log_ticks(0.05, 15) == pytest.approx([0.1, 1, 10])
 
 
+def test_log_ticks_label_both_sides_of_one_on_a_narrow_range():
+    # 1-9 per decade gave 0.6, 0.7, 0.8, 0.9, 1 here: nothing above 1, and "0.9" ran into "1"
+    assert log_ticks(0.58, 1.7) == pytest.approx([0.7, 1, 1.5])
+    t = log_ticks(0.9, 1.15)
+    assert 1.0 in t and min(t) < 1 < max(t) and 3 <= len(t) <= 6
+    for lo, hi in [(0.3, 0.9), (1.05, 1.6), (0.75, 1.4), (0.2, 30), (1e-3, 1e3)]:
+        t = log_ticks(lo, hi)
+        assert 2 <= len(t) <= 6 and all(lo <= x <= hi for x in t), (lo, hi, t)
+
+
 # ------------------------------------------------------------------------------------------ family
 
 def test_survival_figures_with_and_without_groups(cox):

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg", force=False)  # no display needed (servers, CI); a notebook's inline backend stays
+if "IPython" not in sys.modules:  # no display needed (servers, CI); a notebook keeps its inline backend
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from cardiolatent.io_utils import atomic_path  # noqa: E402

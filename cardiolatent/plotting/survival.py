@@ -196,22 +196,27 @@ def _log_hr_ticks(ax) -> None:
 
 def log_ticks(lo: float, hi: float) -> list[float]:
     """Ticks of a log axis from ``lo`` to ``hi``: 1-2-5 per decade, or powers of ten when that
-    gives more than 6 (1-3 per decade when powers of ten give fewer than 3), or 1-9 per decade when
-    1-2-5 gives fewer than 3."""
+    gives more than 6 (1-3 per decade when powers of ten give fewer than 3); on a narrow range
+    (1-2-5 gives fewer than 3) 1-1.5-2-3-5-7 per decade, then finer steps, thinned to at most 6 and
+    keeping 1 where it is in range (so both sides of HR = 1 are labelled, evenly on the log scale)."""
     def within(subs):
         e0, e1 = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
-        return [m * 10.0 ** e for e in range(e0, e1 + 1) for m in subs if lo <= m * 10.0 ** e <= hi]
+        return [round(m * 10.0 ** e, 12) for e in range(e0, e1 + 1) for m in subs if lo <= m * 10.0 ** e <= hi]
+
+    def thin(ticks):
+        while len(ticks) > 6:
+            ticks = ticks[1::2] if 1.0 in ticks[1::2] else ticks[::2]
+        return ticks
     ticks = within((1, 2, 5))
     if len(ticks) > 6:
         ticks = within((1,))
         if len(ticks) < 3:
             ticks = within((1, 3))
-        elif len(ticks) > 6:
-            ticks = ticks[::2] if 1.0 not in ticks[1::2] else ticks[1::2]
+        ticks = thin(ticks)
     elif len(ticks) < 3:
-        ticks = within(range(1, 10))
-        if len(ticks) > 6:
-            ticks = ticks[::2]
+        ticks = within((1, 1.5, 2, 3, 5, 7))
+        if len(ticks) < 3:
+            ticks = thin(within((1, 1.1, 1.2, 1.3, 1.5, 1.7, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)))
     return ticks
 
 
