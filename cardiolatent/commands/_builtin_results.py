@@ -19,7 +19,7 @@ from cardiolatent.synth.default import DEFAULT_MIN_CASES, DEFAULT_N, builtin_n
 
 def min_cases() -> int:
     """Smallest number of cases for a disease scan of the built-in cohort: DEFAULT_MIN_CASES (20) at
-    its default 1,800 participants (24-86 cases per disease in the case window; the paper: 200 of
+    its default 1,800 participants (25-88 cases per disease in the case window; the paper: 200 of
     ~40,000), in proportion for another ``$CARDIOLATENT_BUILTIN_N``, at least 5."""
     return max(5, round(DEFAULT_MIN_CASES * builtin_n() / DEFAULT_N))
 

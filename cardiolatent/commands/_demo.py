@@ -111,7 +111,9 @@ def run_demo(out: str | Path = "cardiolatent_demo", *, steps: list[str] | None =
         if bad or not steps:
             raise CardiolatentError(f"--steps {','.join(steps)}: unknown step {', '.join(bad) or '(none given)'}; "
                                     f"the steps are {', '.join(known)}")
-    study = Study(root, all_steps, latents=root / "latents.parquet", quiet=quiet)
+    # the cohort is known before its step runs, so that fingerprints checked before any step runs (--steps)
+    # are those recorded after it ran
+    study = Study(root, all_steps, cohort=CohortPaths(cohort_root), latents=root / "latents.parquet", quiet=quiet)
     t0 = time.perf_counter()
 
     def write_run_json(s: Study) -> None:

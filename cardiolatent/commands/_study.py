@@ -276,9 +276,10 @@ def gwas_action(export: str, results: str):
         exp = study.root / export
         out = study.root / results
         geno = Path(study.cohort.genotypes)
+        # each engine writes a fresh folder beside the results, which then replaces them as a unit
+        tmp = out.with_name(out.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
         if shutil.which("plink2"):
-            tmp = out.with_name(out.name + ".partial")
-            shutil.rmtree(tmp, ignore_errors=True)
             env = dict(os.environ, GENO=str(geno), FILTERS=GWAS_FILTERS, THREADS=str(os.cpu_count() or 2),
                        OUT=str(tmp))
             r = subprocess.run(["bash", str(exp / "run_plink2.sh")], env=env, capture_output=True, text=True)
@@ -287,15 +288,17 @@ def gwas_action(export: str, results: str):
                 sys.stderr.write(r.stderr[-2000:])
                 raise CardiolatentError(f"plink2 failed on {exp / 'run_plink2.sh'} (exit {r.returncode}; its "
                                         "message is above)")
-            shutil.rmtree(out, ignore_errors=True)
-            os.replace(tmp, out)
-            return [f"GWAS by plink2 ({plink2_version()}) on {geno.name}.bed with {GWAS_FILTERS}"]
-        from cardiolatent.gwas.scan import linear_scan
+            notes = [f"GWAS by plink2 ({plink2_version()}) on {geno.name}.bed with {GWAS_FILTERS}"]
+        else:
+            from cardiolatent.gwas.scan import linear_scan
 
-        linear_scan(exp, geno, out, min_mac=GWAS_MIN_MAC, progress=not study.quiet)
-        return ["GWAS by cardiolatent's own OLS scan over the genotype dosages (plink2 is not installed; the "
-                "scan fits the same model as plink2 --glm and writes plink2's file format). Install plink2 "
-                "(Debian/Ubuntu: apt-get install plink2) to run the real tool."]
+            linear_scan(exp, geno, tmp, min_mac=GWAS_MIN_MAC, progress=not study.quiet)
+            notes = ["GWAS by cardiolatent's own OLS scan over the genotype dosages (plink2 is not installed; the "
+                     "scan fits the same model as plink2 --glm and writes plink2's file format). Install plink2 "
+                     "(Debian/Ubuntu: apt-get install plink2) to run the real tool."]
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
+        return notes
 
     return act
 

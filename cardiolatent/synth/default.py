@@ -11,14 +11,15 @@ within a first run's budget (synthesis plus encoding in a 15-minute demo on 2 co
 
 - **N = 1,800 participants, seed 20208**: 172 of them have the repeat imaging visit (>= 150 for
   test-retest ICC); the seven planted variants reach P < 5e-8 through ``export --format plink2``
-  + plink2 + ``gwas-results`` with the true traits as latents (P 2e-11 to 1e-31, n = 1,748 after
-  the export's exclusions); with stand-ins carrying 80% of each trait's variance six of seven do
-  (the LV wall-thickness variant is borderline, P ~ 1e-8). N is bounded by the disk budget:
+  + plink2 + ``gwas-results`` with the true traits as latents (P 1e-34 to 1e-70, n = 1,748 after
+  the export's exclusions, at :data:`DEFAULT_VARIANT_R2`); through the demo models' latents 2 of 7
+  do (LV ejection fraction, RV end-diastolic volume; see :data:`DEFAULT_VARIANT_R2`). N is bounded
+  by the disk budget:
   2,000 participants (2,191 zips) would take 2.9 GB of zips alone.
 - **Incidence scale 3** (:func:`cardiolatent.synth.cohort.simulate_cohort`): every outcome's
   baseline hazard times 3, planted hazard ratios unchanged, so the Cox models have enough
-  incident events within 10 years (AF 141, MI 72; >= 50 each). Prevalence at imaging is not
-  scaled, so the paper's diseases have 24 (aortic valve disease) to 86 (AF, T2D) cases in the
+  incident events within 10 years (AF 148, MI 62; >= 50 each). Prevalence at imaging is not
+  scaled, so the paper's diseases have 25 (aortic valve disease) to 88 (AF) cases in the
   case window [imaging year - 5, + 1]: far below the paper's 200, hence ``--min-cases 20`` for
   the built-in cohort's disease associations.
 - **4-chamber series only** (``series="4ch"``): the encoders read only that series, whose frames
@@ -56,7 +57,7 @@ DEFAULT_INCIDENCE_SCALE = 3.0
 #: body size (|r| about 0.44-0.48; LV wall thickness 0.14, LA volume 0.23)
 DEFAULT_VARIANT_R2 = 0.15
 #: the smallest case count at which the built-in cohort's disease associations are tested (the
-#: paper: 200; the built-in cohort has 24 to 86 cases per disease in the case window)
+#: paper: 200; the built-in cohort has 25 to 88 cases per disease in the case window)
 DEFAULT_MIN_CASES = 20
 #: environment variable setting the built-in cohort's size
 N_ENV = "CARDIOLATENT_BUILTIN_N"
