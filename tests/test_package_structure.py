@@ -13,11 +13,12 @@ of a lower layer, never one of its own layer or above:
 5     analysis
 6     exports, interpret
 7     gwas (reads back what a format of exports asked the tool to write)
-8     plotting (figures from the results of every layer below; results reach it by name, through
+8     genetics (after the GWAS: heritability, genetic correlation, polygenic scores)
+9     plotting (figures from the results of every layer below; results reach it by name, through
       ``cardiolatent.results.plotting_layer``, when they are drawn)
-9     report (one HTML page from a results folder: the figures of plotting, embedded)
-10    demo
-11    commands, cli, __main__
+10    report (one HTML page from a results folder: the figures of plotting, embedded)
+11    demo
+12    commands, cli, __main__
 ====  ==========================================================================================
 
 Besides: ``stats`` imports only ``errors`` and itself (numerical cores that know nothing of UK
@@ -43,10 +44,11 @@ LAYERS = {
     "analysis": 5,
     "exports": 6, "interpret": 6,
     "gwas": 7,
-    "plotting": 8,
-    "report": 9,
-    "demo": 10,
-    "commands": 11, "cli": 11, "__main__": 11,
+    "genetics": 8,
+    "plotting": 9,
+    "report": 10,
+    "demo": 11,
+    "commands": 12, "cli": 12, "__main__": 12,
 }
 #: the command line's own modules may import each other
 COMMAND_LINE = {"commands", "cli", "__main__"}

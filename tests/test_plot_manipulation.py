@@ -5,7 +5,7 @@ import numpy as np
 from _plot_helpers import assert_figure_files
 from cardiolatent.interpret.manipulate import Manipulation
 from cardiolatent.plotting import manipulation_grid, save_figure
-from cardiolatent.plotting.manipulation import difference_limit
+from cardiolatent.plotting.manipulation import difference_limit, direction_label
 
 
 def _manipulation(rng):
@@ -41,3 +41,9 @@ def test_difference_limit_closed_form():
     assert difference_limit(d, 99.0) == np.percentile(np.abs(d), 99.0)
     assert difference_limit(np.zeros(5)) == 1e-6
     assert difference_limit(np.array([0.0, -0.2, 0.2]), 100) == 0.2
+
+
+def test_a_registry_trait_is_titled_by_its_description():
+    assert direction_label("lvedv") == "LV end diastolic volume (lvedv)"
+    assert direction_label("S1701_Z3") == "S1701_Z3"            # a latent's own direction
+    assert direction_label("no_such_trait") == "no_such_trait"

@@ -13,8 +13,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import atomic_path
 from cardiolatent.plotting.style import DOUBLE_COLUMN_MM, MM, style
+from cardiolatent.ukb.registry import FieldRegistry
 
 
 def phase_frames(manipulation) -> tuple[int, int]:
@@ -107,12 +109,24 @@ def manipulation_grid(manipulation, *, title: str | None = None, label: str = "m
     return fig
 
 
+def direction_label(name: str) -> str:
+    """A direction's name for a title: a registry trait by its description (``"LV end diastolic volume
+    (lvedv)"``), anything else (a latent such as ``S1701_Z3``) as it is."""
+    try:
+        info = FieldRegistry.default().get(name)
+    except (CardiolatentError, KeyError, ValueError):
+        info = None
+    if info is None or not info.description:
+        return name
+    return f"{info.description.split(',')[0].split(' (')[0].strip()} ({name})"
+
+
 def result_grid(result, participant=None, **kwargs):
     """The grid (:func:`manipulation_grid`) of one participant-visit of a
     :class:`~cardiolatent.interpret.result.ManipulationResult` (``participant``: (eid, instance), an
     eid, or None for the first); what ``result.plot()`` draws."""
     (eid, inst), man = result.participant(participant)
-    kwargs.setdefault("title", f"{result.summary.name}, participant {eid} (visit {inst})")
+    kwargs.setdefault("title", f"{direction_label(result.summary.name)}, participant {eid} (visit {inst})")
     return manipulation_grid(man, **kwargs)
 
 
