@@ -162,7 +162,7 @@ def test_the_demo_fills_every_section_of_its_report(demo):
     run = json.loads((demo / "run.json").read_text())
     names = [s["name"] for s in run["steps"]]
     assert names == ["synth", "encode", "latents", "icc_visits", "icc_seeds", "ensemble", "assoc_traits",
-                     "assoc_diseases", "cox", "export", "gwas", "gwas_results", "manipulation", "figures"]
+                     "assoc_diseases", "cox", "export", "gwas", "gwas_results", "manipulation", "figures", "report"]
     assert all(s["status"] in ("done", "reused") and s["seconds"] >= 0 for s in run["steps"])
     assert run["versions"]["cardiolatent"] and run["versions"]["python"]
     rep, html = build_report(demo, truth=_cohort().root, latents=demo / "latents.parquet")

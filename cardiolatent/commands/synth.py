@@ -13,7 +13,9 @@ DESCRIPTION = (
     "Deterministic for a given --seed; an interrupted run resumes (existing zips are kept). "
     "--series 4ch writes only the 4-chamber series (the one encoders read: the same frames, a third "
     "of the size and time); --incidence-scale multiplies every outcome's baseline hazard (more "
-    "incident events; planted hazard ratios unchanged)."
+    "incident events; planted hazard ratios unchanged); --polygenic-h2 adds a polygenic background (small "
+    "effects on every other variant) so that each true cardiac parameter has a known SNP heritability "
+    "(truth/heritability.tsv)."
 )
 
 
@@ -36,6 +38,12 @@ def add_arguments(p) -> None:
     p.add_argument("--variant-r2", type=float, default=0.06,
                    help="fraction of its trait's variance (after age, sex, body size and blood pressure) that each "
                         "planted variant explains; the built-in cohort uses 0.15")
+    p.add_argument("--polygenic-h2", default=None, metavar="H2 | TRAIT=H2,...",
+                   help="polygenic background: the fraction of each true parameter's residual variance explained by "
+                        "small effects on every non-planted variant (infinitesimal model), one number for all five "
+                        "(lvedv_ml, lvwt_mm, lav_ml, lvef_pct, rvedv_ml) or TRAIT=H2 pairs separated by commas; "
+                        "0 or absent: off. The total with the planted variants' r2 must stay below 1; the truth is "
+                        "in truth/heritability.tsv")
     p.add_argument("--nifti", action="store_true", help="also write each 4-chamber cine as NIfTI (T x H x W)")
     p.add_argument("--h5", action="store_true", help="also write the 4-chamber cines into one HDF5 file (ImLatent layout)")
     add_workers_argument(p, "writing images")
@@ -54,11 +62,53 @@ def run(args) -> int:
         raise CardiolatentError(f"--incidence-scale must be a positive number, not {args.incidence_scale}")
     if not 0 < args.variant_r2 < 0.5:
         raise CardiolatentError(f"--variant-r2 must be above 0 and below 0.5, not {args.variant_r2}")
-    from cardiolatent.synth.build import make_cohort
+    from cardiolatent.synth.build import check_polygenic_h2, make_cohort
     from cardiolatent.synth.summary import print_summary
 
+    polygenic_h2 = parse_polygenic_h2(args.polygenic_h2)
+    try:
+        polygenic_h2 = check_polygenic_h2(polygenic_h2, args.variant_r2)
+    except CardiolatentError as exc:
+        raise CardiolatentError(str(exc).replace("polygenic_h2", "--polygenic-h2", 1)) from None
     paths = make_cohort(args.out, n=args.n, seed=args.seed, images=not args.no_images, naming=args.naming,
                         nifti=args.nifti, h5=args.h5, workers=workers(args), progress=not args.quiet,
-                        series=args.series, incidence_scale=args.incidence_scale, variant_r2=args.variant_r2)
+                        series=args.series, incidence_scale=args.incidence_scale, variant_r2=args.variant_r2,
+                        polygenic_h2=polygenic_h2)
     print_summary(paths)
     return 0
+
+
+def parse_polygenic_h2(text: str | None):
+    """``--polygenic-h2``: ``None``, a number (every trait) or ``{trait: number}`` from ``TRAIT=H2,...``.
+
+    Raises a one-line CardiolatentError naming the flag for text that is neither form or a value
+    outside [0, 1).
+    """
+    from cardiolatent.errors import CardiolatentError
+
+    if text is None or not str(text).strip():
+        return None
+    text = str(text).strip()
+
+    def number(v: str, what: str) -> float:
+        try:
+            x = float(v)
+        except ValueError:
+            raise CardiolatentError(f"--polygenic-h2{what} must be a number in [0, 1), not {v!r}") from None
+        if not (0.0 <= x < 1.0):
+            raise CardiolatentError(f"--polygenic-h2{what} must be in [0, 1), not {v!r}")
+        return x
+
+    if "=" not in text:
+        return number(text, "")
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CardiolatentError(f"--polygenic-h2 takes one number or TRAIT=H2 pairs separated by commas, "
+                                    f"not {text!r}")
+        if key in out:
+            raise CardiolatentError(f"--polygenic-h2 names {key} twice")
+        out[key] = number(value.strip(), f" for {key}")
+    return out

@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import atomic_path, write_table_atomic, write_text_atomic
-from cardiolatent.synth.cohort import simulate_cohort
+from cardiolatent.synth.cohort import GENETIC_TRAITS, polygenic_h2_by_trait, simulate_cohort
 from cardiolatent.synth.dicom import read_bulk_zip, write_bulk_zip, write_h5, write_nifti
-from cardiolatent.synth.genotypes import simulate_genotypes
+from cardiolatent.synth.genotypes import DEFAULT_CAUSAL, simulate_genotypes
 from cardiolatent.synth.phantom import draw_acquisition, draw_person, render_cine
 from cardiolatent.ukb.read import write_main
 
@@ -239,6 +239,7 @@ def make_cohort(
     series: str = "all",
     incidence_scale: float = 1.0,
     variant_r2: float = VARIANT_R2,
+    polygenic_h2=None,
 ) -> CohortPaths:
     """Write the synthetic cohort for ``n`` participants into folder ``out``; return its paths.
 
@@ -257,6 +258,14 @@ def make_cohort(
         planted hazard ratios unchanged). Recorded in ``cohort.json`` and ``truth/hazards.tsv``.
     variant_r2 : fraction of its trait's residual variance that each planted variant explains (recorded
         in ``cohort.json``; ``truth/variants.tsv`` column ``r2``).
+    polygenic_h2 : the polygenic background (many small effects over every other variant):
+        ``None`` / 0 (off, the default: every file but ``cohort.json`` and
+        ``truth/heritability.tsv`` is byte-identical to a cohort made without it), one h2 for every
+        genetic true parameter, or a mapping trait column -> h2 (see
+        :func:`cardiolatent.synth.cohort.simulate_cohort`). Each trait's total SNP heritability
+        (its planted variants' r2 + the background) must stay below 1. Recorded in ``cohort.json``
+        (``polygenic_h2``: trait column -> value); the truth is ``truth/heritability.tsv`` (always
+        written) and, when on, the per-variant effects ``truth/polygenic_effects.tsv``.
     """
     if n < 20:
         raise CardiolatentError(f"n must be at least 20 participants (got {n})")
@@ -267,16 +276,19 @@ def make_cohort(
         raise CardiolatentError(f"incidence_scale must be a positive number (got {incidence_scale})")
     if not 0 < variant_r2 < 0.5:
         raise CardiolatentError(f"variant_r2 must be in (0, 0.5) (got {variant_r2})")
+    h2_bg = check_polygenic_h2(polygenic_h2, variant_r2)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    _drop_images_of_another_cohort(root, n, seed, series, incidence_scale, variant_r2)
+    _drop_images_of_another_cohort(root, n, seed, series, incidence_scale, variant_r2, h2_bg)
     # what is being built, so that an interrupted build is resumed only by the same cohort
     write_text_atomic(root / BUILDING, json.dumps({"generator": "cardiolatent synth", "seed": int(seed), "n": int(n),
                                                    "tables_version": TABLES_VERSION, "series": series,
                                                    "incidence_scale": float(incidence_scale),
-                                                   "variant_r2": float(variant_r2)}) + "\n")
+                                                   "variant_r2": float(variant_r2),
+                                                   "polygenic_h2": h2_bg}) + "\n")
     t0 = time.perf_counter()
-    geno, cohort = simulate_tables(n, seed, incidence_scale=incidence_scale, variant_r2=variant_r2)
+    geno, cohort = simulate_tables(n, seed, incidence_scale=incidence_scale, variant_r2=variant_r2,
+                                   polygenic_h2=h2_bg)
 
     main_file = MAIN_NAME[naming]
     write_main(cohort.main_raw, root / main_file, style=naming)
@@ -289,6 +301,12 @@ def make_cohort(
     write_table_atomic(cohort.outcomes, truth / "outcomes.tsv", index=False)
     write_table_atomic(cohort.hazards, truth / "hazards.tsv", index=False)
     write_table_atomic(cohort.variants, truth / "variants.tsv", index=False)
+    write_table_atomic(cohort.heritability, truth / "heritability.tsv", index=False)
+    effects_file = truth / "polygenic_effects.tsv"
+    if cohort.background_effects is not None:
+        write_table_atomic(cohort.background_effects, effects_file, index=False)
+    else:
+        effects_file.unlink(missing_ok=True)  # a rebuild without the background leaves no stale effects
     t_tables = time.perf_counter() - t0
 
     manifest = None
@@ -311,6 +329,7 @@ def make_cohort(
         "series": series,
         "incidence_scale": float(incidence_scale),
         "variant_r2": float(variant_r2),
+        "polygenic_h2": h2_bg,
         "n_imaging_visits": int(len(cohort.participants)),
         "n_repeat_visits": int((cohort.participants["instance"] == 3).sum()),
         "n_variants": int(len(geno.variants)),
@@ -328,9 +347,10 @@ def make_cohort(
 #: (2: the cardiac imaging-derived phenotypes, biochemistry and the paper's other diseases of
 #: issue 14; 3: person-level vs visit-level image nuisance and ``truth/acquisition.tsv``, issue 20;
 #: 4: issue 17's built-in cohort (see :mod:`cardiolatent.synth.default`), ``series`` and
-#: ``incidence_scale`` in ``cohort.json``; 5: ``variant_r2`` in ``cohort.json``), so that a
-#: cached default cohort of an older version is rebuilt
-TABLES_VERSION = 5
+#: ``incidence_scale`` in ``cohort.json``; 5: ``variant_r2`` in ``cohort.json``; 6: issue 18's
+#: ``truth/heritability.tsv`` and ``polygenic_h2`` in ``cohort.json``), so that a cached default
+#: cohort of an older version is rebuilt
+TABLES_VERSION = 6
 
 
 
@@ -353,10 +373,11 @@ BUILDING = ".building.json"
 
 
 def _drop_images_of_another_cohort(root: Path, n: int, seed: int, series: str = "all",
-                                   incidence_scale: float = 1.0, variant_r2: float = VARIANT_R2) -> None:
-    """A folder finished (or left half-built) by another seed, size, series, incidence scale or an
-    older generator keeps none of its images and latents (resuming would mix its zips into the new
-    cohort; results made from its tables would be stale)."""
+                                   incidence_scale: float = 1.0, variant_r2: float = VARIANT_R2,
+                                   polygenic_h2=None) -> None:
+    """A folder finished (or left half-built) by another seed, size, series, incidence scale, planted
+    variant r2, polygenic background or an older generator keeps none of its images and latents
+    (resuming would mix its zips into the new cohort; results made from its tables would be stale)."""
     info_file = root / BUILDING if (root / BUILDING).exists() else root / "cohort.json"
     if not info_file.exists():
         return
@@ -366,9 +387,14 @@ def _drop_images_of_another_cohort(root: Path, n: int, seed: int, series: str = 
         return
     if info.get("generator") != "cardiolatent synth":
         return
+    try:
+        old_h2 = polygenic_h2_by_trait(info.get("polygenic_h2"))
+    except CardiolatentError:
+        old_h2 = None
     if ((info.get("seed"), info.get("n"), info.get("tables_version", 1), info.get("series", "all"),
-         float(info.get("incidence_scale", 1.0)), float(info.get("variant_r2", VARIANT_R2)))
-            != (int(seed), int(n), TABLES_VERSION, series, float(incidence_scale), float(variant_r2))):
+         float(info.get("incidence_scale", 1.0)), float(info.get("variant_r2", VARIANT_R2)), old_h2)
+            != (int(seed), int(n), TABLES_VERSION, series, float(incidence_scale), float(variant_r2),
+                polygenic_h2_by_trait(polygenic_h2))):
         drop_images(root)
 
 
@@ -377,13 +403,34 @@ def draw_eids(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(np.arange(1_000_000, 6_026_000, dtype=np.int64), size=n, replace=False)
 
 
-def simulate_tables(n: int, seed: int, *, incidence_scale: float = 1.0, variant_r2: float = VARIANT_R2):
+def check_polygenic_h2(polygenic_h2, variant_r2: float = VARIANT_R2) -> dict[str, float]:
+    """``polygenic_h2`` as ``{trait_column: h2}`` (see :func:`cardiolatent.synth.cohort.polygenic_h2_by_trait`),
+    checked against the planted variants: each trait's total h2 (its number of planted variants in
+    :data:`cardiolatent.synth.genotypes.DEFAULT_CAUSAL` times ``variant_r2``, plus the background)
+    must stay below 1. Raises a one-line CardiolatentError naming ``polygenic_h2``."""
+    h2 = polygenic_h2_by_trait(polygenic_h2)
+    for short, col in GENETIC_TRAITS.items():
+        planted = DEFAULT_CAUSAL.get(short, 0) * float(variant_r2)
+        if h2[col] > 0 and planted + h2[col] >= 1.0:
+            raise CardiolatentError(f"polygenic_h2 for {col} ({h2[col]:g}) plus its {DEFAULT_CAUSAL.get(short, 0)} "
+                                    f"planted variants' r2 ({planted:g}) is {planted + h2[col]:g}: the total h2 "
+                                    "must stay below 1")
+    return h2
+
+
+def simulate_tables(n: int, seed: int, *, incidence_scale: float = 1.0, variant_r2: float = VARIANT_R2,
+                    polygenic_h2=None):
     """Genotypes and cohort tables of :func:`make_cohort`, in memory: ``(Genotypes, SynthCohort)``.
 
-    The same ``(n, seed, incidence_scale, variant_r2)`` always gives the same result; images are not part of it.
+    The same ``(n, seed, incidence_scale, variant_r2, polygenic_h2)`` always gives the same result; images
+    are not part of it. ``polygenic_h2`` (``None`` / 0: off, and then the result is exactly the one
+    without it): see :func:`make_cohort`. The background is drawn from its own stream
+    (:func:`cardiolatent.synth.cohort.polygenic_rng`), so the genotypes and every other draw are the
+    same with and without it.
     """
     ss = np.random.SeedSequence(int(seed))
     rng_eid, rng_geno, rng_cohort = (np.random.default_rng(s) for s in ss.spawn(3))
     eids = draw_eids(n, rng_eid)
     geno = simulate_genotypes(eids, rng_geno, causal_r2=variant_r2)
-    return geno, simulate_cohort(n, rng_cohort, genotypes=geno, incidence_scale=incidence_scale)
+    return geno, simulate_cohort(n, rng_cohort, genotypes=geno, incidence_scale=incidence_scale,
+                                 polygenic_h2=polygenic_h2)

@@ -38,6 +38,20 @@ before changed): cardiac IDPs at instances 2 and 3 under their real field ids (B
 with missingness :data:`IDP_MISSING`; new true parameters (:data:`DERIVED_MODELS`,
 :data:`EXTENSION_TRUTH`); blood biochemistry at instance 0 (:data:`BIOCHEM_FIELDS`); and the
 outcomes :data:`EXTENSION_OUTCOMES` (CHD, ANGINA, MVD, AVD) with planted hazards.
+
+Issue 18 addition (off by default; then nothing changes): a **polygenic background**
+(``simulate_cohort(..., polygenic_h2=...)``, the model in :mod:`cardiolatent.synth.genotypes`,
+drawn from its own stream :func:`polygenic_rng`). Each true parameter of :data:`GENETIC_TRAITS`
+is ``covariate terms + g_planted + g_background + noise`` with::
+
+    var(g_planted)    = sum of its planted variants' r2 * sigma^2   (each variant: variant_r2)
+    E var(g_background) = polygenic_h2 * sigma^2                      (every non-planted variant)
+    var(noise)        = (1 - h2) * sigma^2,   h2 = sum r2 + polygenic_h2 < 1
+
+so ``sigma^2`` (:data:`TRAIT_MODELS`) stays the residual variance after the intercept, sex, BSA,
+age and SBP terms, and ``h2`` is the SNP heritability **on that residual scale**: the quantity a
+REML (BOLT-REML, GCTA) or LD score regression estimates with those covariates fitted. The truth is
+:attr:`SynthCohort.heritability` (``truth/heritability.tsv``).
 """
 
 from __future__ import annotations
@@ -51,6 +65,9 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit
 
+from cardiolatent.errors import CardiolatentError
+from cardiolatent.synth.genotypes import polygenic_background
+
 __all__ = [
     "SynthCohort",
     "simulate_cohort",
@@ -63,6 +80,9 @@ __all__ = [
     "TRAIT_MODELS",
     "HAZARD_TERMS",
     "IMAGING_CENTRES",
+    "GENETIC_TRAITS",
+    "polygenic_h2_by_trait",
+    "polygenic_rng",
 ]
 
 DAYS_PER_YEAR = 365.25
@@ -209,6 +229,14 @@ class SynthCohort:
     variants : planted variants (``genotypes.causal``) plus ``trait_column``, ``sigma``
         (trait residual SD), ``beta`` (trait units per effect allele) and ``unit``.
     trait_effects : planted linear-model coefficients: ``trait, term, center, per, unit, beta``.
+    heritability : one row per genetic true parameter (:data:`GENETIC_TRAITS`), see
+        :func:`_heritability_table`: ``trait_column, h2`` (planted SNP heritability on the
+        residual scale, expected value) ``= h2_planted_variants + h2_background``, the realised
+        fractions in this sample and the counts of causal variants.
+    background_effects : the polygenic background's per-allele effects, one row per (trait
+        column with a background, causal variant): ``trait_column, id, chrom, pos, effect_allele,
+        other_allele, eaf, b_std`` (trait SD per genotype SD), ``beta_sd`` (trait SD per effect
+        allele), ``beta`` (trait units per effect allele); ``None`` when the background is off.
     """
 
     main: pd.DataFrame
@@ -218,6 +246,8 @@ class SynthCohort:
     hazards: pd.DataFrame
     variants: pd.DataFrame
     trait_effects: pd.DataFrame
+    heritability: pd.DataFrame | None = None
+    background_effects: pd.DataFrame | None = None
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -490,6 +520,7 @@ def _simulate_cardiac(n: int, rng: np.random.Generator, p: dict, b: dict, geneti
             z = _RV_LV_NOISE_CORR * z_lv + np.sqrt(1 - _RV_LV_NOISE_CORR**2) * z
         noise = m["sigma"] * np.sqrt(1 - h2) * z
         v2 = m["intercept"] + sum(m[k] * x[k] for k in x) + g + noise
+        out[trait + "__residual2"] = g + noise  # genetic part + noise, instance 2, before clipping
         v3 = v2 + m["age10"] * gap / 10 + rng.normal(0, _RETEST_NOISE * m["sigma"], n)
         lo, hi = _TRAIT_CLIP[trait]
         out[trait + "2"] = np.clip(v2, lo, hi)
@@ -869,6 +900,140 @@ def _trait_effects() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ----------------------------------------------------------------------------- issue 18: polygenic background
+
+
+def polygenic_h2_by_trait(value: Any) -> dict[str, float]:
+    """The polygenic background's h2 per genetic true parameter, in :data:`GENETIC_TRAITS` order.
+
+    ``value``: ``None`` or 0 (off), one number for every trait, or a mapping from trait column
+    (``lvedv_ml``; the short name ``lvedv`` is accepted) to a number (traits not named: 0). Each
+    value must be in [0, 1). Returns ``{trait_column: float}`` for all five traits.
+
+    Raises
+    ------
+    CardiolatentError
+        A value that is not a number in [0, 1) or an unknown trait (one line, naming
+        ``polygenic_h2``).
+    """
+    columns = list(GENETIC_TRAITS.values())
+    out = {c: 0.0 for c in columns}
+    if value is None:
+        return out
+    if isinstance(value, dict) or hasattr(value, "items"):
+        items = list(value.items())
+    else:
+        items = [(c, value) for c in columns]
+    for key, v in items:
+        col = GENETIC_TRAITS.get(str(key), str(key))
+        if col not in out:
+            raise CardiolatentError(f"polygenic_h2: unknown trait {key!r} (one of {', '.join(columns)})")
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise CardiolatentError(f"polygenic_h2 for {col} must be a number in [0, 1), not {v!r}") from None
+        if not (np.isfinite(x) and 0.0 <= x < 1.0):
+            raise CardiolatentError(f"polygenic_h2 for {col} must be in [0, 1), not {v!r}")
+        out[col] = x
+    return out
+
+
+def polygenic_rng(rng: np.random.Generator) -> np.random.Generator:
+    """The issue-18 stream (polygenic background): seeded from ``rng``'s current state (read, not
+    advanced) and the tag 18, so that turning the background on consumes no draw of the cohort's
+    streams."""
+    return np.random.default_rng(np.random.SeedSequence([18, *_state_ints(rng.bit_generator.state)]))
+
+
+def _planted_h2(variants: pd.DataFrame) -> dict[str, float]:
+    """Sum of the planted variants' r2 per trait column (``beta_sd^2 2 p (1 - p)`` each)."""
+    out = {c: 0.0 for c in GENETIC_TRAITS.values()}
+    for col, sub in variants.groupby("trait_column", sort=False):
+        p = sub["eaf"].to_numpy(float)
+        out[str(col)] = float(np.sum(sub["beta_sd"].to_numpy(float) ** 2 * 2 * p * (1 - p)))
+    return out
+
+
+def _add_background(genetic: dict, variants: pd.DataFrame, genotypes: Any, h2_bg: dict[str, float],
+                    rng: np.random.Generator) -> tuple[dict[str, np.ndarray], pd.DataFrame | None, int]:
+    """Add the polygenic background to the genetic parts (in place); return its values and effects.
+
+    ``genetic[col]`` becomes planted + background (trait units) and ``genetic[col + "__h2"]`` the
+    total h2 (checked < 1). Returns ``{col: background values (n,), trait units}``, the effects
+    table (:attr:`SynthCohort.background_effects`) and the number of causal variants ``M_c``.
+    """
+    if not all(hasattr(genotypes, a) for a in ("packed", "variants", "m", "n")):
+        raise CardiolatentError("polygenic_h2 needs the cohort's genotypes (a Genotypes object with every variant)")
+    planted = _planted_h2(variants)
+    for col, h in h2_bg.items():
+        if planted[col] + h >= 1.0:
+            raise CardiolatentError(
+                f"polygenic_h2 for {col} ({h:g}) plus its planted variants' r2 ({planted[col]:g}) is "
+                f"{planted[col] + h:g}: the total h2 must stay below 1")
+    bg = polygenic_background(genotypes, h2_bg, rng, exclude=list(genotypes.causal["id"]))
+    n = genotypes.n
+    values: dict[str, np.ndarray] = {}
+    effects = []
+    v = genotypes.variants
+    p = v["freq_a1"].to_numpy(float)
+    sd = np.sqrt(2 * p * (1 - p))
+    for k, col in enumerate(bg.traits):
+        sigma = TRAIT_MODELS[col]["sigma"]
+        values[col] = sigma * bg.values[:, k]
+        if h2_bg[col] <= 0:
+            continue
+        genetic[col] = genetic.get(col, np.zeros(n)) + values[col]
+        genetic[col + "__h2"] = np.array([planted[col] + h2_bg[col]])
+        sel = bg.causal
+        b = bg.effects[sel, k]
+        effects.append(pd.DataFrame({
+            "trait_column": col, "id": v["id"].to_numpy()[sel], "chrom": v["chrom"].to_numpy()[sel],
+            "pos": v["pos"].to_numpy()[sel], "effect_allele": v["a1"].to_numpy()[sel],
+            "other_allele": v["a2"].to_numpy()[sel], "eaf": p[sel], "b_std": b,
+            "beta_sd": b / sd[sel], "beta": sigma * b / sd[sel]}))
+    table = pd.concat(effects, ignore_index=True) if effects else None
+    return values, table, bg.n_causal
+
+
+def _heritability_table(variants: pd.DataFrame, h2_bg: dict[str, float], n_causal_bg: int,
+                        planted_values: dict[str, np.ndarray], bg_values: dict[str, np.ndarray],
+                        cardiac: dict) -> pd.DataFrame:
+    """``truth/heritability.tsv``: one row per genetic true parameter (instance 2, all participants).
+
+    Columns: ``trait_column``; ``h2`` = ``h2_planted_variants + h2_background`` (the planted SNP
+    heritability: the expected fraction of the residual variance ``sigma^2`` that is genetic);
+    ``h2_planted_variants`` (sum of the planted variants' r2), ``h2_background`` (the polygenic
+    background's h2, 0 when off); ``h2_realised`` = var(genetic part) / var(genetic part + noise) in
+    this sample (before the traits are clipped to their plausible range), and its two parts
+    ``h2_planted_realised``, ``h2_background_realised`` (each variance over the same denominator);
+    ``n_planted_variants``, ``n_causal_background`` (variants with a background effect, 0 when off);
+    ``sigma`` (model residual SD, trait units), ``genetic_variance`` and ``residual_variance`` (the
+    sample variances, trait units^2), ``unit``.
+    """
+    planted = _planted_h2(variants)
+    counts = variants["trait_column"].value_counts()
+    rows = []
+    for col in GENETIC_TRAITS.values():
+        resid = cardiac[col + "__residual2"]
+        n = len(resid)
+        gp = planted_values.get(col, np.zeros(n))
+        gb = bg_values.get(col, np.zeros(n)) if h2_bg[col] > 0 else np.zeros(n)
+        g = gp + gb
+        var_r = float(np.var(resid, ddof=1)) if n > 1 else float("nan")
+        var_g = float(np.var(g, ddof=1)) if n > 1 else float("nan")
+        rows.append({
+            "trait_column": col, "h2": planted[col] + h2_bg[col], "h2_planted_variants": planted[col],
+            "h2_background": h2_bg[col], "h2_realised": var_g / var_r,
+            "h2_planted_realised": float(np.var(gp, ddof=1)) / var_r if n > 1 else float("nan"),
+            "h2_background_realised": float(np.var(gb, ddof=1)) / var_r if n > 1 else float("nan"),
+            "n_planted_variants": int(counts.get(col, 0)),
+            "n_causal_background": int(n_causal_bg) if h2_bg[col] > 0 else 0,
+            "sigma": TRAIT_MODELS[col]["sigma"], "genetic_variance": var_g, "residual_variance": var_r,
+            "unit": f"{_TRAIT_UNITS[col]}^2",
+        })
+    return pd.DataFrame(rows)
+
+
 # ----------------------------------------------------------------------------- issue 14 extension
 #
 # Everything below draws from one *extension stream*, a Generator seeded from the cohort
@@ -1148,6 +1313,7 @@ def simulate_cohort(
     repeat_fraction: float = 0.10,
     admin_date: str = "2023-10-31",
     incidence_scale: float = 1.0,
+    polygenic_h2: Any = None,
 ) -> SynthCohort:
     """Simulate the tabular synthetic cohort.
 
@@ -1166,6 +1332,12 @@ def simulate_cohort(
         planted hazard ratios, the prevalence at imaging and every other draw are unchanged;
         ``hazards.baseline_hazard_per_year`` holds the scaled hazard and, when the scale is not
         1, ``hazards.incidence_scale`` the factor (at 1.0 the tables are exactly the unscaled ones).
+    polygenic_h2 : the polygenic background's h2 (fraction of each true parameter's residual
+        variance ``sigma^2``): ``None`` / 0 (off: every table is exactly as without it), one number
+        for every trait of :data:`GENETIC_TRAITS`, or a mapping trait column -> number (see
+        :func:`polygenic_h2_by_trait`). Needs ``genotypes`` (a :class:`Genotypes`); the total h2
+        (planted variants' r2 + background) of each trait must stay below 1. Drawn from
+        :func:`polygenic_rng`; see the module docstring for the model.
 
     Returns
     -------
@@ -1177,6 +1349,12 @@ def simulate_cohort(
         raise ValueError(f"incidence_scale must be a positive number (got {incidence_scale})")
     # issue 14: an independent stream for everything added since (the Generator is not advanced)
     rx = extension_rng(rng)
+    # issue 18: the polygenic background's own stream (read from the same state, not advanced)
+    h2_bg = polygenic_h2_by_trait(polygenic_h2)
+    background_on = any(v > 0 for v in h2_bg.values())
+    if background_on and genotypes is None:
+        raise CardiolatentError("polygenic_h2 needs genotypes (the background is drawn over their variants)")
+    rp = polygenic_rng(rng) if background_on else None
     admin = _day(admin_date)
     if genotypes is not None:
         eids = np.asarray(genotypes.eids, dtype=np.int64)
@@ -1188,7 +1366,13 @@ def simulate_cohort(
     b = _simulate_body(n, rng, p)
     g = _simulate_misc(n, rng, p)
     genetic, variants = _genetic_parts(genotypes)
+    planted_values = {k: v for k, v in genetic.items() if not k.endswith("__h2")}
+    bg_values: dict[str, np.ndarray] = {}
+    background_effects, n_causal_bg = None, 0
+    if background_on:
+        bg_values, background_effects, n_causal_bg = _add_background(genetic, variants, genotypes, h2_bg, rp)
     cardiac = _simulate_cardiac(n, rng, p, b, genetic)
+    heritability = _heritability_table(variants, h2_bg, n_causal_bg, planted_values, bg_values, cardiac)
     extra = _simulate_cardiac_extra(n, rx, p, b, cardiac)
     participants = _participants(eids, p, b, g, cardiac, extra)
 
@@ -1247,4 +1431,5 @@ def simulate_cohort(
     outcomes = _truth_outcomes(hosp[hosp["kind"].isin(["icd10", "icd9"])], fo_days, alg, eids,
                                p["visit2"], death, admin)
     return SynthCohort(main=main, main_raw=main_raw, participants=participants, outcomes=outcomes,
-                       hazards=hazards, variants=variants, trait_effects=_trait_effects())
+                       hazards=hazards, variants=variants, trait_effects=_trait_effects(),
+                       heritability=heritability, background_effects=background_effects)

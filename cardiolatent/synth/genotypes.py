@@ -25,6 +25,21 @@ Causal variants
 (chromosomes used round-robin), has MAF >= 0.1, no missing calls, effect allele = A1 and
 ``beta_sd = ±sqrt(causal_r2 / (2 p (1 - p)))`` (trait SD units per effect allele, ``p`` the
 realised effect allele frequency), so that it explains ``causal_r2`` of the trait variance.
+
+Polygenic background
+--------------------
+:func:`polygenic_background` adds many small effects on top of the planted variants (the
+infinitesimal model of GCTA / LD score regression): **every** variant that is not planted and is
+polymorphic in the sample (``M_c`` of them, about 6,000) gets an effect on its *standardised*
+genotype ``z_j = (x_j - 2 p_j) / sqrt(2 p_j (1 - p_j))`` (``p_j`` = ``freq_a1``, the realised A1
+frequency; a missing call counts as the mean, ``z = 0``)::
+
+    b_tj ~ N(0, h2_t / M_c)        g_t = sum_j z_j b_tj        (trait SD units)
+
+so a rarer variant has a larger per-allele effect, ``b_tj / sqrt(2 p_j (1 - p_j))`` (the usual
+MAF-dependent scaling, alpha = -1), and ``E[var(g_t)] = h2_t``. The effects of different traits
+are independent (genetic correlation 0 in expectation) and each trait's standard normal draws are
+the same whatever the ``h2`` values, so ``h2`` only rescales them.
 """
 
 from __future__ import annotations
@@ -45,9 +60,12 @@ __all__ = [
     "BED_MAGIC",
     "DEFAULT_CAUSAL",
     "Genotypes",
+    "PolygenicBackground",
     "pack_dosages",
+    "polygenic_background",
     "read_bed",
     "simulate_genotypes",
+    "standardised_genotypes",
     "unpack_bed",
 ]
 
@@ -584,3 +602,95 @@ def simulate_genotypes(
     causal_df = _causal_table(causal_idx, traits, freq_a1, maf, a1_is_minor, vmap, ids, a1_base, a2_base,
                               causal_r2, rng)
     return Genotypes(eids=eids, variants=variants, causal=causal_df, packed=packed)
+
+
+# --------------------------------------------------------------------------------------------
+# polygenic background
+# --------------------------------------------------------------------------------------------
+def standardised_genotypes(geno: Genotypes, idx: np.ndarray | slice) -> np.ndarray:
+    """Standardised A1 counts ``(x - 2p) / sqrt(2p(1 - p))`` of variants ``idx``.
+
+    Parameters
+    ----------
+    geno : the genotypes; ``p`` is ``geno.variants["freq_a1"]`` (realised, among called genotypes).
+    idx : variant positions (integer array or slice) into ``geno.variants``.
+
+    Returns
+    -------
+    (n, k) float64 array; a missing call is 0 (the mean) and a monomorphic variant's column is 0.
+    """
+    p = geno.variants["freq_a1"].to_numpy(np.float64)[idx]
+    counts = unpack_bed(geno.packed[idx], geno.n).T
+    sd = np.sqrt(2.0 * p * (1.0 - p))
+    ok = sd > 0
+    z = (counts - 2.0 * p) / np.where(ok, sd, 1.0)
+    z[(counts < 0) | ~ok[None, :]] = 0.0
+    return z
+
+
+@dataclass(eq=False)
+class PolygenicBackground:
+    """The drawn polygenic background (see the module docstring for the model).
+
+    Attributes
+    ----------
+    traits : the traits, in the order of ``values``' columns and of the draws.
+    h2 : trait -> expected fraction of the trait variance the background explains.
+    causal : (m,) bool, the variants that carry a background effect (not planted, polymorphic).
+    effects : (m, k) float64 effects on the standardised genotypes (trait SD per genotype SD);
+        0 for variants outside ``causal`` and for traits with ``h2`` 0.
+    values : (n, k) float64 genetic values ``Z @ effects`` (trait SD units), people in ``eids``
+        order.
+    """
+
+    traits: list[str]
+    h2: dict[str, float]
+    causal: np.ndarray
+    effects: np.ndarray
+    values: np.ndarray
+
+    @property
+    def n_causal(self) -> int:
+        """Number of variants with a background effect (``M_c``)."""
+        return int(self.causal.sum())
+
+
+def polygenic_background(geno: Genotypes, h2: Mapping[str, float], rng: np.random.Generator, *,
+                         exclude: Sequence[str] = (), chunk_variants: int = 256) -> PolygenicBackground:
+    """Draw a polygenic background over every variant and compute the genetic values.
+
+    Parameters
+    ----------
+    geno : the genotypes (``packed``, ``variants.freq_a1`` and ``variants.id`` are read).
+    h2 : trait -> expected fraction of the trait's variance explained by the background, each in
+        [0, 1). The draws follow the mapping's order: ``rng`` gives one standard normal per
+        (trait, variant), trait by trait, whatever the values (0 included).
+    rng : the background's own stream (nothing else draws from it).
+    exclude : variant ids that get no background effect (the planted variants).
+    chunk_variants : variants standardised at once (memory ~ 8 n chunk_variants bytes).
+
+    Returns
+    -------
+    :class:`PolygenicBackground`.
+    """
+    traits = [str(t) for t in h2]
+    values = np.array([float(h2[t]) for t in traits], dtype=np.float64)
+    if not np.all(np.isfinite(values) & (values >= 0) & (values < 1)):
+        raise ValueError(f"polygenic h2 must be in [0, 1) per trait, got {dict(zip(traits, values))}")
+    m = geno.m
+    u = rng.standard_normal((len(traits), m))
+    freq = geno.variants["freq_a1"].to_numpy(np.float64)
+    causal = (freq > 0) & (freq < 1) & ~geno.variants["id"].isin(list(exclude)).to_numpy()
+    m_c = int(causal.sum())
+    if m_c == 0 and values.any():
+        raise ValueError("no polymorphic variant left for the polygenic background")
+    scale = np.sqrt(values / max(m_c, 1))
+    effects = np.where(causal[:, None], u.T * scale[None, :], 0.0)
+    g = np.zeros((geno.n, len(traits)), dtype=np.float64)
+    if values.any():
+        for lo in range(0, m, chunk_variants):
+            sl = slice(lo, min(m, lo + chunk_variants))
+            if causal[sl].any():
+                g += standardised_genotypes(geno, sl) @ effects[sl]
+    return PolygenicBackground(traits=traits, h2=dict(zip(traits, values.tolist())), causal=causal,
+                               effects=effects, values=g)
