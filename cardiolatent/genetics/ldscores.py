@@ -47,9 +47,9 @@ import numpy as np
 import pandas as pd
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.gwas.bedfile import BedFile
 from cardiolatent.gwas.readers import chrom_codes
 from cardiolatent.io_utils import atomic_path, write_text_atomic
-from cardiolatent.synth.genotypes import BED_MAGIC, unpack_bed
 
 __all__ = [
     "LDScores",
@@ -132,55 +132,6 @@ def _window(window_kb, window_snps, window_cm) -> tuple[str, float, str]:
 # ---------------------------------------------------------------------------------------------
 # PLINK 1 files
 # ---------------------------------------------------------------------------------------------
-class _Plink1:
-    """A SNP-major PLINK 1 fileset: .bim/.fam tables and the .bed memory-mapped."""
-
-    def __init__(self, prefix):
-        p = Path(prefix)
-        if p.suffix in (".bed", ".bim", ".fam"):
-            p = p.with_suffix("")
-        self.prefix = p
-        paths = {ext: p.with_name(p.name + ext) for ext in (".bed", ".bim", ".fam")}
-        for path in paths.values():
-            if not path.is_file():
-                raise CardiolatentError(f"genotype file not found: {path}")
-        try:
-            self.fam = pd.read_csv(paths[".fam"], sep=r"\s+", header=None, dtype=str, usecols=range(6),
-                                   names=["fid", "iid", "father", "mother", "sex", "pheno"],
-                                   keep_default_na=False, na_filter=False)
-            self.bim = pd.read_csv(paths[".bim"], sep=r"\s+", header=None, dtype=str, usecols=range(6),
-                                   names=["chrom", "id", "cm", "pos", "a1", "a2"],
-                                   keep_default_na=False, na_filter=False)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as exc:
-            raise CardiolatentError(f"cannot read {p}.fam / {p}.bim (6 whitespace-separated columns): "
-                                    f"{str(exc).splitlines()[0] if str(exc) else exc}") from exc
-        if len(self.fam) == 0 or len(self.bim) == 0:
-            raise CardiolatentError(f"{p}.fam / {p}.bim: no samples or no variants")
-        for col in ("pos", "cm"):
-            v = pd.to_numeric(self.bim[col], errors="coerce")
-            if v.isna().any():
-                raise CardiolatentError(f"{p}.bim: {col} {self.bim[col][v.isna()].iloc[0]!r} is not a number")
-            self.bim[col] = v
-        self.bim["pos"] = self.bim["pos"].astype(np.int64)
-        self.n, self.m = len(self.fam), len(self.bim)
-        self.nb = (self.n + 3) // 4
-        bed = paths[".bed"]
-        with open(bed, "rb") as fh:
-            magic = fh.read(3)
-        if magic != BED_MAGIC:
-            raise CardiolatentError(f"{bed}: not a SNP-major PLINK 1 .bed file (bad magic bytes)")
-        size = bed.stat().st_size
-        if size != 3 + self.m * self.nb:
-            raise CardiolatentError(f"{bed}: {size - 3} genotype bytes, expected {self.m} variants x "
-                                    f"{self.nb} bytes = {self.m * self.nb} (does it belong to this .bim/.fam?)")
-        self.packed = np.memmap(bed, dtype=np.uint8, mode="r", offset=3, shape=(self.m, self.nb))
-
-    def counts(self, idx: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-        """(len(idx), n_rows) int8 A1 counts, -1 missing, of variants ``idx`` (sorted)."""
-        g = unpack_bed(np.asarray(self.packed[idx]), self.n)
-        return g if rows is None else g[:, rows]
-
-
 def _standardise(g: np.ndarray) -> np.ndarray:
     """(k, n) int8 counts (-1 missing) -> (n, k) float64, mean 0 and variance 1 (population
     variance) per column after replacing a missing call by the column mean (ldsc's ``nextSNPs``)."""
@@ -198,7 +149,7 @@ def _standardise(g: np.ndarray) -> np.ndarray:
     return x
 
 
-def _frequencies(bed: _Plink1, rows: np.ndarray | None, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+def _frequencies(bed: BedFile, rows: np.ndarray | None, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     """A1 frequency among called genotypes and the dosage variance of every variant."""
     freq = np.empty(bed.m)
     var = np.empty(bed.m)
@@ -248,7 +199,7 @@ def compute_ld_scores(bfile: str | os.PathLike, *, window_kb: float | None = Non
         raise CardiolatentError(f"chunk must be a positive integer, not {chunk}")
     if not 0 <= float(maf_min) < 0.5:
         raise CardiolatentError(f"maf_min must be in [0, 0.5), not {maf_min}")
-    bed = _Plink1(bfile)
+    bed = BedFile(bfile)
     rows = None
     if keep is not None:
         want = pd.Index([str(k) for k in keep])
@@ -267,11 +218,11 @@ def compute_ld_scores(bfile: str | os.PathLike, *, window_kb: float | None = Non
     maf = np.minimum(freq, 1.0 - freq)
     used = (maf > float(maf_min)) & (var > 0) & np.isfinite(maf)
     code = chrom_codes(bed.bim["chrom"].to_numpy())
-    order = np.lexsort((bed.bim["pos"].to_numpy(), code))
+    order = np.lexsort((bed.pos, code))
     order = order[used[order]]
     l2 = np.zeros(order.size)
-    cm = bed.bim["cm"].to_numpy(dtype=np.float64)
-    bp = bed.bim["pos"].to_numpy(dtype=np.float64)
+    cm = bed.cm
+    bp = bed.pos.astype(np.float64)
     denom = n - 2.0
     ocode = code[order]
     bounds = np.flatnonzero(np.diff(ocode)) + 1
@@ -294,7 +245,7 @@ def compute_ld_scores(bfile: str | os.PathLike, *, window_kb: float | None = Non
     tab = pd.DataFrame({
         "chrom": bed.bim["chrom"].to_numpy()[order].astype(str),
         "id": bed.bim["id"].to_numpy()[order].astype(str),
-        "pos": bed.bim["pos"].to_numpy()[order].astype(np.int64),
+        "pos": bed.pos[order],
         "cm": cm[order],
         "maf": maf[order],
         "l2": l2,
@@ -304,7 +255,7 @@ def compute_ld_scores(bfile: str | os.PathLike, *, window_kb: float | None = Non
                     source=str(bed.prefix), n_samples=int(n), window=label, per_chromosome_m=per_chrom)
 
 
-def _l2_one_chromosome(bed: _Plink1, idx: np.ndarray, rows, x: np.ndarray, left: np.ndarray, dist: float,
+def _l2_one_chromosome(bed: BedFile, idx: np.ndarray, rows, x: np.ndarray, left: np.ndarray, dist: float,
                        denom: float, n: int, chunk: int) -> np.ndarray:
     """Sum of the adjusted r^2 over each variant's window, for one chromosome's variants ``idx``."""
     k = idx.size

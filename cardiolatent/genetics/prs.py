@@ -84,11 +84,11 @@ from threadpoolctl import threadpool_limits
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.exports.samples import read_king, read_sample_list
+from cardiolatent.gwas.bedfile import BedFile
 from cardiolatent.gwas.clump import LDReference, distance_clump, ld_clump
 from cardiolatent.gwas.coords import codes_of, genome_keys
 from cardiolatent.gwas.readers import discover_results, iter_chunks
 from cardiolatent.io_utils import atomic_dir, read_table, write_table_atomic, write_text_atomic
-from cardiolatent.synth.genotypes import BED_MAGIC, unpack_bed
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -462,16 +462,6 @@ def _weights_frame(weights) -> pd.DataFrame:
 # our own scorer
 # --------------------------------------------------------------------------------------------
 
-def _bfile(prefix) -> Path:
-    p = Path(prefix)
-    if p.suffix in (".bed", ".bim", ".fam"):
-        p = p.with_suffix("")
-    for ext in (".bed", ".bim", ".fam"):
-        if not p.with_name(p.name + ext).is_file():
-            raise CardiolatentError(f"genotype file not found: {p.with_name(p.name + ext)}")
-    return p
-
-
 def _keep_rows(fam: pd.DataFrame, keep) -> np.ndarray:
     """Rows of the .fam to score: all, or those whose IID is in ``keep`` (eids / IIDs, or a file:
     ``FID IID`` / one id per line / a .fam)."""
@@ -518,19 +508,8 @@ def score_bed(bfile: str | os.PathLike, weights, *, keep=None, mean_impute: bool
     """
     W = _weights_frame(weights)
     names = [str(c) for c in W.columns[2:]]
-    pfx = _bfile(bfile)
-    fam = pd.read_csv(pfx.with_name(pfx.name + ".fam"), sep=r"\s+", header=None, dtype=str, usecols=range(6),
-                      names=["fid", "iid", "father", "mother", "sex", "pheno"], keep_default_na=False)
-    bim = pd.read_csv(pfx.with_name(pfx.name + ".bim"), sep=r"\s+", header=None, dtype=str, usecols=range(6),
-                      names=["chrom", "id", "cm", "pos", "a1", "a2"], keep_default_na=False)
-    n_all, m = len(fam), len(bim)
-    nb = (n_all + 3) // 4
-    bed = pfx.with_name(pfx.name + ".bed")
-    with open(bed, "rb") as fh:
-        if fh.read(3) != BED_MAGIC:
-            raise CardiolatentError(f"{bed}: not a SNP-major PLINK 1 .bed file (bad magic bytes)")
-    if bed.stat().st_size != 3 + m * nb:
-        raise CardiolatentError(f"{bed}: {bed.stat().st_size - 3} genotype bytes, expected {m} x {nb}")
+    bedfile = BedFile(bfile)
+    pfx, fam, bim, n_all, m = bedfile.prefix, bedfile.fam, bedfile.bim, bedfile.n, bedfile.m
     rows = _keep_rows(fam, keep)
     # variant matching
     dup_ids = bim["id"][bim["id"].duplicated(keep=False)]
@@ -575,12 +554,11 @@ def score_bed(bfile: str | os.PathLike, weights, *, keep=None, mean_impute: bool
     n_miss = np.zeros(n, dtype=np.int64)
     miss_dose = np.zeros(n)     # named dosage the fill values put into the last column
     freqs = np.full(order.size, np.nan)
-    packed = np.memmap(bed, dtype=np.uint8, mode="r", offset=3, shape=(m, nb)) if m else np.zeros((0, nb), np.uint8)
     step = max(1, int(chunk_variants))
     with threadpool_limits(limits=threads) if threads else contextlib.nullcontext():
         for s in range(0, order.size, step):
             sl = slice(s, s + step)
-            g = unpack_bed(np.asarray(packed[vj[sl]]), n_all)  # (b, n_all) int8 ALT counts, -1 missing
+            g = bedfile.counts(vj[sl])  # (b, n_all) int8 ALT counts, -1 missing
             if not all_rows:
                 g = g[:, rows]
             gf = g if all_founders else g[:, founders]
@@ -634,7 +612,7 @@ def plink2_score(bfile: str | os.PathLike, weights, out_prefix: str | os.PathLik
     exe = plink2 or shutil.which("plink2")
     if exe is None:
         raise CardiolatentError("plink2 is not on PATH (give plink2=PATH, or score with score_bed)")
-    pfx = _bfile(bfile)
+    pfx = BedFile(bfile).prefix
     W = _weights_frame(weights)
     k = W.shape[1] - 2
     with tempfile.TemporaryDirectory(prefix="prs_") as tmp:

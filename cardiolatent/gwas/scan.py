@@ -60,9 +60,9 @@ from tqdm.auto import tqdm
 from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.exports.formats.plink2 import FORMAT as PLINK2_FORMAT
+from cardiolatent.gwas.bedfile import BedFile
 from cardiolatent.io_utils import atomic_dir, check_output_folder
 from cardiolatent.stats.dosage import GLM_ERRCODES, DosageScanner
-from cardiolatent.synth.genotypes import BED_MAGIC, unpack_bed
 
 __all__ = ["linear_scan", "GLM_COLUMNS", "AFREQ_COLUMNS", "SCAN_NOTICE", "SCAN_MARKER", "PREFIX"]
 
@@ -230,61 +230,6 @@ def _read_export(export_dir: Path, minus9_missing: bool | None) -> _Export:
 # the PLINK 1 fileset
 # --------------------------------------------------------------------------------------------
 
-class _Bed:
-    """A SNP-major PLINK 1 fileset, read by blocks of variants (memory-mapped .bed)."""
-
-    def __init__(self, prefix):
-        p = Path(prefix)
-        if p.suffix in (".bed", ".bim", ".fam"):
-            p = p.with_suffix("")
-        self.prefix = p
-        paths = {ext: p.with_name(p.name + ext) for ext in (".bed", ".bim", ".fam")}
-        for ext, path in paths.items():
-            if not path.is_file():
-                raise CardiolatentError(f"genotype file not found: {path}")
-        self.bed_path = paths[".bed"]
-        self.fam_path = paths[".fam"]
-        try:
-            self.fam = pd.read_csv(paths[".fam"], sep=r"\s+", header=None, dtype=str, keep_default_na=False,
-                                   na_filter=False, usecols=range(6),
-                                   names=["fid", "iid", "father", "mother", "sex", "pheno"])
-            self.bim = pd.read_csv(paths[".bim"], sep=r"\s+", header=None, dtype=str, keep_default_na=False,
-                                   na_filter=False, usecols=range(6),
-                                   names=["chrom", "id", "cm", "pos", "a1", "a2"])
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as exc:
-            raise CardiolatentError(f"cannot read {p}.fam / {p}.bim (6 whitespace-separated columns): "
-                                    f"{str(exc).splitlines()[0] if str(exc) else exc}") from exc
-        if len(self.fam) == 0 or len(self.bim) == 0:
-            raise CardiolatentError(f"{p}.fam / {p}.bim: no samples or no variants")
-        self.n, self.m = len(self.fam), len(self.bim)
-        self.nb = (self.n + 3) // 4
-        size = self.bed_path.stat().st_size
-        with open(self.bed_path, "rb") as fh:
-            magic = fh.read(3)
-        if magic != BED_MAGIC:
-            raise CardiolatentError(f"{self.bed_path}: not a SNP-major PLINK 1 .bed file (bad magic bytes)")
-        if size != 3 + self.m * self.nb:
-            raise CardiolatentError(f"{self.bed_path}: {size - 3} genotype bytes, expected {self.m} variants x "
-                                    f"{self.nb} bytes = {self.m * self.nb} (does it belong to this .bim/.fam?)")
-        self.packed = np.memmap(self.bed_path, dtype=np.uint8, mode="r", offset=3, shape=(self.m, self.nb))
-        pos = pd.to_numeric(self.bim["pos"], errors="coerce")
-        if pos.isna().any():
-            raise CardiolatentError(f"{p}.bim: position {self.bim['pos'][pos.isna()].iloc[0]!r} is not a number")
-        self.pos = pos.to_numpy(dtype=np.int64)
-
-    def founders(self) -> np.ndarray:
-        """Samples none of whose parents is in the .fam (PLINK's founders)."""
-        keys = set(zip(self.fam["fid"], self.fam["iid"]))
-        pat = [(f, d) in keys for f, d in zip(self.fam["fid"], self.fam["father"])]
-        mat = [(f, m) in keys for f, m in zip(self.fam["fid"], self.fam["mother"])]
-        return ~(np.array(pat, dtype=bool) | np.array(mat, dtype=bool))
-
-    def block(self, start: int, stop: int, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), stop - start) int8 A1 (= ALT) counts, -1 missing, of the given samples."""
-        g = unpack_bed(np.asarray(self.packed[start:stop]), self.n)
-        return np.ascontiguousarray(g[:, rows].T)
-
-
 def _autosome(chrom: str) -> int | None:
     c = re.sub(r"^chr", "", str(chrom), flags=re.IGNORECASE)
     return int(c) if c.isdigit() and 1 <= int(c) <= 22 else None
@@ -409,7 +354,7 @@ def linear_scan(export_dir, bfile_prefix, out_dir, *, min_mac: int | None = 20, 
     min_mac = int(min_mac or 0)
     check_output_folder(out_dir, SCAN_MARKER)
     ex = _read_export(export_dir, minus9_missing)
-    bed = _Bed(bfile_prefix)
+    bed = BedFile(bfile_prefix)
     keep_keys = _index_in_fam(bed.fam, ex.keep_fid, ex.keep_iid)
     kept = np.unique(keep_keys[keep_keys >= 0])
     if kept.size == 0:
