@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "cox": "cox",
     "export": "export",
     "gwas-results": "gwas_results",
+    "heritability": "heritability",
     "manipulate": "manipulate",
     "figures": "figures",
     "report": "report",

@@ -184,7 +184,7 @@ def test_imports_at_module_top(module, path, tree):
 
 
 COMMAND_NAMES = ["demo", "synth", "fields", "covariates", "outcomes", "convert-main", "train", "encode", "ensemble", "icc",
-                 "assoc", "cox", "export", "gwas-results", "manipulate", "figures", "report", "cache"]
+                 "assoc", "cox", "export", "gwas-results", "heritability", "manipulate", "figures", "report", "cache"]
 
 
 def test_help_imports_no_pandas_numpy_or_torch():
