@@ -5,6 +5,7 @@ style (:mod:`cardiolatent.plotting.style`); :func:`save_figure` writes it as PNG
 ``result.plot()`` on any result object comes here (:func:`plot_result`).
 """
 
+from cardiolatent.plotting.genetics import genetic_correlation, heritability
 from cardiolatent.plotting.gwas import manhattan, manhattan_latent, qq
 from cardiolatent.plotting.manipulation import manipulation_grid, phase_frames, result_grid, write_cine_gif
 from cardiolatent.plotting.reproducibility import cross_seed_heatmap, icc_distributions
@@ -20,6 +21,7 @@ FIGURES = {
     "CoxResult": forest,
     "AssocResult": volcano,
     "GwasSummary": manhattan,
+    "HeritabilityResult": heritability,
 }
 
 
@@ -31,6 +33,7 @@ def plot_result(result, *args, **kwargs):
     return fn(result, *args, **kwargs)
 
 
-__all__ = ["FIGURES", "OKABE_ITO", "cross_seed_heatmap", "figure", "forest", "icc_distributions", "manhattan",
+__all__ = ["FIGURES", "OKABE_ITO", "cross_seed_heatmap", "figure", "forest", "genetic_correlation", "heritability",
+           "icc_distributions", "manhattan",
            "manhattan_latent", "manipulation_grid", "phase_frames", "plot_result", "qq", "result_grid", "save_figure",
            "style", "survival_curves", "tertile_forest", "volcano", "write_cine_gif"]

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import atomic_dir, check_output_folder, table_stem, table_suffix
+from cardiolatent.plotting.genetics import heritability_figures
 from cardiolatent.plotting.gwas import gwas_figures
 from cardiolatent.plotting.manipulation import manipulation_figures
 from cardiolatent.plotting.reproducibility import reproducibility_figures
@@ -41,6 +42,7 @@ FAMILY_FIGURES = {
     "CoxResult": survival_figures,
     "AssocResult": volcano_figures,
     "GwasSummary": gwas_figures,
+    "HeritabilityResult": heritability_figures,
 }
 #: results that have no figure, and why (listed as skipped, not as errors)
 NO_FIGURE = {

@@ -51,7 +51,7 @@ SECTIONS = {
 SECTION_OF = {
     "ReproducibilityResult": "reproducibility", "CrossSeedResult": "reproducibility",
     "AssocResult": "associations", "CoxResult": "survival", "GwasSummary": "gwas", "ExportResult": "gwas",
-    "ManipulationResult": "manipulation",
+    "ManipulationResult": "manipulation", "HeritabilityResult": "heritability",
 }
 #: what fills an empty section
 FILL = {
@@ -61,7 +61,7 @@ FILL = {
     "survival": "cardiolatent cox --outcomes AF,MI --groups <latent> --out DIR/cox.tsv",
     "gwas": "cardiolatent export --format plink2 --out DIR/gwas_export, run the tool, then cardiolatent "
             "gwas-results --out DIR/gwas",
-    "heritability": "cardiolatent heritability (the command arrives with the heritability issue)",
+    "heritability": "cardiolatent heritability --rg pairs --out DIR/h2.tsv",
     "manipulation": "cardiolatent manipulate --trait lvedv --out DIR/manipulation/lvedv",
     "flow": "any analysis command writing into DIR",
     "run": "any analysis command writing into DIR",
@@ -412,6 +412,21 @@ def _cox_tables(it: Loaded) -> list[dict]:
     return tabs
 
 
+def _h2_tables(it: Loaded) -> list[dict]:
+    """The h2 table (with the 95% CI) and, when there is one, the genetic correlations."""
+    df = it.result.table.copy()
+    df["ci_low"], df["ci_high"] = df["h2"] - 1.96 * df["se"], df["h2"] + 1.96 * df["se"]
+    tabs = [table(df.sort_values(["method", "h2"], ascending=[True, False], kind="stable"),
+                  f"{it.label}: SNP heritability (95% CI = h2 +- 1.96 SE)",
+                  ["phenotype", "method", "h2", "se", "ci_low", "ci_high", "n", "intercept", "ratio", "status"],
+                  limit=TOP_N)]
+    rg = getattr(it.result, "rg", None)
+    if rg is not None and len(rg):
+        tabs.append(table(rg, f"{it.label}: genetic correlations",
+                          ["phenotype1", "phenotype2", "method", "rg", "se", "p", "status"], limit=TOP_N))
+    return tabs
+
+
 def _gwas_tables(it: Loaded) -> list[dict]:
     rec, res = it.record, it.result
     if it.kind == "ExportResult":
@@ -507,6 +522,8 @@ def collect(root: str | os.PathLike, *, progress=None) -> Report:
             sec.tables += _cox_tables(it)
         elif it.kind in ("GwasSummary", "ExportResult"):
             sec.tables += _gwas_tables(it)
+        elif it.kind == "HeritabilityResult":
+            sec.tables += _h2_tables(it)
         elif it.kind == "ManipulationResult":
             tabs, cines = _manipulation(it)
             sec.tables += tabs
@@ -520,8 +537,8 @@ def collect(root: str | os.PathLike, *, progress=None) -> Report:
     sections["notes"].notes = notes
     if not notes:
         sections["notes"].empty = "No result carries a note or warning."
-    sections["heritability"].empty = ("Heritability estimates arrive with `cardiolatent heritability`; no "
-                                      "heritability result is in this folder.")
+    if not sections["heritability"].filled:
+        sections["heritability"].empty = (f"No heritability result in this folder; run: {FILL['heritability']}")
     if not any(it.kind == "GwasSummary" and it.result is not None for it in items):
         sections["gwas"].empty = f"No GWAS results in this folder; run: {FILL['gwas']}"
     for k, sec in sections.items():
