@@ -162,15 +162,15 @@ def test_the_demo_fills_every_section_of_its_report(demo):
     run = json.loads((demo / "run.json").read_text())
     names = [s["name"] for s in run["steps"]]
     assert names == ["synth", "encode", "latents", "icc_visits", "icc_seeds", "ensemble", "assoc_traits",
-                     "assoc_diseases", "cox", "export", "gwas", "gwas_results", "manipulation", "figures", "report"]
+                     "assoc_diseases", "cox", "export", "gwas", "gwas_results", "heritability", "manipulation",
+                     "figures", "report"]
     assert all(s["status"] in ("done", "reused") and s["seconds"] >= 0 for s in run["steps"])
     assert run["versions"]["cardiolatent"] and run["versions"]["python"]
     rep, html = build_report(demo, truth=_cohort().root, latents=demo / "latents.parquet")
     for sid in SECTIONS:
-        if sid == "heritability":                     # arrives with `cardiolatent heritability`
-            assert not rep.sections[sid].filled and "heritability" in rep.sections[sid].empty
-        else:
-            assert rep.sections[sid].filled, sid
+        assert rep.sections[sid].filled, sid
+    h2 = pd.read_csv(demo / "h2.tsv", sep="\t")
+    assert len(h2) == 16 * h2["method"].nunique() and set(h2["method"]) <= {"bolt-reml", "ldsc"}
     assert "cardiolatent cox --outcomes AF,MI" in html           # what was run, from run.json
     assert len(list((demo / "figures").glob("*.png"))) >= 10
 
@@ -198,7 +198,7 @@ def test_a_rerun_reuses_every_step_and_steps_redo_one(demo, capsys):
     before = (demo / "report.html").stat().st_mtime_ns
     assert cli(["demo", "--out", str(demo)]) == 0
     out = capsys.readouterr().out
-    assert out.count(": reused") >= 12 and "report: " in out and "cardiolatent encode --images" in out
+    assert out.count(": reused") >= 13 and "report: " in out and "cardiolatent encode --images" in out
     assert (demo / "report.html").stat().st_mtime_ns == before
     assert cli(["demo", "--out", str(demo), "--steps", "report", "--force", "--quiet"]) == 0
     run = {s["name"]: s["status"] for s in json.loads((demo / "run.json").read_text())["steps"]}

@@ -78,8 +78,9 @@ def demo_steps(root: Path, cohort_root: Path) -> list[Step]:
         Step("latents", "the latents into the demo folder", "latents.parquet", action=_copy_latents_step,
              command=f"cp {cohort}/{cached_latents.name} latents.parquet", cached=True, deps=("encode",)),
     ]
-    analyses = analysis_steps(root, str(root / "latents.parquet"), str(CohortPaths(cohort_root).main),
-                              min_cases=min_cases(), latents_step="latents")
+    cohort_paths = CohortPaths(cohort_root)
+    analyses = analysis_steps(root, str(root / "latents.parquet"), str(cohort_paths.main), min_cases=min_cases(),
+                              latents_step="latents", genotypes=str(cohort_paths.genotypes))
     names = tuple(s.name for s in analyses)
     steps += analyses
     steps += [

@@ -38,6 +38,8 @@ from cardiolatent.io_utils import cache_root, write_text_atomic
 GWAS_LATENTS = "S1701_Z.*"
 GWAS_MIN_MAC = 20
 GWAS_FILTERS = f"--mac {GWAS_MIN_MAC}"
+#: latents whose SNP heritability the study estimates (BOLT-REML takes a few seconds per latent)
+H2_LATENTS = "S1701_Z([0-9]|1[0-5])"
 #: the record of finished steps inside the folder
 STATE = ".steps.json"
 #: (path, size, mtime) -> sha256 of the latents files already read
@@ -317,9 +319,11 @@ def gwas_command(export: str, results: str) -> str:
 
 
 def analysis_steps(root: Path, latents: str, ukb: str, *, min_cases: int, gwas: bool = True,
-                   latents_step: str | None = None) -> list[Step]:
-    """ICC (visits, seeds), ensemble, associations (traits, diseases), Cox, manipulation, and the GWAS
-    (export, plink2 or own scan, gwas-results) of ``latents`` with main data ``ukb``, into ``root``.
+                   latents_step: str | None = None, genotypes: str | None = None) -> list[Step]:
+    """ICC (visits, seeds), ensemble, associations (traits, diseases), Cox, manipulation, the GWAS
+    (export, plink2 or own scan, gwas-results) and, with ``genotypes`` (a PLINK 1 prefix), the SNP
+    heritability of :data:`H2_LATENTS` (BOLT-REML and LD score regression; LDSC alone without
+    BOLT-LMM) of ``latents`` with main data ``ukb``, into ``root``.
 
     ``latents_step``: the step that makes ``latents`` (a dependency of every analysis), if any.
     """
@@ -360,6 +364,11 @@ def analysis_steps(root: Path, latents: str, ukb: str, *, min_cases: int, gwas: 
                  ["gwas-results", "--results", str(root / "gwas_export" / "results"), *q, *out("gwas")],
                  deps=("gwas",)),
         ]
+    if genotypes is not None:
+        method = "both" if shutil.which("bolt") else "ldsc"
+        steps.append(Step("heritability", f"SNP heritability of 16 latents ({method.replace('both', 'BOLT-REML and LDSC')})",
+                          "h2.tsv", ["heritability", "--latent-columns", H2_LATENTS, "--method", method, "--rg",
+                                     "none", *lat, *main, "--genotypes", genotypes, *q, *out("h2.tsv")], deps=dep))
     steps.append(Step("manipulation", "latent manipulation along LV end-diastolic volume (2 participants)",
                       "manipulation", ["manipulate", "--trait", "lvedv", "--n-participants", "2", *lat, *main, *q,
                                        *out("manipulation")], deps=dep))

@@ -9,7 +9,8 @@ DESCRIPTION = (
     "models) -> ICC between visits and between seeds -> seed ensemble -> associations with the cardiac "
     "phenotypes and the paper's diseases -> Cox models for incident AF and MI with tertile curves -> export "
     "-> GWAS of one seed's 128 latents (plink2 when installed, else cardiolatent's own OLS scan, labelled) -> "
-    "gwas-results -> manipulation along LV end-diastolic volume -> every figure -> OUT/report.html with the "
+    "gwas-results -> SNP heritability of 16 latents (BOLT-REML and LD score regression) -> manipulation along "
+    "LV end-diastolic volume -> every figure -> OUT/report.html with the "
     "planted truth marked met or not met. Each step is the command line a user would type (listed in "
     "OUT/run.json and the report). Running again into the same OUT reuses every step whose inputs are "
     "unchanged; --force redoes them; --steps runs some. About 10 minutes on 2 cores the first time."
@@ -17,7 +18,7 @@ DESCRIPTION = (
 
 #: the steps in order (for --help and --steps)
 STEP_NAMES = ["synth", "encode", "latents", "icc_visits", "icc_seeds", "ensemble", "assoc_traits", "assoc_diseases",
-              "cox", "export", "gwas", "gwas_results", "manipulation", "figures", "report"]
+              "cox", "export", "gwas", "gwas_results", "heritability", "manipulation", "figures", "report"]
 
 
 def add_arguments(p) -> None:
