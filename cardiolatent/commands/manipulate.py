@@ -34,7 +34,8 @@ def add_arguments(p) -> None:
                         "participant-visits with images nearest the middle of the direction")
     p.add_argument("--n-participants", type=int, default=3, help="participants chosen when --participants is not given")
     p.add_argument("--magnitudes", default="-1,-0.5,0,0.5,1",
-                   help="comma-separated m in z_norm + m sqrt(D) beta (0: the participant's own reconstruction)")
+                   help="comma-separated m in z_norm + m sqrt(D) beta (0: the participant's own reconstruction); "
+                        "a list starting with a minus needs '=': --magnitudes=-2,-1,0,1,2")
     p.add_argument("--covariates", default=None,
                    help="continuous traits: residualise the trait on these first (the paper's conditioned "
                         "directions), e.g. age,sex,bsa")
