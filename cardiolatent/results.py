@@ -269,7 +269,7 @@ def _save_files(paths: dict[str, Path], tables: dict[str, pd.DataFrame], rec: di
     that none is renamed before all are written (the summary's was opened first: renamed last).
     """
     folder = paths["table"].parent
-    previous = _listed_files(paths["summary"])
+    previous = listed_files(paths["summary"])
     with contextlib.ExitStack() as stack:
         summary_tmp = stack.enter_context(atomic_path(paths["summary"]))
         temps = {part: stack.enter_context(atomic_path(paths[part], suffix=table_suffix(paths[part])))
@@ -283,7 +283,7 @@ def _save_files(paths: dict[str, Path], tables: dict[str, pd.DataFrame], rec: di
             (folder / name).unlink()
 
 
-def _listed_files(summary_path: Path) -> set[str]:
+def listed_files(summary_path: Path) -> set[str]:
     """File names an earlier save listed in its summary (only plain names, never paths)."""
     try:
         rec = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -295,4 +295,4 @@ def _listed_files(summary_path: Path) -> set[str]:
             and f not in ("", ".", "..")}
 
 
-__all__ = ["Result", "Summary", "jsonable", "empty_excluded", "plotting_layer", "read_record"]
+__all__ = ["Result", "Summary", "jsonable", "empty_excluded", "listed_files", "plotting_layer", "read_record"]

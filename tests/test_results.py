@@ -17,6 +17,9 @@ from cardiolatent.analysis.reproducibility import ReproducibilityResult, icc_bet
 from cardiolatent.analysis.survival import CoxResult, cox_latents
 from cardiolatent.encode.ensemble import CrossSeedResult, cross_seed
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.genetics.ldsc import ldsc
+from cardiolatent.genetics.ldscores import LDScores
+from cardiolatent.genetics.result import HeritabilityResult
 from cardiolatent.io_utils import atomic_dir
 from cardiolatent.plotting import FIGURES
 from cardiolatent.results import Result
@@ -42,8 +45,23 @@ def data(gwas_cohort, tmp_path_factory):
     return dict(path=path, main=main)
 
 
+def _heritability() -> HeritabilityResult:
+    """Our LD score regression on simulated summary statistics of three phenotypes (h2 and rg)."""
+    rng = np.random.default_rng(5)
+    S = 5_000
+    ids = [f"rs{i}" for i in range(S)]
+    ld = rng.gamma(2.0, 2.0, S) + 1
+    lds = LDScores(table=pd.DataFrame({"chrom": "1", "id": ids, "pos": np.arange(S) * 100 + 1, "l2": ld}), m=S)
+    stats = {name: pd.DataFrame({"id": ids, "effect_allele": "A", "other_allele": "G", "n": 5_000,
+                                 "z": rng.standard_normal(S) * np.sqrt(1 + 5_000 * h2 * ld / S)})
+             for name, h2 in (("a", 0.3), ("b", 0.2), ("c", 0.1))}
+    r = ldsc(stats, lds, rg=True, m="M")
+    return HeritabilityResult.from_tables(r.h2, r.rg)
+
+
 def _results(data) -> dict[str, Result]:
     return {
+        "h2": _heritability(),
         "assoc": association_scan(data["path"], data["main"], "bmi,sbp", "age,sex"),
         "cox": cox_latents(data["path"], data["main"], "AF", "age,sex", groups="S1701_Z0"),
         "icc_visits": icc_between_visits(data["path"], forms=["ICC3"]),

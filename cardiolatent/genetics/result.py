@@ -36,7 +36,7 @@ from scipy.stats import norm
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import atomic_path, check_table_output, read_table, table_stem
-from cardiolatent.results import Result, Summary, _listed_files, empty_excluded, read_record, write_table
+from cardiolatent.results import Result, Summary, empty_excluded, listed_files, read_record, write_table
 
 #: the columns every h2 table starts with (then the method's extras)
 H2_COLUMNS = ["phenotype", "method", "h2", "se", "n", "status"]
@@ -197,7 +197,7 @@ class HeritabilityResult(Result):
         self._fill_counts()
         paths = self.files(out)
         rec = self.summary_record(paths)
-        previous = _listed_files(paths["summary"])
+        previous = listed_files(paths["summary"])
         tables = {"table": self.table, "excluded": self.excluded, **self.extra_tables()}
         with contextlib.ExitStack() as stack:
             summary_tmp = stack.enter_context(atomic_path(paths["summary"]))
