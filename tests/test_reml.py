@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize_scalar
 
-import cardiolatent.results as results_mod
+from _result_helpers import assert_killed_save_leaves_folder_whole
 from cardiolatent.cli import main as cli
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.genetics.reml import BOUNDARY_H2, bolt_reml, find_bolt, parse_bolt_reml_log, run_status
@@ -197,20 +197,7 @@ def test_result_saves_as_a_unit(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h2.excluded.tsv", "h2.notes.txt", "h2.rg.tsv",
                                                           "h2.summary.json", "h2.tsv"]
     assert len(pd.read_csv(tmp_path / "h2.rg.tsv", sep="\t")) == 0
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    calls = []
-    real = results_mod._write
-
-    def dies_on_second(df, path):
-        calls.append(path)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        real(df, path)
-
-    monkeypatch.setattr(results_mod, "_write", dies_on_second)
-    with pytest.raises(KeyboardInterrupt):
-        res.save(out)
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # whole, no temporary left
+    assert_killed_save_leaves_folder_whole(lambda: res.save(out), tmp_path, monkeypatch)
     with pytest.raises(CardiolatentError, match="needs a table extension"):
         res.save(tmp_path / "h2")
 

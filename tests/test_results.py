@@ -16,6 +16,7 @@ from cardiolatent.analysis.association import AssocResult, association_scan
 from cardiolatent.analysis.reproducibility import ReproducibilityResult, icc_between_seeds, icc_between_visits
 from cardiolatent.analysis.survival import CoxResult, cox_latents
 from cardiolatent.encode.ensemble import CrossSeedResult, cross_seed
+from _result_helpers import assert_killed_save_leaves_folder_whole
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.genetics.ldsc import ldsc
 from cardiolatent.genetics.ldscores import LDScores
@@ -149,20 +150,7 @@ def test_killed_save_leaves_previous_files_whole(data, tmp_path, monkeypatch):
     second = association_scan(data["path"], data["main"], "bmi,sbp", "age,sex")
     out = tmp_path / "a.tsv"
     first.save(out)
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    calls = []
-    real = results_mod._write
-
-    def dies_on_second(df, path):
-        calls.append(path)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        real(df, path)
-
-    monkeypatch.setattr(results_mod, "_write", dies_on_second)
-    with pytest.raises(KeyboardInterrupt):
-        second.save(out)
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # whole, no temporary left
+    assert_killed_save_leaves_folder_whole(lambda: second.save(out), tmp_path, monkeypatch)
 
 
 def test_folder_results_swap_as_a_unit(data, tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import cardiolatent.synth.default as default
+from _synth_helpers import true_traits_as_latents
 from cardiolatent.cli import main as cli
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.synth.build import TABLES_VERSION, make_cohort
@@ -92,11 +93,7 @@ def test_the_real_builtin_cohort_answers(tmp_path):
     if shutil.which("plink2") is None:
         pytest.skip("plink2 not on PATH: the GWAS part of the check is left out")
     variants = pd.read_csv(paths.truth / "variants.tsv", sep="\t")
-    traits = list(dict.fromkeys(variants["trait_column"]))
-    lat = parts[["eid", "instance"]].copy()
-    for k, col in enumerate(traits):
-        lat[f"Z{k}"] = parts[col]
-    lat.to_csv(tmp_path / "lat.tsv", sep="\t", index=False)
+    traits = true_traits_as_latents(paths, tmp_path / "lat.tsv")
     exp, glm = tmp_path / "export", tmp_path / "glm"
     assert cli(["export", "--latents", str(tmp_path / "lat.tsv"), "--ukb", str(paths.main), "--format", "plink2",
                 "--samples", str(paths.genotypes.with_suffix(".fam")), "--out", str(exp), "--quiet"]) == 0

@@ -31,6 +31,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize_scalar
 
+from _synth_helpers import true_traits_as_latents
 from cardiolatent.cli import main as cli
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.gwas.scan import linear_scan
@@ -327,13 +328,8 @@ def test_planted_variants_reach_genome_wide_significance_with_the_background(tmp
     recommended background: every planted variant is the lead of its trait at P < 5e-8."""
     paths = make_cohort(tmp_path / "builtin", n=1800, seed=20208, images=False, incidence_scale=3.0,
                         variant_r2=0.15, polygenic_h2=RECOMMENDED_H2, progress=False)
-    parts = pd.read_csv(paths.truth / "participants.tsv", sep="\t")
     variants = pd.read_csv(paths.truth / "variants.tsv", sep="\t")
-    traits = list(dict.fromkeys(variants["trait_column"]))
-    lat = parts[["eid", "instance"]].copy()
-    for k, col in enumerate(traits):
-        lat[f"Z{k}"] = parts[col]
-    lat.to_csv(tmp_path / "lat.tsv", sep="\t", index=False)
+    traits = true_traits_as_latents(paths, tmp_path / "lat.tsv")
     exp = tmp_path / "export"
     assert cli(["export", "--latents", str(tmp_path / "lat.tsv"), "--ukb", str(paths.main), "--format", "plink2",
                 "--samples", str(paths.genotypes.with_suffix(".fam")), "--out", str(exp), "--quiet"]) == 0

@@ -73,13 +73,12 @@ def run(args) -> int:
         raise CardiolatentError(f"--ld-window-kb must be positive, not {args.ld_window_kb:g}")
     if args.threads < 1:
         raise CardiolatentError(f"--threads must be at least 1, not {args.threads}")
-    for what, path in (("--pheno", args.pheno), ("--latents", args.latents), ("--ukb", args.ukb),
-                       ("--ld-scores", None)):
+    for what, path in (("--pheno", args.pheno), ("--latents", args.latents), ("--ukb", args.ukb)):
         if path is not None and not Path(path).exists():
             raise CardiolatentError(f"{what} {path} does not exist")
-    if args.genotypes is not None and not Path(str(args.genotypes) + ".bed").exists() \
-            and not Path(args.genotypes).with_suffix(".bed").exists():
-        raise CardiolatentError(f"--genotypes {args.genotypes}: no {args.genotypes}.bed (give the PLINK 1 prefix)")
+    if args.genotypes is not None and not Path(str(_prefix(args.genotypes)) + ".bed").exists():
+        raise CardiolatentError(f"--genotypes {args.genotypes}: no {_prefix(args.genotypes)}.bed (give the PLINK 1 "
+                                "prefix)")
     quiet = args.quiet
     table, ukb, geno = args.pheno or args.latents, args.ukb, args.genotypes
     if not args.sumstats and (table is None or ukb is None or geno is None):
@@ -101,8 +100,8 @@ def run(args) -> int:
 
     def export(fmt: str, folder: Path) -> None:
         argv = ["export", "--format", fmt, "--latents", str(table), "--ukb", str(ukb), "--covariates",
-                args.covariates, "--transform", args.transform, "--samples", str(Path(geno).with_suffix(".fam"))
-                if Path(geno).suffix != ".fam" else str(geno), "--out", str(folder), "--quiet"]
+                args.covariates, "--transform", args.transform, "--samples", f"{_prefix(geno)}.fam", "--out",
+                str(folder), "--quiet"]
         if args.latent_columns:
             argv += ["--latent-columns", args.latent_columns]
         rc = cli(argv)
@@ -135,3 +134,10 @@ def run(args) -> int:
         res.print_summary()
         print(f"wrote {args.out}")
     return 0
+
+
+def _prefix(genotypes) -> str:
+    """The PLINK 1 prefix of ``genotypes`` (a prefix, or a path ending in .bed/.bim/.fam; a prefix with
+    other dots, such as ``ukb.chr1-22``, stays whole)."""
+    text = str(genotypes)
+    return text[:-4] if text.endswith((".bed", ".bim", ".fam")) else text
