@@ -70,7 +70,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -87,7 +86,7 @@ from cardiolatent.exports.samples import read_king, read_sample_list
 from cardiolatent.gwas.bedfile import BedFile
 from cardiolatent.gwas.clump import LDReference, distance_clump, ld_clump
 from cardiolatent.gwas.coords import codes_of, genome_keys
-from cardiolatent.gwas.readers import discover_results, iter_chunks
+from cardiolatent.gwas.readers import chrom_codes, discover_results, iter_chunks
 from cardiolatent.io_utils import atomic_dir, read_table, write_table_atomic, write_text_atomic
 
 __all__ = [
@@ -112,7 +111,6 @@ WEIGHT_COLUMNS = ["score", "latent", "p_threshold", "id", "chrom", "pos", "effec
                   "beta", "se", "mlog10p", "eaf", "n_clumped"]
 _MARKER = "prs_weights.json"
 _SPLIT_MARKER = "split.json"
-_AUTOSOMES = {str(i) for i in range(1, 23)}
 
 
 def score_name(latent: str, p: float) -> str:
@@ -525,8 +523,8 @@ def score_bed(bfile: str | os.PathLike, weights, *, keep=None, mean_impute: bool
     is_alt, is_ref = in_bim & (a == alt), in_bim & (a == ref) & (a != alt)
     use = is_alt | is_ref
     skipped = {"id_not_in_bim": int((~in_bim).sum()), "allele_mismatch": int((in_bim & ~use).sum())}
-    chroms = bim["chrom"].str.replace(r"^chr", "", regex=True, flags=re.IGNORECASE).str.lstrip("0")
-    non_auto = use & ~np.isin(chroms.to_numpy(dtype=object)[np.maximum(j, 0)], list(_AUTOSOMES))
+    code = chrom_codes(bim["chrom"])[np.maximum(j, 0)]
+    non_auto = use & ~((code >= 1) & (code <= 22))
     if non_auto.any():
         raise CardiolatentError(f"variant {W['ID'][non_auto].iloc[0]} is not on an autosome; score chromosomes X, Y, "
                                 "XY and MT with plink2 --score")

@@ -61,6 +61,7 @@ from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.exports.formats.plink2 import FORMAT as PLINK2_FORMAT
 from cardiolatent.gwas.bedfile import BedFile
+from cardiolatent.gwas.readers import chrom_codes
 from cardiolatent.io_utils import atomic_dir, check_output_folder
 from cardiolatent.stats.dosage import GLM_ERRCODES, DosageScanner
 
@@ -230,11 +231,6 @@ def _read_export(export_dir: Path, minus9_missing: bool | None) -> _Export:
 # the PLINK 1 fileset
 # --------------------------------------------------------------------------------------------
 
-def _autosome(chrom: str) -> int | None:
-    c = re.sub(r"^chr", "", str(chrom), flags=re.IGNORECASE)
-    return int(c) if c.isdigit() and 1 <= int(c) <= 22 else None
-
-
 # --------------------------------------------------------------------------------------------
 # samples
 # --------------------------------------------------------------------------------------------
@@ -395,12 +391,12 @@ def linear_scan(export_dir, bfile_prefix, out_dir, *, min_mac: int | None = 20, 
                      f"{', '.join(which[:5])}{', ...' if len(which) > 5 else ''}: every variant has that ERRCODE "
                      "(plink2 would stop; drop or merge covariates)")
     founders = bed.founders()[kept]
-    auto = np.array([_autosome(c) for c in bed.bim["chrom"]], dtype=object)
-    is_auto = np.array([a is not None for a in auto])
+    code = chrom_codes(bed.bim["chrom"])
+    is_auto = (code >= 1) & (code <= 22)
     if not is_auto.any():
         raise CardiolatentError(f"{bed.prefix}.bim: no autosomal variant (chromosomes 1-22); the scan skips X, Y, "
                                 "XY and MT")
-    chrom_lab = np.array([str(a) if a is not None else "" for a in auto], dtype=object)
+    chrom_lab = np.where(is_auto, code.astype(str), "").astype(object)
     ids = bed.bim["id"].to_numpy(dtype=object)
     alt = np.where(bed.bim["a1"].to_numpy(dtype=object) == "0", ".", bed.bim["a1"].to_numpy(dtype=object))
     ref = np.where(bed.bim["a2"].to_numpy(dtype=object) == "0", ".", bed.bim["a2"].to_numpy(dtype=object))
