@@ -416,6 +416,7 @@ def _h2_tables(it: Loaded) -> list[dict]:
     """The h2 table (with the 95% CI) and, when there is one, the genetic correlations."""
     df = it.result.table.copy()
     df["ci_low"], df["ci_high"] = df["h2"] - 1.96 * df["se"], df["h2"] + 1.96 * df["se"]
+    df["n"] = pd.to_numeric(df["n"], errors="coerce").round().astype("Int64")   # LDSC's is a mean N
     tabs = [table(df.sort_values(["method", "h2"], ascending=[True, False], kind="stable"),
                   f"{it.label}: SNP heritability (95% CI = h2 +- 1.96 SE)",
                   ["phenotype", "method", "h2", "se", "ci_low", "ci_high", "n", "intercept", "ratio", "status"],
