@@ -49,7 +49,7 @@ def test_the_builtin_cohort_is_built_with_its_recipe(tmp_path, monkeypatch):
     (root, kw), = calls
     assert root == tmp_path / "synth_n200_seed20208"
     assert kw == {"n": 200, "seed": 20208, "images": True, "progress": False, "series": "4ch",
-                  "incidence_scale": 3.0, "variant_r2": 0.15}
+                  "incidence_scale": 3.0, "variant_r2": 0.15, "polygenic_h2": 0.10}
 
 
 def test_a_current_version_cohort_of_another_recipe_is_rebuilt(tmp_path, monkeypatch):
@@ -67,6 +67,9 @@ def test_a_current_version_cohort_of_another_recipe_is_rebuilt(tmp_path, monkeyp
     (root / "cohort.json").write_text(json.dumps({**info, "variant_r2": 0.06}))    # planted variants of another size
     default.default_cohort(progress=False)
     assert len(calls) == 2 and calls[1][1]["variant_r2"] == default.DEFAULT_VARIANT_R2
+    (root / "cohort.json").write_text(json.dumps({**info, "polygenic_h2": {"lvedv_ml": 0.0}}))  # no background
+    default.default_cohort(progress=False)
+    assert len(calls) == 3 and calls[2][1]["polygenic_h2"] == default.DEFAULT_POLYGENIC_H2
 
 
 @pytest.mark.slow
@@ -79,7 +82,8 @@ def test_the_real_builtin_cohort_answers(tmp_path):
     encoder's business)."""
     paths = make_cohort(tmp_path / "builtin", n=default.DEFAULT_N, seed=default.DEFAULT_SEED, images=False,
                         series=default.DEFAULT_SERIES, incidence_scale=default.DEFAULT_INCIDENCE_SCALE,
-                        variant_r2=default.DEFAULT_VARIANT_R2, progress=False)
+                        variant_r2=default.DEFAULT_VARIANT_R2, polygenic_h2=default.DEFAULT_POLYGENIC_H2,
+                        progress=False)
     out = tmp_path / "outcomes.tsv"
     assert cli(["outcomes", "--ukb", str(paths.main), "--outcomes", "paper_diseases", "--max-followup", "10",
                 "--out", str(out), "--quiet"]) == 0

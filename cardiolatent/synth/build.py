@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.io_utils import atomic_path, write_table_atomic, write_text_atomic
-from cardiolatent.synth.cohort import GENETIC_TRAITS, polygenic_h2_by_trait, simulate_cohort
+from cardiolatent.synth.cohort import GENETIC_TRAITS, polygenic_h2_by_trait, polygenic_rng, simulate_cohort
 from cardiolatent.synth.dicom import read_bulk_zip, write_bulk_zip, write_h5, write_nifti
-from cardiolatent.synth.genotypes import DEFAULT_CAUSAL, simulate_genotypes
+from cardiolatent.synth.genotypes import DEFAULT_CAUSAL, genotype_population, simulate_genotypes
 from cardiolatent.synth.phantom import draw_acquisition, draw_person, render_cine
 from cardiolatent.ukb.read import write_main
 
@@ -434,3 +434,70 @@ def simulate_tables(n: int, seed: int, *, incidence_scale: float = 1.0, variant_
     geno = simulate_genotypes(eids, rng_geno, causal_r2=variant_r2)
     return geno, simulate_cohort(n, rng_cohort, genotypes=geno, incidence_scale=incidence_scale,
                                  polygenic_h2=polygenic_h2)
+
+
+#: tag of the target cohort's random streams (so that a target of seed s never repeats cohort s)
+TARGET_TAG = 7
+
+
+def simulate_target_tables(n: int, seed: int, *, discovery_n: int, discovery_seed: int,
+                           incidence_scale: float = 1.0, variant_r2: float = VARIANT_R2, polygenic_h2=None):
+    """A target cohort for polygenic scores: ``n`` new people from the population of the cohort
+    ``simulate_tables(discovery_n, discovery_seed, ...)``; returns ``(Genotypes, SynthCohort)``.
+
+    Shared with the discovery cohort: the variants (ids, positions, alleles), allele frequencies,
+    LD, the planted variants and their effects, the polygenic background's effects (the same
+    draws), the trait models, hazards and incidence scale. New: the people (eids drawn outside the
+    discovery cohort's), their genotypes, traits, visits and outcomes. It is a cohort of its own
+    (every participant with a first imaging visit, the start of follow-up, as in
+    :func:`make_cohort`), written without images by :func:`make_target_cohort`.
+    """
+    ss = np.random.SeedSequence(int(discovery_seed))
+    rng_eid, rng_geno, rng_cohort = (np.random.default_rng(s) for s in ss.spawn(3))
+    disc_eids = draw_eids(discovery_n, rng_eid)
+    population = genotype_population(disc_eids, rng_geno, causal_r2=variant_r2)
+    background_rng = polygenic_rng(rng_cohort)  # the discovery cohort's background stream, read first
+    ts = np.random.SeedSequence([TARGET_TAG, int(seed)])
+    t_eid, t_geno, t_cohort = (np.random.default_rng(s) for s in ts.spawn(3))
+    pool = np.setdiff1d(np.arange(1_000_000, 6_026_000, dtype=np.int64), disc_eids, assume_unique=True)
+    eids = t_eid.choice(pool, size=n, replace=False)
+    geno = population.draw(eids, t_geno)
+    return geno, simulate_cohort(n, t_cohort, genotypes=geno, incidence_scale=incidence_scale,
+                                 polygenic_h2=polygenic_h2, background_rng=background_rng)
+
+
+def make_target_cohort(out: str | os.PathLike, n: int, seed: int, *, discovery_n: int, discovery_seed: int,
+                       incidence_scale: float = 1.0, variant_r2: float = VARIANT_R2, polygenic_h2=None,
+                       naming: str = "ukbconv_csv") -> CohortPaths:
+    """Write a target cohort (:func:`simulate_target_tables`) into folder ``out``: main data,
+    ``genotypes/synth.{bed,bim,fam}``, ``truth/`` tables and ``cohort.json`` (with ``target_of``:
+    the discovery cohort's n and seed). No images. Replaces a folder of another recipe."""
+    if n < 20:
+        raise CardiolatentError(f"the target cohort needs at least 20 participants (got {n})")
+    if naming not in MAIN_NAME:
+        raise CardiolatentError(f"naming must be one of {sorted(MAIN_NAME)} (got {naming!r})")
+    h2_bg = check_polygenic_h2(polygenic_h2, variant_r2)
+    root = Path(out)
+    t0 = time.perf_counter()
+    geno, cohort = simulate_target_tables(n, seed, discovery_n=discovery_n, discovery_seed=discovery_seed,
+                                          incidence_scale=incidence_scale, variant_r2=variant_r2,
+                                          polygenic_h2=h2_bg)
+    root.mkdir(parents=True, exist_ok=True)
+    main_file = MAIN_NAME[naming]
+    write_main(cohort.main_raw, root / main_file, style=naming)
+    sex = cohort.main["31-0.0"].reindex(geno.eids).to_numpy(dtype="float64", na_value=np.nan)
+    (root / "genotypes").mkdir(exist_ok=True)
+    geno.write_plink(root / "genotypes" / "synth", sex=sex)
+    truth = root / "truth"
+    for name, table in (("participants", cohort.participants), ("outcomes", cohort.outcomes),
+                        ("hazards", cohort.hazards), ("variants", cohort.variants),
+                        ("heritability", cohort.heritability)):
+        write_table_atomic(table, truth / f"{name}.tsv", index=False)
+    info = {"generator": "cardiolatent synth", "version": __version__, "tables_version": TABLES_VERSION,
+            "seed": int(seed), "n": int(n), "naming": naming, "main_file": main_file, "images": False,
+            "incidence_scale": float(incidence_scale), "variant_r2": float(variant_r2), "polygenic_h2": h2_bg,
+            "target_of": {"n": int(discovery_n), "seed": int(discovery_seed)},
+            "n_variants": int(len(geno.variants)), "n_planted_variants": int(len(geno.causal)),
+            "seconds_total": round(time.perf_counter() - t0, 2)}
+    write_text_atomic(root / "cohort.json", json.dumps(info, indent=2) + "\n")
+    return CohortPaths(root)

@@ -1314,6 +1314,7 @@ def simulate_cohort(
     admin_date: str = "2023-10-31",
     incidence_scale: float = 1.0,
     polygenic_h2: Any = None,
+    background_rng: np.random.Generator | None = None,
 ) -> SynthCohort:
     """Simulate the tabular synthetic cohort.
 
@@ -1338,6 +1339,9 @@ def simulate_cohort(
         :func:`polygenic_h2_by_trait`). Needs ``genotypes`` (a :class:`Genotypes`); the total h2
         (planted variants' r2 + background) of each trait must stay below 1. Drawn from
         :func:`polygenic_rng`; see the module docstring for the model.
+    background_rng : the stream the polygenic background is drawn from instead of
+        :func:`polygenic_rng` of ``rng``: a target cohort drawn from another cohort's population passes
+        that cohort's, so that both share the background effects (:func:`cardiolatent.synth.build.simulate_target_tables`).
 
     Returns
     -------
@@ -1354,7 +1358,7 @@ def simulate_cohort(
     background_on = any(v > 0 for v in h2_bg.values())
     if background_on and genotypes is None:
         raise CardiolatentError("polygenic_h2 needs genotypes (the background is drawn over their variants)")
-    rp = polygenic_rng(rng) if background_on else None
+    rp = (background_rng if background_rng is not None else polygenic_rng(rng)) if background_on else None
     admin = _day(admin_date)
     if genotypes is not None:
         eids = np.asarray(genotypes.eids, dtype=np.int64)

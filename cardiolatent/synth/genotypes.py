@@ -58,6 +58,8 @@ from cardiolatent.io_utils import atomic_path
 
 __all__ = [
     "BED_MAGIC",
+    "GenotypePopulation",
+    "genotype_population",
     "DEFAULT_CAUSAL",
     "Genotypes",
     "PolygenicBackground",
@@ -443,9 +445,11 @@ def _draw_alleles(m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
 
 
 def _block_minor_counts(n: int, L: int, thresh: np.ndarray, rho_range: tuple[float, float], direct: bool,
-                        panel_size: int, rng: np.random.Generator) -> np.ndarray:
-    """Draw one block's haplotypes and return its (L, n) int8 minor allele counts."""
-    rho = rng.uniform(*rho_range, size=L - 1)
+                        panel_size: int, rng: np.random.Generator, rho: np.ndarray | None = None) -> np.ndarray:
+    """Draw one block's haplotypes and return its (L, n) int8 minor allele counts (``rho``: the block's
+    neighbour correlations, drawn from ``rng`` when None)."""
+    if rho is None:
+        rho = rng.uniform(*rho_range, size=L - 1)
     C = _ar1_cholesky(rho).astype(np.float32)
     z = rng.standard_normal((2 * n if direct else panel_size, L), dtype=np.float32)
     hap = ((z @ C.T) < thresh).view(np.int8)  # (n_hap, L): 1 = minor allele
@@ -467,8 +471,12 @@ def _block_missing_calls(n: int, k: np.ndarray, rng: np.random.Generator) -> tup
 def _simulate_packed_genotypes(n: int, maf: np.ndarray, is_causal: np.ndarray, a1_is_minor: np.ndarray,
                                block_start_arr: np.ndarray, rho_range: tuple[float, float],
                                missing_rate: float, panel_size: int,
-                               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Simulate genotypes block by block; return (packed .bed records, A1 allele sums, called counts)."""
+                               rng: np.random.Generator, rhos: list[np.ndarray] | None = None,
+                               rho_log: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simulate genotypes block by block; return (packed .bed records, A1 allele sums, called counts).
+
+    ``rhos``: each block's neighbour correlations (a population's, :class:`GenotypePopulation`), else
+    drawn; ``rho_log``: a list that receives each block's drawn correlations."""
     m = len(maf)
     nb = (n + 3) // 4
     packed = np.empty((m, nb), dtype=np.uint8)
@@ -483,7 +491,13 @@ def _simulate_packed_genotypes(n: int, maf: np.ndarray, is_causal: np.ndarray, a
     for b in range(len(block_start_arr) - 1):
         lo, hi = int(block_start_arr[b]), int(block_start_arr[b + 1])
         L = hi - lo
-        minor_count = _block_minor_counts(n, L, minor_thresh[lo:hi], rho_range, direct, panel_size, rng)
+        if rhos is None:
+            rho = rng.uniform(*rho_range, size=L - 1)
+            if rho_log is not None:
+                rho_log.append(rho)
+        else:
+            rho = rhos[b]
+        minor_count = _block_minor_counts(n, L, minor_thresh[lo:hi], rho_range, direct, panel_size, rng, rho)
         a1_major = ~a1_is_minor[lo:hi]
         msum = minor_count.sum(axis=1, dtype=np.int64)
         cnt = np.zeros(L, dtype=np.int64)
@@ -582,6 +596,71 @@ def simulate_genotypes(
     :class:`Genotypes`. Memory is ~ n * m / 4 bytes plus one block of temporaries; time is
     dominated by packing (a few seconds for 71,021 x 6,000).
     """
+    return genotype_population(eids, rng, chromosomes=chromosomes, variants_per_chrom=variants_per_chrom,
+                               block_size=block_size, causal=causal, causal_r2=causal_r2, rho_range=rho_range,
+                               missing_rate=missing_rate, panel_size=panel_size,
+                               maf_copula_rho=maf_copula_rho).genotypes
+
+
+@dataclass(eq=False)
+class GenotypePopulation:
+    """What the people of one simulated population share, and the genotypes first drawn from it.
+
+    A second cohort drawn from the population (:meth:`draw`: the target cohort of a polygenic
+    score, issue 18) has the same variants (ids, positions, alleles), minor allele frequencies
+    (``maf``), LD (each block's neighbour correlations ``block_rho``), planted variants and effects
+    (``causal``, as drawn for ``genotypes``) and missing-call rate; only its people differ.
+
+    Attributes
+    ----------
+    genotypes : the :class:`Genotypes` of :func:`simulate_genotypes` (same arguments, same result).
+    vmap, maf, is_causal, a1_is_minor, ids, a1_base, a2_base : the population's variants ((m,) each).
+    block_rho : one (L_b - 1,) array of neighbour correlations per LD block.
+    rho_range, missing_rate, panel_size : as passed to :func:`simulate_genotypes`.
+    """
+
+    genotypes: Genotypes
+    vmap: _VariantMap
+    maf: np.ndarray
+    is_causal: np.ndarray
+    a1_is_minor: np.ndarray
+    ids: np.ndarray
+    a1_base: np.ndarray
+    a2_base: np.ndarray
+    block_rho: list
+    rho_range: tuple[float, float]
+    missing_rate: float
+    panel_size: int
+
+    def draw(self, eids: Sequence[int] | np.ndarray, rng: np.random.Generator) -> Genotypes:
+        """Genotypes of new people ``eids`` ((n,) unique integers) from this population.
+
+        ``freq_a1`` and ``missing`` of the returned variants table are those realised in the new
+        people; ``causal`` is the population's planted-variant table (``eaf``: the frequency in
+        :attr:`genotypes`, the scale of ``beta_sd``). Deterministic in ``rng``'s state.
+        """
+        eids = np.asarray(eids, dtype=np.int64)
+        if eids.ndim != 1 or eids.size == 0 or np.unique(eids).size != eids.size:
+            raise ValueError("eids must be a non-empty 1-D array of unique integers")
+        n = eids.size
+        packed, a1_sum, called = _simulate_packed_genotypes(n, self.maf, self.is_causal, self.a1_is_minor,
+                                                            self.vmap.block_start_arr, self.rho_range,
+                                                            self.missing_rate, self.panel_size, rng,
+                                                            rhos=self.block_rho)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            freq_a1 = np.where(called > 0, a1_sum / (2.0 * np.maximum(called, 1)), np.nan)
+        variants = _variants_table(self.vmap, self.ids, self.a1_base, self.a2_base, freq_a1, n - called)
+        return Genotypes(eids=eids, variants=variants, causal=self.genotypes.causal.copy(), packed=packed)
+
+
+def genotype_population(eids: Sequence[int] | np.ndarray, rng: np.random.Generator, *,
+                        chromosomes: Sequence[int] = (19, 20, 21, 22), variants_per_chrom: int = 1500,
+                        block_size: tuple[int, int] = (20, 60), causal: Mapping[str, int] | None = None,
+                        causal_r2: float = 0.06, rho_range: tuple[float, float] = (0.75, 0.97),
+                        missing_rate: float = 0.002, panel_size: int = 8192,
+                        maf_copula_rho: float = 0.8) -> GenotypePopulation:
+    """:func:`simulate_genotypes` (same arguments, same draws, same genotypes) that also returns the
+    population, from which :meth:`GenotypePopulation.draw` draws further cohorts."""
     # The steps draw from ``rng`` in this order; keep it, the output depends on it.
     eids, causal, chromosomes = _check_simulation_inputs(eids, causal, causal_r2, chromosomes)
     n = eids.size
@@ -593,15 +672,20 @@ def simulate_genotypes(
     is_causal[causal_idx] = True
     ref_i, alt_i, a1_is_minor = _draw_alleles(m, rng)
     ids = _rsids(m, rng)
+    block_rho: list[np.ndarray] = []
     packed, a1_sum, called = _simulate_packed_genotypes(n, maf, is_causal, a1_is_minor, vmap.block_start_arr,
-                                                        rho_range, missing_rate, panel_size, rng)
+                                                        rho_range, missing_rate, panel_size, rng, rho_log=block_rho)
     freq_a1 = a1_sum / (2.0 * called)
     a1_base = _BASES[alt_i]
     a2_base = _BASES[ref_i]
     variants = _variants_table(vmap, ids, a1_base, a2_base, freq_a1, n - called)
     causal_df = _causal_table(causal_idx, traits, freq_a1, maf, a1_is_minor, vmap, ids, a1_base, a2_base,
                               causal_r2, rng)
-    return Genotypes(eids=eids, variants=variants, causal=causal_df, packed=packed)
+    geno = Genotypes(eids=eids, variants=variants, causal=causal_df, packed=packed)
+    return GenotypePopulation(genotypes=geno, vmap=vmap, maf=maf, is_causal=is_causal, a1_is_minor=a1_is_minor,
+                              ids=ids, a1_base=a1_base, a2_base=a2_base, block_rho=block_rho,
+                              rho_range=tuple(rho_range), missing_rate=float(missing_rate),
+                              panel_size=int(panel_size))
 
 
 # --------------------------------------------------------------------------------------------
