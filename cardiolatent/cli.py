@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "gwas-results": "gwas_results",
     "heritability": "heritability",
+    "prs": "prs",
     "manipulate": "manipulate",
     "figures": "figures",
     "report": "report",

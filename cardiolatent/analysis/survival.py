@@ -274,33 +274,62 @@ def _group_score(L: Latents, groups) -> tuple[str, np.ndarray]:
     return str(groups), L.table[groups].to_numpy(float)
 
 
-def group_curves(score: np.ndarray, main: Any, keys: pd.DataFrame, outcome: str, *, q: int = 3,
-                 covariates: Sequence[str] | str = (), by_sex: bool = True,
-                 max_followup_years: float | None = 10.0, definitions=None) -> dict[str, pd.DataFrame]:
-    """Quantile groups (tertiles by default) of ``score`` (one value per row of ``keys``): hazard
-    ratios with each group as reference, Kaplan-Meier and Nelson-Aalen curves (overall and by sex).
+@dataclass
+class GroupInputs:
+    """What the tertile analysis of any score needs for one outcome, read once (:func:`group_inputs`):
+    follow-up ``S``, the covariate matrix ``C`` ((n, k) or None) with ``complete`` rows, and ``sex``
+    labels (``female`` / ``male`` / ``unknown``, or None)."""
 
-    Returns ``{"hazard_ratios", "kaplan_meier", "nelson_aalen"}`` tidy tables.
-    """
+    S: SurvivalData
+    C: np.ndarray | None
+    complete: np.ndarray
+    sex: np.ndarray | None
+
+
+def group_inputs(main: Any, keys: pd.DataFrame, outcome: str, *, covariates: Sequence[str] | str = (),
+                 by_sex: bool = True, max_followup_years: float | None = 10.0, definitions=None) -> GroupInputs:
+    """Read the follow-up, covariates and sex of ``keys`` once for :func:`group_curves` of many scores."""
     S = survival_data(main, keys, outcome, max_followup_years=max_followup_years, definitions=definitions)
     covs = expand_names(covariates)
     need = list(dict.fromkeys(covs + (["sex"] if by_sex else [])))
     V = participant_variables(main, keys, need, definitions=definitions) if need else None
-    use = pd.isna(S.reason) & np.isfinite(np.asarray(score, float))
-    C = None
+    base = pd.isna(S.reason)
+    C, complete = None, np.ones(len(keys), dtype=bool)
     if covs:
-        D = design_matrix(V, covs, rows=use)
-        use &= D.complete
-        C = D.matrix[use]
+        D = design_matrix(V, covs, rows=base)
+        C, complete = D.matrix, np.asarray(D.complete, dtype=bool)
+    sex = None
+    if by_sex:
+        sx = V.table["sex"].to_numpy(float)
+        sex = np.where(sx == 1, "male", np.where(sx == 0, "female", "unknown"))
+    return GroupInputs(S=S, C=C, complete=complete, sex=sex)
+
+
+def group_curves(score: np.ndarray, main: Any, keys: pd.DataFrame, outcome: str, *, q: int = 3,
+                 covariates: Sequence[str] | str = (), by_sex: bool = True,
+                 max_followup_years: float | None = 10.0, definitions=None,
+                 inputs: GroupInputs | None = None) -> dict[str, pd.DataFrame]:
+    """Quantile groups (tertiles by default) of ``score`` (one value per row of ``keys``): hazard
+    ratios with each group as reference, Kaplan-Meier and Nelson-Aalen curves (overall and by sex).
+
+    ``inputs``: :func:`group_inputs` of the same rows, outcome and covariates, read once for many
+    scores (``main``, ``covariates``, ``by_sex``, ``max_followup_years``, ``definitions`` are then not
+    read). Returns ``{"hazard_ratios", "kaplan_meier", "nelson_aalen"}`` tidy tables.
+    """
+    if inputs is None:
+        inputs = group_inputs(main, keys, outcome, covariates=covariates, by_sex=by_sex,
+                              max_followup_years=max_followup_years, definitions=definitions)
+    S = inputs.S
+    use = pd.isna(S.reason) & np.isfinite(np.asarray(score, float)) & inputs.complete
+    C = inputs.C[use] if inputs.C is not None else None
     groups = sv.quantile_groups(np.asarray(score, float)[use], q=q)
     hr = sv.group_hazard_ratios(S.time[use], S.event[use], groups, C=C)
     km = sv.kaplan_meier(S.time[use], S.event[use], groups=groups)
     na = sv.nelson_aalen(S.time[use], S.event[use], groups=groups)
     out = {"hazard_ratios": hr.assign(outcome=S.outcome), "kaplan_meier": km.assign(outcome=S.outcome, by="all"),
            "nelson_aalen": na.assign(outcome=S.outcome, by="all")}
-    if by_sex:
-        sex = V.table["sex"].to_numpy(float)[use]
-        lab = np.where(sex == 1, "male", np.where(sex == 0, "female", "unknown"))
+    if inputs.sex is not None:
+        lab = inputs.sex[use]
         km2 = sv.kaplan_meier(S.time[use], S.event[use], groups=groups, by=lab).assign(outcome=S.outcome)
         na2 = sv.nelson_aalen(S.time[use], S.event[use], groups=groups, by=lab).assign(outcome=S.outcome)
         out["kaplan_meier"] = pd.concat([out["kaplan_meier"], km2], ignore_index=True)

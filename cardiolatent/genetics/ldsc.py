@@ -93,6 +93,8 @@ RG_COLUMNS = ("phenotype1", "phenotype2", "method", "rg", "se", "z", "p", "gcov"
 #: ldsc's lambda_GC denominator (the median of chi2_1, as ldsc rounds it)
 _MEDIAN_CHI2 = 0.4549
 _ALLELE_CODE = {"A": 0, "C": 1, "G": 2, "T": 3}
+#: bytes of the temporaries per array when merge_sumstats drops LD-score rows no phenotype has
+_COMPACT_BYTES = 64 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,7 +312,20 @@ def merge_sumstats(results, ld: LDScores, w_ld: LDScores | None = None, *, m: st
             raise CardiolatentError(f"{source}: no variant in common with the LD scores {ld.source} "
                                     f"(ids there: {ex_ld}, ...; here: {ex_ss}, ...)")
     have = np.isfinite(z).any(axis=1)
-    return MergedSumstats(variants=base[have].reset_index(drop=True), phenotypes=names, z=z[have], n=nn[have],
+    if not have.all():
+        # drop the LD-score rows no phenotype has, in place: z[have] would copy both (S, P) arrays
+        # (2 x 5 GB at 640 phenotypes x 1M variants). Row i moves to i' <= i, chunk by chunk (each
+        # chunk's source rows are read into a temporary before its destination rows are written, and
+        # later chunks' source rows lie beyond this chunk's destination), so nothing is overwritten
+        # before it is read.
+        src = np.flatnonzero(have)
+        step = max(1, _COMPACT_BYTES // max(1, 8 * P))
+        for a in range(0, src.size, step):
+            sl = src[a:a + step]
+            z[a:a + sl.size] = z[sl]
+            nn[a:a + sl.size] = nn[sl]
+        z, nn = z[:src.size], nn[:src.size]
+    return MergedSumstats(variants=base[have].reset_index(drop=True), phenotypes=names, z=z, n=nn,
                           m=mval, counts=pd.DataFrame(rows), ld_source=ld.source, w_ld_source=w_ld.source)
 
 

@@ -178,11 +178,9 @@ class PrsWeights:
         key = genome_keys(codes_of(first["chrom"]), first["pos"].to_numpy(dtype=np.int64))
         order = first.index[np.argsort(key, kind="stable")]
         wide = wide.reindex(order)
-        out = pd.DataFrame({"ID": order.to_numpy(dtype=object),
-                            "A1": first.loc[order, "effect_allele"].to_numpy(dtype=object)})
-        for n in names:
-            out[n] = wide[n].to_numpy(dtype=np.float64)
-        return out
+        cols = {"ID": order.to_numpy(dtype=object), "A1": first.loc[order, "effect_allele"].to_numpy(dtype=object)}
+        cols.update({n: wide[n].to_numpy(dtype=np.float64) for n in names})
+        return pd.DataFrame(cols)
 
     def plink2_command(self, bfile: str = "GENO", out: str = "scores", score_file: str = "score.txt") -> str:
         """The plink2 command line that scores ``score_file`` (what :func:`score_bed` mirrors)."""

@@ -82,10 +82,9 @@ def scores_as_latents(scores: pd.DataFrame, *, kind: str = "sum", instance: int 
     eid = pd.to_numeric(scores["IID"], errors="coerce")
     if eid.isna().any():
         raise CardiolatentError(f"IID {scores['IID'][eid.isna()].iloc[0]!r} is not an eid (an integer)")
-    out = pd.DataFrame({"eid": eid.astype(np.int64).to_numpy(), "instance": np.int64(instance)})
-    for c in cols:
-        out[str(c)[: -len(suf)]] = scores[c].to_numpy(dtype=np.float64)
-    return out
+    data = {"eid": eid.astype(np.int64).to_numpy(), "instance": np.full(len(scores), instance, dtype=np.int64)}
+    data.update({str(c)[: -len(suf)]: scores[c].to_numpy(dtype=np.float64) for c in cols})
+    return pd.DataFrame(data)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ style (:mod:`cardiolatent.plotting.style`); :func:`save_figure` writes it as PNG
 
 from cardiolatent.plotting.genetics import genetic_correlation, heritability
 from cardiolatent.plotting.gwas import manhattan, manhattan_latent, qq
+from cardiolatent.plotting.prs import prs_auc, prs_cumulative_hazard, prs_forest, prs_prevalence
 from cardiolatent.plotting.manipulation import manipulation_grid, phase_frames, result_grid, write_cine_gif
 from cardiolatent.plotting.reproducibility import cross_seed_heatmap, icc_distributions
 from cardiolatent.plotting.survival import forest, survival_curves, tertile_forest
@@ -22,6 +23,7 @@ FIGURES = {
     "AssocResult": volcano,
     "GwasSummary": manhattan,
     "HeritabilityResult": heritability,
+    "PrsResult": prs_auc,
 }
 
 
@@ -35,5 +37,6 @@ def plot_result(result, *args, **kwargs):
 
 __all__ = ["FIGURES", "OKABE_ITO", "cross_seed_heatmap", "figure", "forest", "genetic_correlation", "heritability",
            "icc_distributions", "manhattan",
-           "manhattan_latent", "manipulation_grid", "phase_frames", "plot_result", "qq", "result_grid", "save_figure",
+           "manhattan_latent", "manipulation_grid", "phase_frames", "plot_result", "prs_auc",
+           "prs_cumulative_hazard", "prs_forest", "prs_prevalence", "qq", "result_grid", "save_figure",
            "style", "survival_curves", "tertile_forest", "volcano", "write_cine_gif"]

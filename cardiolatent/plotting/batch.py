@@ -28,6 +28,7 @@ from cardiolatent.io_utils import atomic_dir, check_output_folder, table_stem, t
 from cardiolatent.plotting.genetics import heritability_figures
 from cardiolatent.plotting.gwas import gwas_figures
 from cardiolatent.plotting.manipulation import manipulation_figures
+from cardiolatent.plotting.prs import prs_figures
 from cardiolatent.plotting.reproducibility import reproducibility_figures
 from cardiolatent.plotting.survival import survival_figures
 from cardiolatent.plotting.volcano import volcano_figures
@@ -43,6 +44,7 @@ FAMILY_FIGURES = {
     "AssocResult": volcano_figures,
     "GwasSummary": gwas_figures,
     "HeritabilityResult": heritability_figures,
+    "PrsResult": prs_figures,
 }
 #: results that have no figure, and why (listed as skipped, not as errors)
 NO_FIGURE = {

@@ -1,0 +1,168 @@
+"""``cardiolatent prs``: weights from a discovery GWAS, scores in a target cohort drawn from the same
+population, and their evaluation (issue 18, part 3).
+
+Discovery: the 2,000-participant GWAS cohort with its true LA volume and LV ejection fraction as
+latents (a perfect encoder), exported, scanned by our OLS scan (plink2 --glm's model) and read back
+by ``gwas-results``. Target: 20,000 new people of the same population (``make_target_cohort``), with
+three times the baseline hazards so that AF has enough incident events. AF's planted hazard rises
+with LA volume (HR 1.6 per SD), so the LA volume score must predict AF with HR > 1."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxPHFitter
+
+from cardiolatent.cli import main as cli
+from cardiolatent.genetics import prs
+from cardiolatent.genetics.prs_result import AUC_MODELS, PrsResult
+from cardiolatent.synth.build import make_target_cohort
+
+GWAS_SEED, GWAS_N = 11, 2000  # tests/conftest.py GWAS
+
+
+def _cli(argv):
+    assert cli(argv) == 0, argv
+
+
+@pytest.fixture(scope="module")
+def run(gwas_cohort, tmp_path_factory):
+    from cardiolatent.gwas.scan import linear_scan
+
+    work = tmp_path_factory.mktemp("prs_cli")
+    truth = pd.read_csv(gwas_cohort.truth / "participants.tsv", sep="\t")
+    t2 = truth[truth["instance"] == 2]
+    lat = work / "latents.tsv"
+    pd.DataFrame({"eid": t2["eid"], "instance": 2, "LAV": t2["lav_ml"], "LVEF": t2["lvef_pct"]}).to_csv(
+        lat, sep="\t", index=False)
+    _cli(["export", "--latents", str(lat), "--ukb", str(gwas_cohort.main), "--format", "plink2",
+          "--out", str(work / "export"), "--quiet"])
+    linear_scan(work / "export", gwas_cohort.genotypes, work / "glm", progress=False)
+    _cli(["gwas-results", "--results", str(work / "glm"), "--out", str(work / "gw"), "--quiet"])
+    target = make_target_cohort(work / "target", 20000, 3, discovery_n=GWAS_N, discovery_seed=GWAS_SEED,
+                                incidence_scale=3.0)
+    out = work / "prs"
+    _cli(["prs", "--gwas", str(work / "gw"), "--target-genotypes", str(target.genotypes), "--target-ukb",
+          str(target.main), "--thresholds", "1e-6,1e-4,1e-2", "--primary-threshold", "1e-2", "--outcomes", "AF,MI",
+          "--scorer", "cardiolatent", "--out", str(out), "--quiet"])
+    return {"work": work, "target": target, "out": out, "res": PrsResult.load(out)}
+
+
+def test_the_la_volume_score_predicts_af_in_the_planted_direction(run):
+    res = run["res"]
+    cox = res.table.set_index(["score", "outcome"])
+    for t in ("1e-06", "0.0001"):
+        r = cox.loc[(f"LAV_p{t}", "AF")]
+        assert r["hr"] > 1 and r["p"] < 0.05, (t, r["hr"], r["p"])
+        assert r["source_latent"] == "LAV" and r["n_variants"] >= 1
+    # top tertile vs low: more AF
+    tt = res.tertiles[(res.tertiles["score"] == "LAV_p0.01") & (res.tertiles["outcome"] == "AF")]
+    top = tt[(tt["reference"] == "T1") & (tt["group"] == "T3")].iloc[0]
+    assert top["hr"] > 1
+    # its curves separate: the top tertile's cumulative hazard ends above the low one's
+    na = res.cumulative_hazard
+    na = na[(na["score"] == "LAV_p0.01") & (na["outcome"] == "AF") & (na["by"] == "all")]
+    end = na.groupby("group")["cumulative_hazard"].max()
+    assert end["T3"] > end["T1"]
+    # prevalence: top 5 % above bottom 5 %
+    pv = res.prevalence[(res.prevalence["score"] == "LAV_p0.01") & (res.prevalence["outcome"] == "AF")
+                        & (res.prevalence["by"] == "all")].set_index("group")
+    assert pv.loc["top 5%", "prevalence"] > pv.loc["bottom 5%", "prevalence"]
+    assert set(res.prevalence["by"]) == {"all", "female", "male"}
+
+
+def test_cox_rows_equal_lifelines_on_the_saved_scores(run):
+    """The per-SD hazard ratio of a score equals lifelines' Cox of the saved score (standardised) with age
+    and sex on the follow-up cardiolatent derives from the target's main data, to 1e-4 in log HR: the
+    scores reach the model on the right participants."""
+    from cardiolatent.analysis.design import participant_variables
+    from cardiolatent.analysis.survival import survival_data
+    from cardiolatent.ukb.read import read_main
+
+    res, target = run["res"], run["target"]
+    main = read_main(target.main)
+    keys = res.scores[["eid", "instance"]]
+    S = survival_data(main, keys, "AF")
+    V = participant_variables(main, keys, ["age", "sex"]).table
+    use = pd.isna(S.reason) & V[["age", "sex"]].notna().all(axis=1).to_numpy()
+    x = res.scores["LAV_p0.01"].to_numpy(float)[use]
+    df = pd.DataFrame({"T": S.time[use], "E": S.event[use], "z": (x - x.mean()) / x.std(ddof=1),
+                       "age": V["age"].to_numpy(float)[use], "sex": V["sex"].to_numpy(float)[use]})
+    fit = CoxPHFitter().fit(df, "T", "E")
+    row = res.table[(res.table["score"] == "LAV_p0.01") & (res.table["outcome"] == "AF")].iloc[0]
+    assert row["n"] == len(df) and row["n_events"] == int(df["E"].sum())
+    assert abs(row["beta"] - fit.params_["z"]) < 1e-4
+    assert abs(row["se"] - fit.standard_errors_["z"]) < 1e-4
+
+
+def test_auc_models_and_round_trip(run):
+    res = run["res"]
+    for o in ("AF", "MI"):
+        a = res.auc[res.auc["outcome"] == o]
+        assert a["model"].tolist() == list(AUC_MODELS)
+        assert ((a["ci_low"] < a["auc"]) & (a["auc"] < a["ci_high"])).all()
+        assert a["delong_p"].iloc[1:].between(0, 1).all() and np.isnan(a["delong_p"].iloc[0])
+        assert (a["auc"] > 0.5).all()
+    best = res.auc[(res.auc["outcome"] == "AF") & (res.auc["model"] == AUC_MODELS[1])].iloc[0]
+    assert best["score"] == "LAV_p0.01"
+    assert set(res.l1_coefficients["outcome"]) == {"AF", "MI"}
+    # the weights are what prs_weights gives for the same GWAS
+    w = prs.prs_weights(run["work"] / "gw", thresholds=(1e-6, 1e-4, 1e-2))
+    pd.testing.assert_frame_equal(res.weights.reset_index(drop=True)[["score", "id", "beta"]],
+                                  w.table.reset_index(drop=True)[["score", "id", "beta"]], check_dtype=False)
+    again = PrsResult.load(run["out"])
+    pd.testing.assert_frame_equal(again.table, res.table)
+    assert again.summary.primary_threshold == 1e-2 and again.summary.evaluated == ["LAV_p0.01", "LVEF_p0.01"]
+    assert len(res.scores) == 20000 and res.summary.n_target == 20000
+
+
+@pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 is not installed")
+def test_plink2_scorer_gives_the_same_scores(run, tmp_path):
+    out = tmp_path / "prs_plink2"
+    _cli(["prs", "--gwas", str(run["work"] / "gw"), "--target-genotypes", str(run["target"].genotypes),
+          "--target-ukb", str(run["target"].main), "--thresholds", "1e-6,1e-4,1e-2", "--primary-threshold", "1e-2",
+          "--outcomes", "AF", "--scorer", "plink2", "--no-auc", "--out", str(out), "--quiet"])
+    r2 = PrsResult.load(out)
+    assert r2.summary.scorer.startswith("plink2 --score")
+    a, b = run["res"].scores, r2.scores
+    assert a["eid"].tolist() == b["eid"].tolist() and list(a.columns) == list(b.columns)
+    cols = [c for c in a.columns if c not in ("eid", "instance")]
+    np.testing.assert_allclose(b[cols].to_numpy(), a[cols].to_numpy(), rtol=1e-5, atol=1e-6)  # plink2 prints 6 digits
+    assert r2.auc.empty
+
+
+def test_figures_of_a_prs_result(run, tmp_path):
+    out = tmp_path / "figs"
+    _cli(["figures", "--results", str(run["out"]), "--out", str(out), "--quiet"])
+    names = {p.stem for p in out.rglob("*.png")}
+    assert any("prs_prevalence_AF" in n for n in names) and any("prs_auc" in n for n in names), names
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--primary-threshold", "0.5"], "--primary-threshold 0.5 is not one of --thresholds"),
+    (["--thresholds", "1e-4,abc"], "--thresholds: 'abc' is not a number"),
+    (["--thresholds", "2"], "not a P value"),
+    (["--outcomes", "NOPE"], "unknown outcome 'NOPE'"),
+    (["--latent-columns", "ZZZ.*"], "matches 'ZZZ.*'"),
+    (["--target-ukb", "X"], "give --target-genotypes and --target-ukb together"),
+])
+def test_bad_requests_are_one_line(run, tmp_path, capsys, extra, needle):
+    argv = ["prs", "--gwas", str(run["work"] / "gw"), "--out", str(tmp_path / "o"), "--quiet"]
+    if "--target-ukb" not in extra:
+        argv += ["--target-genotypes", str(run["target"].genotypes), "--target-ukb", str(run["target"].main)]
+    assert cli(argv + extra) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+
+
+def test_missing_inputs_are_one_line(run, tmp_path, capsys):
+    base = ["prs", "--out", str(tmp_path / "o"), "--quiet"]
+    assert cli(base + ["--gwas", str(tmp_path / "nope")]) != 0
+    assert "--gwas" in capsys.readouterr().err
+    assert cli(base + ["--gwas", str(run["work"] / "gw"), "--target-genotypes", str(tmp_path / "g"),
+                       "--target-ukb", str(run["target"].main)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no " in err[0] and ".bed" in err[0], err
