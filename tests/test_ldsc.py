@@ -400,6 +400,31 @@ def test_merge_drops_ambiguous_and_non_snps_as_ldsc():
     assert kept.variants["id"].tolist() == ["a", "b", "c", "e"]
 
 
+@pytest.mark.parametrize("chunk_rows", [7, None], ids=["many-chunks", "one-chunk"])
+def test_merge_drops_rows_no_phenotype_has_in_place(monkeypatch, chunk_rows):
+    """LD-score rows that no phenotype has are dropped in place (chunked, no copy of the (S, P)
+    arrays): the result equals the rows picked by hand, in LD-score order."""
+    if chunk_rows:
+        monkeypatch.setattr("cardiolatent.genetics.ldsc._COMPACT_BYTES", 8 * 3 * chunk_rows)  # 3 phenotypes: 7 rows a chunk
+    rng = np.random.default_rng(8)
+    S = 500
+    ids = np.array([f"rs{k}" for k in range(S)])
+    ld = LDScores(table=pd.DataFrame({"chrom": "1", "id": ids, "pos": np.arange(S) + 1, "l2": rng.uniform(1, 9, S)}),
+                  m=S)
+    z = rng.normal(size=(S, 3))
+    n = rng.integers(100, 200, (S, 3)).astype(float)
+    present = rng.random((S, 3)) < 0.6  # about 6% of the rows in no phenotype
+    tabs = {f"P{k}": pd.DataFrame({"id": ids, "effect_allele": "A", "other_allele": "G", "z": z[:, k],
+                                   "n": n[:, k]})[present[:, k]] for k in range(3)}
+    m = merge_sumstats(tabs, ld, m=S)
+    rows = present.any(axis=1)
+    assert 10 < (~rows).sum() and m.z.shape == (rows.sum(), 3)
+    assert m.variants["id"].tolist() == ids[rows].tolist()
+    np.testing.assert_array_equal(m.z, np.where(present, z, np.nan)[rows])
+    np.testing.assert_array_equal(m.n, np.where(present, n, np.nan)[rows])
+    np.testing.assert_array_equal(m.variants["l2"], ld.table["l2"].to_numpy()[rows])
+
+
 # ---------------------------------------------------------------------------------------------
 # the synthetic cohort, end to end: export -> GWAS -> in-sample LD scores -> LD score regression
 # ---------------------------------------------------------------------------------------------

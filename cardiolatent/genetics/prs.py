@@ -492,7 +492,7 @@ def score_bed(bfile: str | os.PathLike, weights, *, keep=None, mean_impute: bool
     keep : samples to score (IIDs / eids, or a keep file / ``.fam``); default all. Allele
         frequencies for mean imputation are computed over these (founders), as plink2 after ``--keep``.
     mean_impute : missing calls contribute ``2 f`` (plink2's default); False: 0 (``no-mean-imputation``).
-    chunk_variants : variants per block (memory ``n x chunk_variants`` float64).
+    chunk_variants : most variants per block (blocks are also kept under about 64 MB of float64 dosages).
     threads : BLAS threads for the products (None: the process setting).
 
     Returns
@@ -550,7 +550,10 @@ def score_bed(bfile: str | os.PathLike, weights, *, keep=None, mean_impute: bool
     n_miss = np.zeros(n, dtype=np.int64)
     miss_dose = np.zeros(n)     # named dosage the fill values put into the last column
     freqs = np.full(order.size, np.nan)
-    step = max(1, int(chunk_variants))
+    # blocks of at most ``chunk_variants`` and about 64 MB of float64 dosages, written into one reused
+    # buffer (a fresh 400 MB array per block cost more in page faults than the product itself)
+    step = max(1, min(int(chunk_variants), (64 << 20) // (8 * max(n_all, 1))))
+    buf = np.empty((min(step, max(order.size, 1)), n_all))
     with threadpool_limits(limits=threads) if threads else contextlib.nullcontext():
         for s in range(0, order.size, step):
             sl = slice(s, s + step)
@@ -565,7 +568,8 @@ def score_bed(bfile: str | os.PathLike, weights, *, keep=None, mean_impute: bool
             freqs[sl] = np.where(v_alt[sl], f_alt, 1.0 - f_alt)
             zero = np.where(v_alt[sl], 0.0, 2.0)  # the ALT count whose named dosage is 0
             fill = np.where(np.isfinite(f_alt), 2.0 * f_alt, zero) if mean_impute else zero
-            D = g.astype(np.float64)
+            D = buf[: g.shape[0], : g.shape[1]]
+            np.copyto(D, g, casting="unsafe")
             vi, pi = np.nonzero(g < 0)
             if vi.size:
                 D[vi, pi] = fill[vi]
