@@ -21,6 +21,7 @@ from cardiolatent.cli import main as cli
 from cardiolatent.commands import _study
 from cardiolatent.commands._study import Step, Study
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.genetics.prs_result import PrsResult
 from cardiolatent.report import build_report
 from cardiolatent.report.collect import SECTIONS
 
@@ -163,7 +164,7 @@ def test_the_demo_fills_every_section_of_its_report(demo):
     names = [s["name"] for s in run["steps"]]
     assert names == ["synth", "encode", "latents", "icc_visits", "icc_seeds", "ensemble", "assoc_traits",
                      "assoc_diseases", "cox", "export", "gwas", "gwas_results", "heritability", "manipulation",
-                     "figures", "report"]
+                     "true_parameters", "heritability_truth", "prs", "figures", "report"]
     assert all(s["status"] in ("done", "reused") and s["seconds"] >= 0 for s in run["steps"])
     assert run["versions"]["cardiolatent"] and run["versions"]["python"]
     rep, html = build_report(demo, truth=_cohort().root, latents=demo / "latents.parquet")
@@ -173,6 +174,10 @@ def test_the_demo_fills_every_section_of_its_report(demo):
     assert len(h2) == 16 * h2["method"].nunique() and set(h2["method"]) <= {"bolt-reml", "ldsc"}
     assert "cardiolatent cox --outcomes AF,MI" in html           # what was run, from run.json
     assert len(list((demo / "figures").glob("*.png"))) >= 10
+    assert any("prs_auc" in p.name for p in (demo / "figures").rglob("*.png"))
+    prs = PrsResult.load(demo / "prs")
+    assert prs.summary.target.get("built_in") and prs.summary.n_target == 2222  # in proportion to N = 200
+    assert set(prs.table["outcome"]) == {"AF", "MI"} and len(prs.summary.latents) == 128
 
 
 @pytest.mark.slow
@@ -191,6 +196,17 @@ def test_the_planted_truth_is_marked(demo):
     # the planted hazard directions are recovered on the true parameters (N = 200: 15 AF, 9 MI events)
     assert (h["direction"] == "right").all(), h
     assert _table(truth, "Test-retest ICC")["result"].eq("met").all()
+    # the planted SNP heritability of each true parameter, by each method the demo ran
+    h2 = _table(truth, "Planted SNP heritability")
+    planted = pd.read_csv(cohort.truth / "heritability.tsv", sep="\t").set_index("trait_column")["h2"]
+    assert set(h2["parameter"]) == set(planted.index)
+    assert (pd.to_numeric(h2["planted h2"]) == planted.loc[h2["parameter"]].to_numpy()).all()
+    lo_hi = h2["95% CI"].str.split(" - ", expand=True).astype(float)
+    covered = (lo_hi[0] <= planted.loc[h2["parameter"]].to_numpy()) & (planted.loc[h2["parameter"]].to_numpy() <= lo_hi[1])
+    assert list(h2["covers"]) == ["yes" if c else "no" for c in covered]
+    # the LA volume -> AF path through a polygenic score is reported (at N = 200 it need not be met)
+    la = _table(truth, "The planted LA volume -> AF path")
+    assert len(la) == 1 and la["outcome"].iloc[0] == "AF" and la["met"].iloc[0] in ("met", "not met")
 
 
 @pytest.mark.slow
@@ -198,7 +214,7 @@ def test_a_rerun_reuses_every_step_and_steps_redo_one(demo, capsys):
     before = (demo / "report.html").stat().st_mtime_ns
     assert cli(["demo", "--out", str(demo)]) == 0
     out = capsys.readouterr().out
-    assert out.count(": reused") >= 13 and "report: " in out and "cardiolatent encode --images" in out
+    assert out.count(": reused") >= 16 and "report: " in out and "cardiolatent encode --images" in out
     assert (demo / "report.html").stat().st_mtime_ns == before
     assert cli(["demo", "--out", str(demo), "--steps", "report", "--force", "--quiet"]) == 0
     run = {s["name"]: s["status"] for s in json.loads((demo / "run.json").read_text())["steps"]}

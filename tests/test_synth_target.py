@@ -106,7 +106,7 @@ def test_the_builtin_target_cohort_is_cached_and_rebuilt_for_another_recipe(tmp_
     default.default_target_cohort(progress=False)
     assert len(calls) == 1
     root, n, seed, kw = calls[0]
-    assert n == default.DEFAULT_TARGET_N and kw["discovery_n"] == 200 and kw["discovery_seed"] == default.DEFAULT_SEED
+    assert n == default.builtin_target_n() == 2222 and kw["discovery_n"] == 200 and kw["discovery_seed"] == default.DEFAULT_SEED
     assert kw["polygenic_h2"] == default.DEFAULT_POLYGENIC_H2 and kw["variant_r2"] == default.DEFAULT_VARIANT_R2
     info = json.loads((root / "cohort.json").read_text())
     (root / "cohort.json").write_text(json.dumps({**info, "variant_r2": 0.06}))

@@ -62,6 +62,24 @@ def _copy_latents_step(study: Study):
     return [], True
 
 
+#: the true parameters that carry planted variants and a polygenic background (truth/heritability.tsv)
+TRUE_PARAMETERS = ("lvedv_ml", "lvwt_mm", "lav_ml", "lvef_pct", "rvedv_ml")
+#: covariates of the heritability of the true parameters: the GWAS preset plus blood pressure, so that
+#: the variance left is (nearly) the residual variance the planted h2 is a fraction of
+TRUTH_H2_COVARIATES = "gwas,sbp"
+
+
+def _true_parameters_step(study: Study):
+    """Write the true parameters at the imaging visit (a perfect encoder's phenotypes) for their h2."""
+    import pandas as pd
+
+    t = pd.read_csv(study.cohort.truth / "participants.tsv", sep="\t")
+    t = t.loc[t["instance"] == 2, ["eid", "instance", *TRUE_PARAMETERS]]
+    with atomic_path(study.root / "true_parameters.tsv") as tmp:
+        t.to_csv(tmp, sep="\t", index=False)
+    return [f"{len(t):,} participants' true {', '.join(TRUE_PARAMETERS)}"]
+
+
 def demo_steps(root: Path, cohort_root: Path) -> list[Step]:
     """Every step of the demo into ``root``, on the built-in cohort in ``cohort_root``."""
     n = synth_default.builtin_n()
@@ -81,8 +99,22 @@ def demo_steps(root: Path, cohort_root: Path) -> list[Step]:
     cohort_paths = CohortPaths(cohort_root)
     analyses = analysis_steps(root, str(root / "latents.parquet"), str(cohort_paths.main), min_cases=min_cases(),
                               latents_step="latents", genotypes=str(cohort_paths.genotypes))
-    names = tuple(s.name for s in analyses)
     steps += analyses
+    method = "both" if shutil.which("bolt") else "ldsc"
+    steps += [
+        Step("true_parameters", "the true cardiac parameters (planted truth) as phenotypes", "true_parameters.tsv",
+             action=_true_parameters_step, command=f"copy {', '.join(TRUE_PARAMETERS)} of {cohort}/truth/"
+                                                   "participants.tsv (visit 2) into true_parameters.tsv",
+             deps=("synth",)),
+        Step("heritability_truth", "SNP heritability of the true parameters (the planted h2 to recover)",
+             "h2_truth.tsv", ["heritability", "--pheno", str(root / "true_parameters.tsv"), "--ukb",
+                              str(cohort_paths.main), "--genotypes", str(cohort_paths.genotypes), "--method", method,
+                              "--covariates", TRUTH_H2_COVARIATES, "--quiet", "--out", str(root / "h2_truth.tsv")],
+             deps=("true_parameters",)),
+        Step("prs", "polygenic scores of the latents in the built-in target cohort (20,000 people)", "prs",
+             ["prs", "--gwas", str(root / "gwas"), "--quiet", "--out", str(root / "prs")], deps=("gwas_results",)),
+    ]
+    names = tuple(s.name for s in steps[3:])
     steps += [
         Step("figures", "every figure (PNG + PDF)", "figures",
              ["figures", "--results", str(root), "--out", str(root / "figures"), "--quiet"], deps=names),

@@ -105,6 +105,12 @@ def score_target(weights: PrsWeights, bfile: str | os.PathLike, *, scorer: str =
     return score_bed(bfile, W, keep=keep, threads=threads), "cardiolatent (score_bed, as plink2 --score)"
 
 
+#: the L1 strengths tried for the multi-score model (inverse penalty on standardised scores): with
+#: thousands of participants a C above 1 is all but unpenalised, and liblinear's path to C = 1e4 over
+#: 100+ correlated scores took minutes per fit
+L1_CS = tuple(np.logspace(-3, 0, 4))
+
+
 def _oof_logistic(y: np.ndarray, X: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """Out-of-fold probabilities of an unpenalised logistic model (standardised features)."""
     pred = np.zeros(y.size)
@@ -118,7 +124,7 @@ def _auc_rows(outcome: str, y: np.ndarray, S: np.ndarray, names: list[str], C: n
               cnames: list[str], best: str, folds: int, seed: int) -> tuple[list[dict], pd.DataFrame]:
     """The three AUC rows of one outcome and the L1 model's coefficients."""
     res = multi_score_auc(y, S, C, score_names=names, covariate_names=cnames, folds=folds, seed=seed,
-                          inner_folds=3, Cs=6)
+                          inner_folds=3, Cs=L1_CS)
     base = res.predictions[:, 0]
     X_best = S[:, [names.index(best)]] if C is None else np.hstack([C, S[:, [names.index(best)]]])
     best_pred = _oof_logistic(y.astype(np.int64), X_best, folds, seed)
@@ -163,6 +169,7 @@ def evaluate_scores(scores: pd.DataFrame, main: Any, weights: PrsWeights, *, eva
     V = participant_variables(main, keys, list(dict.fromkeys(covs + ["sex"])), definitions=definitions)
     sex = V.table["sex"].to_numpy(float)
     tert, curves, prev, auc_rows, coefs = [], [], [], [], []
+    no_tertiles: dict[str, list[str]] = {}
     notes = list(cox.summary.notes)
     for o in outcomes:
         say(f"{o}: tertiles, prevalence by percentile" + (", AUC" if auc else ""))
@@ -174,8 +181,8 @@ def evaluate_scores(scores: pd.DataFrame, main: Any, weights: PrsWeights, *, eva
             x = scores[s].to_numpy(float)
             try:
                 g = group_curves(x, main, keys, o, inputs=gi)
-            except CardiolatentError as exc:  # a score of one or two variants has too few distinct values
-                notes.append(f"{o}, score {s}: no tertiles ({exc})")
+            except CardiolatentError:  # a score of one or two variants has too few distinct values
+                no_tertiles.setdefault(s, []).append(o)
             else:
                 tert.append(g["hazard_ratios"].assign(score=s))
                 curves.append(g["nelson_aalen"].assign(score=s))
@@ -198,6 +205,12 @@ def evaluate_scores(scores: pd.DataFrame, main: Any, weights: PrsWeights, *, eva
             rows, coef = _auc_rows(o, y, Smat, list(evaluated), C, cnames, best, folds, seed)
         auc_rows += rows
         coefs.append(coef)
+
+    if no_tertiles:
+        few = list(no_tertiles)
+        notes.append(f"{len(few)} evaluated score(s) have too few distinct values for tertiles (one to three "
+                     f"variants; no tertile hazard ratios or curves): {', '.join(few[:6])}"
+                     + (", ..." if len(few) > 6 else ""))
 
     def cat(parts, first):
         if not parts:
@@ -255,11 +268,12 @@ def run_prs(gwas, target_genotypes: str | os.PathLike, target_main: Any, *, late
     scores = scores_as_latents(raw, kind="sum")
     nonzero = w.scores[w.scores["n_variants"] > 0]
     evaluated = nonzero.loc[nonzero["p_threshold"] == float(primary_threshold), "score"].tolist()
-    notes = list(w.info.get("notes", []))
+    # one note for the scores without a variant (clumping lists each), the others as they are
+    notes = [n for n in w.info.get("notes", []) if not (n.startswith("score ") and "no variant with P <" in n)]
     empty = w.scores.loc[w.scores["n_variants"] == 0, "score"].tolist()
     if empty:
-        notes.append(f"{len(empty)} score(s) without a variant below their threshold are not evaluated "
-                     f"(e.g. {empty[0]})")
+        notes.append(f"{len(empty)} of {len(w.scores)} score(s) have no variant below their threshold (0 for "
+                      f"everyone) and are not evaluated (e.g. {', '.join(empty[:3])})")
     ev = evaluate_scores(scores, target_main, w, evaluated=evaluated, outcomes=outcomes, covariates=covariates,
                          max_followup_years=max_followup_years, definitions=definitions, auc=auc, progress=say)
     summary = PrsSummary(

@@ -43,6 +43,7 @@ SECTIONS = {
     "survival": "Survival",
     "gwas": "GWAS",
     "heritability": "Heritability",
+    "prs": "Polygenic scores",
     "manipulation": "Manipulation",
     "notes": "Notes and warnings",
     "truth": "Planted truth",
@@ -51,7 +52,7 @@ SECTIONS = {
 SECTION_OF = {
     "ReproducibilityResult": "reproducibility", "CrossSeedResult": "reproducibility",
     "AssocResult": "associations", "CoxResult": "survival", "GwasSummary": "gwas", "ExportResult": "gwas",
-    "ManipulationResult": "manipulation", "HeritabilityResult": "heritability",
+    "ManipulationResult": "manipulation", "HeritabilityResult": "heritability", "PrsResult": "prs",
 }
 #: what fills an empty section
 FILL = {
@@ -62,6 +63,7 @@ FILL = {
     "gwas": "cardiolatent export --format plink2 --out DIR/gwas_export, run the tool, then cardiolatent "
             "gwas-results --out DIR/gwas",
     "heritability": "cardiolatent heritability --rg pairs --out DIR/h2.tsv",
+    "prs": "cardiolatent prs --gwas DIR/gwas --out DIR/prs",
     "manipulation": "cardiolatent manipulate --trait lvedv --out DIR/manipulation/lvedv",
     "flow": "any analysis command writing into DIR",
     "run": "any analysis command writing into DIR",
@@ -428,6 +430,35 @@ def _h2_tables(it: Loaded) -> list[dict]:
     return tabs
 
 
+def _prs_tables(it: Loaded) -> list[dict]:
+    """The strongest scores per outcome (Cox per SD), the tertile hazard ratios of the best evaluated score
+    and the AUC models."""
+    res, rec = it.result, it.record
+    tgt = rec.get("target") or {}
+    note = (f"{rec.get('n_target', 0):,} target participants ({'the built-in target cohort' if tgt.get('built_in') else tgt.get('main', '')}); "
+            f"weights from {rec.get('discovery', '')}; scored by {rec.get('scorer', '')}; P thresholds "
+            f"{', '.join(f'{t:g}' for t in rec.get('thresholds', []))} (evaluated: {rec.get('primary_threshold', 0):g}).")
+    tabs = [table(res.table.sort_values("p", kind="stable"),
+                  f"{it.label}: hazard ratio per SD of polygenic score (Cox, {', '.join(rec.get('covariates', []))})",
+                  ["score", "outcome", "hr", "hr_ci_low", "hr_ci_high", "p", "n_variants", "n", "n_events", "status"],
+                  limit=TOP_N, note=note)]
+    t = res.tertiles
+    if len(t):
+        ev = res.table[res.table["score"].isin(rec.get("evaluated", []))].sort_values("p", kind="stable")
+        best = ev.drop_duplicates("outcome")[["outcome", "score"]].itertuples(index=False)
+        rows = pd.concat([t[(t["outcome"] == o) & (t["score"] == sc) & (t["reference"] == "T1")] for o, sc in best]
+                         or [t.iloc[:0]])
+        tabs.append(table(rows, f"{it.label}: hazard ratio by tertile of the strongest evaluated score "
+                                "(T1 low, T3 top; against T1)",
+                          ["outcome", "score", "group", "reference", "hr", "ci_low", "ci_high", "p", "n", "n_events"]))
+    if len(res.auc):
+        tabs.append(table(res.auc, f"{it.label}: AUC for incident disease (5-fold out-of-fold; DeLong against "
+                                   "the covariates alone)",
+                          ["outcome", "model", "score", "n", "cases", "auc", "ci_low", "ci_high", "delong_diff",
+                           "delong_p"]))
+    return tabs
+
+
 def _gwas_tables(it: Loaded) -> list[dict]:
     rec, res = it.record, it.result
     if it.kind == "ExportResult":
@@ -525,6 +556,8 @@ def collect(root: str | os.PathLike, *, progress=None) -> Report:
             sec.tables += _gwas_tables(it)
         elif it.kind == "HeritabilityResult":
             sec.tables += _h2_tables(it)
+        elif it.kind == "PrsResult":
+            sec.tables += _prs_tables(it)
         elif it.kind == "ManipulationResult":
             tabs, cines = _manipulation(it)
             sec.tables += tabs

@@ -142,13 +142,19 @@ DEFAULT_TARGET_N = 20_000
 DEFAULT_TARGET_SEED = 1
 
 
+def builtin_target_n() -> int:
+    """The built-in target cohort's size: :data:`DEFAULT_TARGET_N` for the default built-in cohort, in
+    proportion for another ``$CARDIOLATENT_BUILTIN_N`` (at least 2,000; the tests' 200 gives 2,222)."""
+    return max(2_000, int(round(DEFAULT_TARGET_N * builtin_n() / DEFAULT_N)))
+
+
 def default_target_cohort(n: int | None = None, seed: int = DEFAULT_TARGET_SEED, *, progress: bool = True):
-    """The built-in target cohort of polygenic scores: ``n`` (default :data:`DEFAULT_TARGET_N`) new people
+    """The built-in target cohort of polygenic scores: ``n`` (default :func:`builtin_target_n`) new people
     from the built-in cohort's population (same variants, LD, planted effects and polygenic background,
     hazards; :func:`cardiolatent.synth.build.simulate_target_tables`), built into the cache on first use
     beside the built-in cohort. Returns its :class:`~cardiolatent.synth.build.CohortPaths`."""
-    n = DEFAULT_TARGET_N if n is None else int(n)
     discovery_n = builtin_n()
+    n = builtin_target_n() if n is None else int(n)
     root = cache_dir() / f"synth_n{discovery_n}_seed{DEFAULT_SEED}_target_n{n}_seed{seed}"
     info_file = root / "cohort.json"
     want = {"tables_version": TABLES_VERSION, "target_of": {"n": discovery_n, "seed": DEFAULT_SEED},
