@@ -27,7 +27,9 @@ The estimator, step by step (ldsc ``--h2`` / ``--rg`` with one LD score column):
    ``n_blocks`` = min(200, S) contiguous blocks of equal count (``floor(linspace(0, S, B + 1))``);
    delete-one-block estimates from the block sums of ``X'WX`` and ``X'Wy``; pseudovalues
    ``B est - (B - 1) delete_k``; SE = sqrt(var(pseudovalues) / B).
-5. Two-step estimator (default when the intercept is free; ldsc ``--two-step 30``): step 1 fits
+5. Two-step estimator (default when the intercept is free; ldsc ``--two-step 30``; note that
+   ``ldsc.py --rg`` leaves it off unless ``--two-step 30`` is given, so our rg equals
+   ``ldsc.py --rg --two-step 30``, and differs from a plain ``ldsc.py --rg`` in the third decimal): step 1 fits
    slope and intercept on the variants with chi2 < 30 (for a pair: both z^2 < 30) with the blocks
    cut over those variants; step 2 fixes the intercept at step 1's and fits the slope on all
    variants, with the step-1 block boundaries mapped onto all variants (each boundary at the

@@ -13,8 +13,8 @@
   against the covariates-only model's, compared by DeLong's test.
 - :func:`delong_test` / :func:`delong_auc`: DeLong, DeLong & Clarke-Pearson (1988) variance and
   covariance of correlated AUCs with Sun & Xu's (2014) fast midrank algorithm (O(n log n));
-  checked against a direct O(n^2) computation and R's pROC in tests/test_prs.py. (Pure numpy /
-  scipy: it belongs in ``stats/`` once the lead moves it.)
+  checked against a direct O(n^2) computation and R's pROC in tests/test_prs.py; they live in
+  :mod:`cardiolatent.stats.roc` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.stats.roc import check_binary_outcome, delong_auc, delong_test
 from cardiolatent.ukb.covariates import as_wide
 from cardiolatent.ukb.outcomes import DEFAULT_ADMIN_DATE, outcome_table
 
@@ -175,66 +176,6 @@ def prevalence_by_percentile(score, case, sex=None, *, groups=PERCENTILE_GROUPS)
 
 
 # --------------------------------------------------------------------------------------------
-# DeLong
-# --------------------------------------------------------------------------------------------
-
-def _delong_parts(y: np.ndarray, P: np.ndarray):
-    """AUCs (k,) and the structural components V10 (k, m) and V01 (k, n) of Sun & Xu (2014)."""
-    pos, neg = P[:, y == 1], P[:, y == 0]
-    m, n = pos.shape[1], neg.shape[1]
-    if m == 0 or n == 0:
-        raise CardiolatentError("DeLong's test needs both cases and controls")
-    tx = rankdata(pos, axis=1)             # midranks within the cases
-    ty = rankdata(neg, axis=1)             # within the controls
-    tz = rankdata(np.hstack([pos, neg]), axis=1)  # within all
-    auc = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
-    v10 = (tz[:, :m] - tx) / n
-    v01 = 1.0 - (tz[:, m:] - ty) / m
-    return auc, v10, v01
-
-
-def _check_y(y) -> np.ndarray:
-    y = np.asarray(y, dtype=np.float64)
-    if y.ndim != 1 or not np.isin(y, (0.0, 1.0)).all():
-        raise CardiolatentError("the outcome must be a 1-D array of 0/1 values without missing values")
-    return y.astype(np.int64)
-
-
-def delong_auc(y, predictors) -> tuple[np.ndarray, np.ndarray]:
-    """AUCs of one or more predictors and their DeLong covariance matrix.
-
-    ``y``: (n,) 0/1; ``predictors``: (n,) or (n, k) (higher = more likely a case). Returns
-    ``(auc (k,), cov (k, k))``, ``cov = S10 / m + S01 / n`` with ``S10``, ``S01`` the sample
-    covariances (ddof 1) of the structural components over the m cases and n controls.
-    """
-    y = _check_y(y)
-    P = np.asarray(predictors, dtype=np.float64)
-    P = P[:, None] if P.ndim == 1 else P
-    if P.shape[0] != y.size or not np.isfinite(P).all():
-        raise CardiolatentError("predictors must be finite, one row per outcome value")
-    auc, v10, v01 = _delong_parts(y, P.T)
-    m, n = v10.shape[1], v01.shape[1]
-    s10 = np.atleast_2d(np.cov(v10)) if m > 1 else np.zeros((P.shape[1],) * 2)
-    s01 = np.atleast_2d(np.cov(v01)) if n > 1 else np.zeros((P.shape[1],) * 2)
-    return auc, s10 / m + s01 / n
-
-
-def delong_test(y, pred1, pred2) -> dict:
-    """DeLong's test of two correlated AUCs on the same participants (paired).
-
-    Returns ``auc1, auc2, se1, se2, cov, diff (auc2 - auc1), se_diff, z, p`` (two-sided).
-    """
-    auc, S = delong_auc(y, np.column_stack([np.asarray(pred1, float), np.asarray(pred2, float)]))
-    var = S[0, 0] + S[1, 1] - 2 * S[0, 1]
-    d = auc[1] - auc[0]
-    se = float(np.sqrt(max(var, 0.0)))
-    z = d / se if se > 0 else (0.0 if d == 0 else np.inf * np.sign(d))
-    return {"auc1": float(auc[0]), "auc2": float(auc[1]), "se1": float(np.sqrt(S[0, 0])),
-            "se2": float(np.sqrt(S[1, 1])), "cov": float(S[0, 1]), "diff": float(d), "se_diff": se,
-            "z": float(z), "p": float(2 * norm.sf(abs(z)))}
-
-
-# --------------------------------------------------------------------------------------------
 # multi-score model
 # --------------------------------------------------------------------------------------------
 
@@ -279,7 +220,7 @@ def multi_score_auc(y, scores, covariates=None, *, score_names: Sequence[str] | 
     if S.shape[0] != y.size or (C is not None and C.shape[0] != y.size):
         raise CardiolatentError("y, scores and covariates need one row per participant")
     ok = np.isfinite(y) & np.isfinite(S).all(axis=1) & (np.isfinite(C).all(axis=1) if C is not None else True)
-    yk = _check_y(y[ok])
+    yk = check_binary_outcome(y[ok])
     Sk, Ck = S[ok], (C[ok] if C is not None else None)
     if min(yk.sum(), (1 - yk).sum()) < folds:
         raise CardiolatentError(f"multi_score_auc needs at least {folds} cases and {folds} controls "

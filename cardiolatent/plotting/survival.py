@@ -44,8 +44,8 @@ SEX_ORDER = ("female", "male", "unknown")
 NEEDS_GROUPS = "the tertile curves need `cardiolatent cox --groups LATENT` (this Cox result has no groups)"
 
 ROW_MM = 3.0            # forest: height of one latent row
-TEXT_PT = (4.0, 68.0, 95.0)  # forest: offsets (points right of the axes) of the HR (CI), P and events/n columns
-TEXT_WIDTH_PT = 122.0
+TEXT_PT = (4.0, 68.0, 100.0)  # forest: offsets (points right of the axes) of the HR (CI), P and events/n columns
+TEXT_WIDTH_PT = 127.0
 TEXT_SIZE = 6.5
 RISK_LINE_PT = 8.0      # at-risk table: points between rows
 RISK_LABEL_PT = 12.0    # at-risk table: the row labels end this many points left of the axes
