@@ -256,7 +256,9 @@ def prs_rows(prs: list[Loaded], participants: pd.DataFrame, latents: Path | None
                      "orientation": "as is" if sign > 0 else "reversed (r < 0)", "outcome": outcome,
                      "HR per SD": hr, "95% CI": f"{fmt(min(lo, hi))} - {fmt(max(lo, hi))}", "p": float(row["p"]),
                      "events": row.get("n_events"),
-                     "tertile curves": (f"top {fmt(end[top])} vs low {fmt(end[low])}" if sep or len(end) else "none"),
+                     "tertile curves": (f"{100 * end[top]:.1f}% vs {100 * end[low]:.1f}% (cumulative hazard at the "
+                                        f"end, top vs low tertile: {top} vs {low})" if len(end) and top in end
+                                        and low in end else "none"),
                      "result": it.label, "met": _mark(ok)})
     return rows
 
