@@ -117,6 +117,14 @@ def _describe_cohort(info: dict, finished: bool) -> str:
     r2 = info.get("variant_r2")
     if r2 is not None:
         parts.append(f"planted variants r2 {r2:g}")
+    h2 = info.get("polygenic_h2") or {}
+    if isinstance(h2, dict) and any(float(v or 0) > 0 for v in h2.values()):
+        vals = sorted({float(v) for v in h2.values()})
+        parts.append("polygenic background h2 " + "/".join(f"{v:g}" for v in vals))
+    target_of = info.get("target_of")
+    if isinstance(target_of, dict):
+        head = (f"polygenic-score target cohort of the {target_of.get('n', '?'):,}-participant cohort seed "
+                f"{target_of.get('seed')} ({maker})") if isinstance(target_of.get("n"), int) else head
     version = info.get("tables_version", 1)
     parts.append(f"tables v{version}" + ("" if version >= TABLES_VERSION else " (made by an older cardiolatent)"))
     return f"{head}: {', '.join(parts)}"
@@ -168,6 +176,8 @@ def cache_entries(root: str | os.PathLike | None = None) -> list[CacheEntry]:
             what = _describe_cohort(info, finished)
             if p.name == current:
                 what = "the built-in " + what[len("synthetic "):]
+            elif current and p.name.startswith(current + "_target_"):
+                what = "the built-in " + what
             entries.append(CacheEntry(p, "cohort", size, what, _cohort_children(p)))
             continue
         if p.name == "main" and p.is_dir() and not p.is_symlink():
