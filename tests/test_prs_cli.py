@@ -113,6 +113,9 @@ def test_auc_models_and_round_trip(run):
     w = prs.prs_weights(run["work"] / "gw", thresholds=(1e-6, 1e-4, 1e-2))
     pd.testing.assert_frame_equal(res.weights.reset_index(drop=True)[["score", "id", "beta"]],
                                   w.table.reset_index(drop=True)[["score", "id", "beta"]], check_dtype=False)
+    # score.txt is the PLINK 2 score file of every score (what plink2 --score reads)
+    sf = prs.read_score_file(run["out"] / "score.txt")
+    assert list(sf.columns[:2]) == ["ID", "A1"] and list(sf.columns[2:]) == list(res.score_list["score"])
     again = PrsResult.load(run["out"])
     pd.testing.assert_frame_equal(again.table, res.table)
     assert again.summary.primary_threshold == 1e-2 and again.summary.evaluated == ["LAV_p0.01", "LVEF_p0.01"]

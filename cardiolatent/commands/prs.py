@@ -9,7 +9,7 @@ DESCRIPTION = (
     "by the real plink2 --score (or cardiolatent's scorer, which gives the same numbers) and evaluated there, as "
     "the paper did in participants outside its imaging GWAS: Cox hazard ratio per SD of every score for each "
     "outcome with the covariates; for the scores at --primary-threshold (one per latent) hazard ratios by "
-    "tertile and Nelson-Aalen curves, prevalence in the bottom 5/10/20 %% and top 20/10/5 %% overall and by "
+    "tertile and Nelson-Aalen curves, prevalence in the bottom 5/10/20 % and top 20/10/5 % overall and by "
     "sex, and the out-of-fold AUC of the covariates alone, with the best score and with all scores in an "
     "L1-penalised logistic model (DeLong's test). Writes the folder --out (cox.tsv, tertiles.tsv, "
     "cumulative_hazard.tsv, prevalence.tsv, auc.tsv, weights.tsv, score.txt, scores.parquet, summary.json) "

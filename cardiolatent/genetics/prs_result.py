@@ -25,7 +25,9 @@ A folder (``cardiolatent prs --out DIR``), replaced as a unit:
   standardised features, 0 = not selected).
 - ``weights.tsv`` / ``score_list.tsv``: the clumping-and-thresholding weights
   (:class:`cardiolatent.genetics.prs.PrsWeights`: one row per score x variant / one per score) and
-  ``score.txt`` beside them is what ``plink2 --score`` read.
+  ``score.txt`` beside them is the PLINK 2 score file (``ID A1 <score>...``, every score, 0 where a
+  score lacks the variant): ``plink2 --bfile GENO --score score.txt 1 2 header-read cols=+scoresums
+  --score-col-nums 3-<2 + n>`` scores other people the same way.
 - ``scores.parquet``: the target cohort's scores, a latents-like table ``eid, instance, <score>...``
   (``cardiolatent cox --latents scores.parquet`` reads it).
 - ``excluded.tsv``, ``summary.json``.
@@ -44,7 +46,8 @@ from cardiolatent.results import Result, Summary
 #: the extra tables of a PRS result (file name -> attribute)
 PRS_TABLES = {"tertiles.tsv": "tertiles", "cumulative_hazard.tsv": "cumulative_hazard",
               "prevalence.tsv": "prevalence", "auc.tsv": "auc", "l1_coefficients.tsv": "l1_coefficients",
-              "weights.tsv": "weights", "score_list.tsv": "score_list", "scores.parquet": "scores"}
+              "weights.tsv": "weights", "score_list.tsv": "score_list", "score.txt": "score_file",
+              "scores.parquet": "scores"}
 #: the AUC models, in the order of ``auc.tsv``
 AUC_MODELS = ("covariates", "covariates + best score", "covariates + all scores (L1)")
 
@@ -80,6 +83,7 @@ class PrsResult(Result):
     l1_coefficients: pd.DataFrame = None
     weights: pd.DataFrame = None
     score_list: pd.DataFrame = None
+    score_file: pd.DataFrame = None
     scores: pd.DataFrame = None
 
     kind: ClassVar[str] = "prs"

@@ -285,4 +285,5 @@ def run_prs(gwas, target_genotypes: str | os.PathLike, target_main: Any, *, late
         n_target=int(len(scores)), clumping=dict(w.info.get("clumping", {})), notes=notes + ev["notes"])
     return PrsResult(table=ev["table"], excluded=ev["excluded"], summary=summary, tertiles=ev["tertiles"],
                      cumulative_hazard=ev["cumulative_hazard"], prevalence=ev["prevalence"], auc=ev["auc"],
-                     l1_coefficients=ev["l1_coefficients"], weights=w.table, score_list=w.scores, scores=scores)
+                     l1_coefficients=ev["l1_coefficients"], weights=w.table, score_list=w.scores,
+                     score_file=w.plink2_table(), scores=scores)
