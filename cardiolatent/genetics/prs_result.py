@@ -20,7 +20,9 @@ A folder (``cardiolatent prs --out DIR``), replaced as a unit:
 - ``auc.tsv``: per outcome, out-of-fold AUC (5-fold) of ``covariates``, ``covariates + best score``
   (the evaluated score with the smallest Cox P for that outcome, named in ``score``) and
   ``covariates + all scores (L1)``; columns ``outcome, model, score, n, cases, auc, se, ci_low, ci_high,
-  delong_diff, delong_p`` (DeLong's paired test against the covariates-only model).
+  delong_diff, delong_p`` (DeLong's paired test against the covariates-only model). The best score is
+  picked on the whole target cohort, so its AUC gain is slightly optimistic; the L1 model's penalty is
+  chosen inside each training fold (nested), so its AUC is not.
 - ``l1_coefficients.tsv``: the L1 model of each outcome refitted on everyone (``outcome, term, coef``;
   standardised features, 0 = not selected).
 - ``weights.tsv`` / ``score_list.tsv``: the clumping-and-thresholding weights
