@@ -6,7 +6,7 @@ of a lower layer, never one of its own layer or above:
 
 ====  ==========================================================================================
 0     errors (and ``cardiolatent.__version__``)
-1     io_utils
+1     io_utils, scale (Dask clusters: imports only errors, the standard library and the optional dask)
 2     latents, results, ukb, stats, model
 3     images
 4     encode, synth, train  (they take what they need from images and model, not each other)
@@ -37,7 +37,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "cardiolatent"
 
 LAYERS = {
-    "errors": 0, "io_utils": 1,
+    "errors": 0, "io_utils": 1, "scale": 1,
     "latents": 2, "results": 2, "ukb": 2, "stats": 2, "model": 2,
     "images": 3,
     "encode": 4, "synth": 4, "train": 4,

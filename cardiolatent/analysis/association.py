@@ -13,6 +13,13 @@ Missing data: complete cases per trait (the trait, every covariate and the laten
 with fewer than ``min_nonmissing`` (fraction) non-missing values, and binary traits with fewer
 than ``min_cases`` cases, are not tested and are listed in ``summary["traits_skipped"]``.
 
+On a cluster: ``chunk_map`` (for example :func:`cardiolatent.scale.dask.chunk_mapper` of a Dask
+client) fits contiguous chunks of latents on the workers, the traits and design matrices sent
+once; the table is identical to the one-process scan (see :func:`_latent_chunks` for how the
+chunks are laid out so that every number is computed exactly as in one process; the OLS scan
+runs the same chunks in one process too). The Westfall-Young
+permutations, M_eff and the significance columns run in this process.
+
 Significance columns: ``p_bonferroni`` (P times the number of tests), ``q_bh``
 (Benjamini-Hochberg), ``significant_meff`` (the paper's ``P < alpha / (traits x M_eff)`` with
 M_eff of the latents by Li & Ji), and ``p_maxT`` (Westfall-Young max-T over the whole scan)
@@ -21,9 +28,11 @@ when ``permutations > 0``.
 
 from __future__ import annotations
 
+import inspect
+import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -175,6 +184,8 @@ def association_scan(
     definitions=None,
     visits: str = "prefer2",
     latent_columns: Sequence[str] | str | None = None,
+    chunk_map: Callable | None = None,
+    chunk_parts: int = 16,
 ) -> AssocResult:
     """Latents against traits with covariates; see the module docstring.
 
@@ -191,6 +202,9 @@ def association_scan(
         continuous traits), applied before standardising.
     permutations : Westfall-Young max-T replicates over the whole scan (``direction="latent"``),
         each trait with exactly the covariates of its main model.
+    chunk_map : ``chunk_map(fn, chunks, shared) -> [fn(chunk, shared) for chunk in chunks]``, run
+        elsewhere (a Dask cluster: :func:`cardiolatent.scale.dask.chunk_mapper`); None = here.
+        The latents are cut into about ``chunk_parts`` contiguous chunks; the result is identical.
     """
     if direction not in ("latent", "outcome"):
         raise CardiolatentError(f"direction must be 'latent' (latent ~ trait) or 'outcome' "
@@ -223,7 +237,8 @@ def association_scan(
             raise CardiolatentError(f"direction 'outcome' (logistic disease ~ latent) needs binary traits; "
                                     f"not binary: {', '.join(bad)}")
     models = _model_specs(V, tnames, covs, min_level_count)
-    table, notes = _scan(models, Y, X, tnames, tkinds, covs, L.columns, direction, list(V.notes))
+    table, notes = _scan(models, Y, X, tnames, tkinds, covs, L.columns, direction, list(V.notes),
+                         chunk_map=chunk_map, chunk_parts=chunk_parts)
     if y_sd is not None and len(table):  # the scan ran on the latents as stored (see _latent_matrix)
         sd = table["latent"].map(dict(zip(L.columns, y_sd))).to_numpy(float)
         table["beta"] = table["beta"].to_numpy(float) / sd
@@ -305,23 +320,106 @@ def _transform_traits(X: np.ndarray, kinds: list[str], *, standardise: bool, inv
                 X[:, j] = _standardise(X[:, [j]])[:, 0]
 
 
-def _scan(models: list[_Model], Y, X, tnames, tkinds, covs, latent_names, direction, notes):
-    """The main scan, one call per model specification; the table in (trait, latent) order."""
+def _fit_model(Y, X, C, latent_names, x_names, binary, direction: str) -> pd.DataFrame:
+    """One model specification's fits (every latent of ``Y`` x every trait of ``X``)."""
+    if direction == "latent":
+        return ols_scan(Y, X, C, y_names=latent_names, x_names=x_names, binary_x=binary)
+    res = logistic_scan(X, Y, C, d_names=x_names, z_names=latent_names,
+                        chunk_latents=_LOGISTIC_BATCH)
+    return res.rename(columns={"outcome": "trait", "z": "t"})
+
+
+#: latents fitted together by :func:`logistic_scan` (its default): chunks of the logistic scan are
+#: multiples of it, so that every Newton batch is the one-process scan's batch
+_LOGISTIC_BATCH = inspect.signature(logistic_scan).parameters["chunk_latents"].default
+
+
+def _fit_chunk(chunk, shared) -> list:
+    """Worker side of a chunked scan: every model specification for the latents of ``chunk``
+    (``(Y columns (n, w), their names)``); returns per model ``(table, [(warning class, message)])``."""
+    Yc, names = chunk
+    out = []
+    for idx, C, x_names, binary in shared["models"]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            res = _fit_model(Yc, shared["X"][:, idx], C, names, x_names, binary, shared["direction"])
+        out.append((res, [(w.category, str(w.message)) for w in caught]))
+    return out
+
+
+def _latent_chunks(Y, direction: str, parts: int) -> list[tuple[int, int]]:
+    """Column ranges ``(start, stop)`` of the latents for a chunked scan, laid out from the number of
+    latents only (never from the number of workers), so that the numbers are the one-process scan's:
+
+    - OLS (``direction="latent"``): chunks of at least ``_OLS_MIN_CHUNK`` latents. OpenBLAS picks
+      its matrix-product kernel by the matrix sizes (a small-matrix kernel sums in another order),
+      so a chunk's ``x~'y`` can differ from the whole matrix's in the last bit; the one-process scan
+      therefore fits the same chunks, one after the other (:func:`_scan`);
+    - logistic: chunks are whole multiples of :func:`logistic_scan`'s batch of latents fitted
+      together (a Newton batch's arithmetic depends on which models are in it), so each chunk
+      runs exactly the one-process scan's batches;
+    - latents with a missing value (possible in a wide table given as it is): one chunk. The
+      scans then group latents by missingness pattern and use NaN-aware sums over all of them.
+    """
+    m = Y.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        complete = bool(np.isfinite(Y.sum(axis=0, dtype=np.float64)).all())
+    if not complete:
+        return [(0, m)]
+    if direction == "latent":
+        w = max(_OLS_MIN_CHUNK, math.ceil(m / max(int(parts), 1)))
+    else:
+        w = max(_LOGISTIC_BATCH, math.ceil(math.ceil(m / max(int(parts), 1)) / _LOGISTIC_BATCH) * _LOGISTIC_BATCH)
+    bounds = list(range(0, m, w)) + [m]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+#: latents per chunk of the OLS scan at least (the one-process scan runs the same chunks)
+_OLS_MIN_CHUNK = 32
+
+
+def _serial_map(fn, chunks, shared) -> list:
+    """``chunk_map`` in this process: the chunks one after the other."""
+    return [fn(c, shared) for c in chunks]
+
+
+def _scan_chunked(models: list[_Model], Y, X, tnames, tkinds, latent_names, direction, chunk_map, parts):
+    """Per model: (table, caught warnings as records) from ``chunk_map`` over latent chunks."""
+    spans = _latent_chunks(Y, direction, parts)
+    shared = {"X": X, "direction": direction,
+              "models": [(m.traits, m.design.matrix, [tnames[j] for j in m.traits],
+                          [tkinds[j] == "binary" for j in m.traits]) for m in models]}
+    chunks = [(np.ascontiguousarray(Y[:, a:b]), list(latent_names[a:b])) for a, b in spans]
+    results = chunk_map(_fit_chunk, chunks, shared)
+    out = []
+    for k in range(len(models)):
+        res = pd.concat([r[k][0] for r in results], ignore_index=True)
+        caught = [warnings.WarningMessage(msg, cat, "", 0) for r in results for cat, msg in r[k][1]]
+        out.append((res, caught))
+    return out
+
+
+def _scan(models: list[_Model], Y, X, tnames, tkinds, covs, latent_names, direction, notes, *,
+          chunk_map=None, chunk_parts: int = 16):
+    """The main scan, one call per model specification (chunks of latents on ``chunk_map``);
+    the table in (trait, latent) order."""
     parts = []
-    for m in models:
+    if chunk_map is None and direction == "latent":
+        chunk_map = _serial_map  # the same chunks as on a cluster (see _latent_chunks)
+    fitted = (_scan_chunked(models, Y, X, tnames, tkinds, list(latent_names), direction, chunk_map, chunk_parts)
+              if chunk_map is not None and models else None)
+    for k, m in enumerate(models):
         idx = m.traits
         notes += [n for n in m.design.notes if n not in notes]
         if len(m.covariates) != len(covs):
             notes.append(f"{', '.join(tnames[j] for j in idx)}: tested without itself among the covariates")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RuntimeWarning)  # numpy's warnings become notes, never raw output
-            if direction == "latent":
-                res = ols_scan(Y, X[:, idx], m.design.matrix, y_names=latent_names,
-                               x_names=[tnames[j] for j in idx], binary_x=[tkinds[j] == "binary" for j in idx])
-            else:
-                res = logistic_scan(X[:, idx], Y, m.design.matrix, d_names=[tnames[j] for j in idx],
-                                    z_names=latent_names)
-                res = res.rename(columns={"outcome": "trait", "z": "t"})
+        if fitted is not None:
+            res, caught = fitted[k]
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", RuntimeWarning)  # numpy's warnings become notes, never raw output
+                res = _fit_model(Y, X[:, idx], m.design.matrix, latent_names, [tnames[j] for j in idx],
+                                 [tkinds[j] == "binary" for j in idx], direction)
         if caught:
             notes += model_notes(", ".join(tnames[j] for j in idx), res.iloc[:0], caught)
         res["covariates"] = ",".join(m.design.names) if len(m.design.names) <= 6 else ",".join(m.covariates)

@@ -7,6 +7,11 @@ years = days / 365.25; censoring at death, the administrative date 2023-10-31 an
 outcome with :func:`cardiolatent.stats.cox.cox_scan` (all latents together: batched
 Newton-Raphson, Efron ties). ``beta`` is the log hazard ratio per SD of the latent.
 
+On a cluster: ``chunk_map`` (for example :func:`cardiolatent.scale.dask.chunk_mapper` of a Dask
+client) fits contiguous chunks of latents on the workers, every outcome's follow-up and covariates
+sent once; the table is identical to the one-process scan (the chunks are whole multiples of
+:func:`~cardiolatent.stats.cox.cox_scan`'s own batches of latents, see :func:`_cox_chunks`).
+
 Who is in a model: rows with a visit date, no event on or before the visit (prevalent cases are
 excluded, reason ``prevalent``), positive follow-up and complete covariates. Every row of the
 latents table left out of an outcome's models is counted with its reason in
@@ -19,9 +24,10 @@ and by sex.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,6 +45,7 @@ from cardiolatent.latents import Latents, read_latents
 from cardiolatent.results import Result, Summary
 from cardiolatent.stats import survival as sv
 from cardiolatent.stats.cox import cox_scan
+from cardiolatent.stats.cox.scan import _available_cpus, _chunk_size
 from cardiolatent.ukb.covariates import as_wide
 from cardiolatent.ukb.outcomes import DEFAULT_ADMIN_DATE, load_definitions, outcome_table
 
@@ -167,6 +174,8 @@ def cox_latents(
     c_index: bool = True,
     groups: str | pd.DataFrame | None = None,
     quantiles: int = 3,
+    chunk_map: Callable | None = None,
+    chunk_parts: int = 16,
 ) -> CoxResult:
     """Per-SD hazard ratio of every latent for every outcome, with covariates (see module docstring).
 
@@ -175,6 +184,10 @@ def cox_latents(
     then not also used as a covariate). ``groups``: a latent column, or a score table (``eid``
     [, ``instance``], ``score``), for the paper's tertile analysis (``quantiles`` groups) with the
     same covariates: :func:`group_curves` per outcome, in ``result.groups``.
+    ``chunk_map``: ``chunk_map(fn, chunks, shared) -> [fn(chunk, shared) for chunk in chunks]`` run
+    elsewhere (a Dask cluster: :func:`cardiolatent.scale.dask.chunk_mapper`); the latents are cut
+    into about ``chunk_parts`` chunks (see :func:`_cox_chunks`), the result is identical. The
+    tertile analysis runs in this process.
     """
     L = read_latents(latents, visits=visits, columns=latent_columns)
     group = _group_score(L, groups) if groups is not None else None  # checked before any model is fitted
@@ -187,13 +200,14 @@ def cox_latents(
     Z = L.values  # float32 stays float32: cox_scan converts each batch of latents (exactly)
     parts, excl, counts = [], [], {}
     notes = list(V.notes) if V is not None else []
+    fits = []  # per outcome: what cox_scan is given besides the latents
     for o in outcomes:
         S = survival_data(main, L.keys, o, max_followup_years=max_followup_years, admin_date=admin_date,
                           definitions=definitions)
         usable = pd.isna(S.reason)
         if V is not None:
             D = design_matrix(V, covs, rows=usable, min_level_count=min_level_count)
-            notes += [f"{S.outcome}: {n}" for n in D.notes]
+            dnotes = [f"{S.outcome}: {n}" for n in D.notes]
             miss_cov = usable & ~D.complete
             C, cnames = D.matrix, D.names
             st = None
@@ -203,24 +217,34 @@ def cox_latents(
                 st = sv
         else:
             miss_cov = np.zeros(len(Z), bool)
-            C, cnames, st = None, [], None
+            C, cnames, st, dnotes = None, [], None, []
         reason = S.reason.copy()
         reason[miss_cov] = "missing_covariate"
         use = pd.isna(reason)
-        kw = dict(z_names=L.columns, c_names=cnames, robust=robust)
+        kw = dict(c_names=cnames, robust=robust)
         if ph_test:
             kw["ph_test"] = True
         if not c_index:
             kw["c_index"] = False
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RuntimeWarning)  # numpy's warnings become notes, never raw output
-            if st is None:
-                # every row, the unused ones with no time (cox_scan leaves them out): no copy of the
-                # latents per outcome; the rows used, and their order, are those of the slice
-                res = cox_scan(np.where(use, S.time, np.nan), S.event.astype(float), Z, C, **kw)
-            else:  # strata codes are numbered over the rows given: give exactly the rows used
-                res = cox_scan(S.time[use], S.event[use].astype(float), Z[use],
-                               None if C is None else C[use], strata=st[use], **kw)
+        if st is None:
+            # every row, the unused ones with no time (cox_scan leaves them out): no copy of the
+            # latents per outcome; the rows used, and their order, are those of the slice
+            args = dict(time=np.where(use, S.time, np.nan), event=S.event.astype(float), C=C, rows=None)
+        else:  # strata codes are numbered over the rows given: give exactly the rows used
+            args = dict(time=S.time[use], event=S.event[use].astype(float), C=None if C is None else C[use],
+                        strata=st[use], rows=use)
+        fits.append((S, reason, use, cnames, dnotes, {**args, **kw}))
+    if chunk_map is None:
+        scans = []
+        for *_, a in fits:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", RuntimeWarning)  # numpy's warnings become notes, never raw output
+                res = _cox_fit(Z, L.columns, a)
+            scans.append((res, caught))
+    else:
+        scans = _cox_chunked(Z, L.columns, [f[-1] for f in fits], chunk_map, chunk_parts)
+    for (S, reason, use, cnames, dnotes, _), (res, caught) in zip(fits, scans):
+        notes += dnotes
         res.insert(1, "outcome", S.outcome)
         parts.append(res)
         r = pd.Series(reason[~use]).value_counts().to_dict()
@@ -259,6 +283,75 @@ def cox_latents(
                 group_tables.setdefault(k, []).append(v)
         group_tables = {k: pd.concat(v, ignore_index=True) for k, v in group_tables.items()}
     return CoxResult(table, excluded, CoxSummary.from_dict(summary), groups=group_tables)
+
+
+def _cox_fit(Z, names, a: dict, *, chunk_size=None, n_jobs=None) -> pd.DataFrame:
+    """:func:`cox_scan` of the latents ``Z`` (every row; ``a["rows"]`` selects the rows given when
+    strata are used) with one outcome's follow-up and covariates ``a``."""
+    kw = {k: v for k, v in a.items() if k not in ("time", "event", "C", "rows")}
+    Zr = Z if a["rows"] is None else Z[a["rows"]]
+    return cox_scan(a["time"], a["event"], Zr, a["C"], z_names=list(names), chunk_size=chunk_size,
+                    n_jobs=n_jobs, **kw)
+
+
+def _cox_chunk(chunk, shared) -> list:
+    """Worker side of a chunked Cox scan: every outcome for the latents of ``chunk``
+    (``(Z columns (n, w), names)``); returns per outcome ``(table, [(warning class, message)])``."""
+    Zc, names = chunk
+    out = []
+    for a, chunk_size in zip(shared["outcomes"], shared["chunk_size"]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            res = _cox_fit(Zc, names, a, chunk_size=chunk_size, n_jobs=shared["n_jobs"])
+        out.append((res, [(w.category, str(w.message)) for w in caught]))
+    return out
+
+
+def _cox_chunks(Z, outcome_args: list[dict], parts: int) -> tuple[list[tuple[int, int]], list, int]:
+    """``(column ranges, chunk_size per outcome, n_jobs)`` for a chunked Cox scan whose numbers are
+    exactly the one-process scan's.
+
+    :func:`cox_scan` fits the latents of one missingness pattern in batches of ``_chunk_size(rows,
+    None, n_jobs)`` models (n_jobs = this machine's CPUs, at most 8), and a batch's Newton
+    arithmetic depends on which models are in it. With complete latents (one pattern; an outcome's
+    rows are those with a time, covariates and strata) the chunks are whole multiples of every
+    outcome's batch, and each worker is told the outcome's batch (``chunk_size``, one thread).
+    Latents with a missing value, or batches whose common multiple is not below the number of
+    latents: one chunk, fitted with this machine's ``n_jobs`` (so the same batches)."""
+    m = Z.shape[1]
+    n_jobs = _available_cpus()
+    with np.errstate(over="ignore", invalid="ignore"):
+        complete = bool(np.isfinite(Z.sum(axis=0, dtype=np.float64)).all())
+    steps = []
+    for a in outcome_args:
+        base = np.isfinite(a["time"]) & np.isfinite(a["event"])
+        if a["C"] is not None and a["C"].shape[1]:
+            base &= np.isfinite(a["C"]).all(1)
+        if a.get("strata") is not None:
+            base &= pd.notna(a["strata"])
+        steps.append(_chunk_size(int(base.sum()), None, n_jobs))
+    align = math.lcm(*steps) if steps else m
+    if not complete or align >= m:
+        return [(0, m)], [None] * len(outcome_args), n_jobs
+    w = max(align, math.ceil(math.ceil(m / max(int(parts), 1)) / align) * align)
+    bounds = list(range(0, m, w)) + [m]
+    return list(zip(bounds[:-1], bounds[1:])), steps, 1
+
+
+def _cox_chunked(Z, names, outcome_args: list[dict], chunk_map, parts: int) -> list:
+    """Per outcome: (table, caught warnings) from ``chunk_map`` over latent chunks (every outcome
+    of a chunk fitted on one worker: the chunk is sent once)."""
+    spans, steps, n_jobs = _cox_chunks(Z, outcome_args, parts)
+    names = list(names)
+    chunks = [(Z if (a, b) == (0, Z.shape[1]) else np.ascontiguousarray(Z[:, a:b]), names[a:b]) for a, b in spans]
+    shared = {"outcomes": outcome_args, "chunk_size": steps, "n_jobs": n_jobs}
+    results = chunk_map(_cox_chunk, chunks, shared)
+    out = []
+    for k in range(len(outcome_args)):
+        res = pd.concat([r[k][0] for r in results], ignore_index=True)
+        caught = [warnings.WarningMessage(msg, cat, "", 0) for r in results for cat, msg in r[k][1]]
+        out.append((res, caught))
+    return out
 
 
 def _group_score(L: Latents, groups) -> tuple[str, np.ndarray]:

@@ -50,6 +50,60 @@ def add_arguments(p) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="family-wise significance level")
     p.add_argument("--meff", type=float, default=None,
                    help="effective number of latents for the M_eff threshold (default: Li & Ji from the data)")
+    add_cluster_arguments(p)
+
+
+#: where a cluster pays, said in every --cluster help
+CLUSTER_WHERE = ("On one machine the scans take seconds to minutes and need no cluster; it is for 500,000 "
+                 "participants x thousands of phenotypes x many outcomes. Results are identical to the "
+                 "one-process scan. Needs: pip install 'cardiolatent[dask]'")
+
+
+def add_cluster_arguments(p) -> None:
+    """``--cluster local:N | slurm``, ``--scheduler tcp://HOST:PORT``, ``--cluster-config FILE``
+    (move to commands/_common.py when encode takes them too)."""
+    g = p.add_argument_group(
+        "cluster (Dask)",
+        f"fit chunks of latents on Dask workers (the design matrix and outcomes sent to each worker once). "
+        f"{CLUSTER_WHERE}. Workers of --scheduler or SLURM need cardiolatent installed (the same version); "
+        f"inputs are read here and sent to them.")
+    g.add_argument("--cluster", default=None, metavar="local:N|slurm",
+                   help="local:N = N worker processes on this machine; slurm = jobs submitted with "
+                        "dask-jobqueue (needs --cluster-config)")
+    g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="a running Dask scheduler to send the chunks to")
+    g.add_argument("--cluster-config", default=None, metavar="TOML",
+                   help="cluster.toml for --cluster slurm: cores, memory (per job), walltime, gpus (per job), "
+                        "processes, queue, account, jobs")
+
+
+def cluster_from_args(args):
+    """The parsed cluster request (None: this process); checked before any work, with the one-line
+    install message when dask is missing."""
+    if args.cluster is None and args.scheduler is None and args.cluster_config is None:
+        return None
+    from cardiolatent.scale.dask import parse_cluster
+
+    return parse_cluster(args.cluster, args.scheduler, args.cluster_config)
+
+
+def cluster_context(spec, quiet: bool):
+    """``(context manager, chunk_map or None)``: a Dask client for ``spec``, or nothing."""
+    import contextlib
+
+    if spec is None:
+        return contextlib.nullcontext(None)
+    from cardiolatent.scale.dask import connect
+
+    return connect(spec, quiet=quiet)
+
+
+def chunk_map_for(client):
+    if client is None:
+        return None
+    from cardiolatent.scale.dask import chunk_mapper
+
+    return chunk_mapper(client)
 
 
 def run(args) -> int:
@@ -75,14 +129,17 @@ def run(args) -> int:
     traits = ",".join(t for t in (args.traits, args.outcomes) if t)
     if not traits:
         raise CardiolatentError("give --traits and/or --outcomes")
+    spec = cluster_from_args(args)
     # the latents first: their large arrays are allocated before the main-data parse fragments the
     # heap (later large allocations then page-fault much more slowly)
     lat = read_latents(latents_path(args), visits=args.visits, columns=args.latent_columns)
     main, defs = analysis_inputs(args, expand_names([traits, args.covariates]))
-    res = association_scan(lat, main, traits, args.covariates, direction=args.direction,
-                           standardise=args.standardise, inverse_normal=args.inverse_normal,
-                           min_cases=args.min_cases, min_nonmissing=args.min_nonmissing,
-                           permutations=args.permutations, seed=args.seed, alpha=args.alpha, meff=args.meff,
-                           definitions=defs, visits=args.visits, latent_columns=args.latent_columns)
+    with cluster_context(spec, args.quiet) as client:
+        res = association_scan(lat, main, traits, args.covariates, direction=args.direction,
+                               standardise=args.standardise, inverse_normal=args.inverse_normal,
+                               min_cases=args.min_cases, min_nonmissing=args.min_nonmissing,
+                               permutations=args.permutations, seed=args.seed, alpha=args.alpha, meff=args.meff,
+                               definitions=defs, visits=args.visits, latent_columns=args.latent_columns,
+                               chunk_map=chunk_map_for(client))
     save_and_report(res, args)
     return 0

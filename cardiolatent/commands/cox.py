@@ -35,6 +35,9 @@ def add_arguments(p) -> None:
                    help="a latent column (or 'score' with --score) for the tertile analysis and curves")
     p.add_argument("--score", default=None, help="table with eid (and optionally instance) and a 'score' column")
     p.add_argument("--quantiles", type=int, default=3, help="number of groups for --groups (3 = tertiles)")
+    from cardiolatent.commands.assoc import add_cluster_arguments
+
+    add_cluster_arguments(p)
 
 
 def run(args) -> int:
@@ -50,8 +53,11 @@ def run(args) -> int:
     from cardiolatent.commands._common import check_out_file
 
     check_out_file(args.out)
+    from cardiolatent.commands.assoc import chunk_map_for, cluster_context, cluster_from_args
+
     if args.groups and args.quantiles < 2:
         raise CardiolatentError(f"--quantiles must be 2 or more groups, not {args.quantiles}")
+    spec = cluster_from_args(args)
 
     outcomes = expand_names(args.outcomes)
     names = expand_names([args.covariates] + ([args.strata] if args.strata else []) + outcomes + ["sex"])
@@ -74,9 +80,11 @@ def run(args) -> int:
     lat = read_latents(latents_path(args), visits=args.visits, columns=args.latent_columns)
     main, defs = analysis_inputs(args, names)
     follow = max_followup(args)
-    res = cox_latents(lat, main, outcomes, args.covariates, strata=args.strata or None, robust=args.robust,
-                      ph_test=args.ph_test, max_followup_years=follow, definitions=defs, visits=args.visits,
-                      latent_columns=args.latent_columns, groups=groups, quantiles=args.quantiles)
+    with cluster_context(spec, args.quiet) as client:
+        res = cox_latents(lat, main, outcomes, args.covariates, strata=args.strata or None, robust=args.robust,
+                          ph_test=args.ph_test, max_followup_years=follow, definitions=defs, visits=args.visits,
+                          latent_columns=args.latent_columns, groups=groups, quantiles=args.quantiles,
+                          chunk_map=chunk_map_for(client))
     save_and_report(res, args)
     if args.out:
         return 0
