@@ -18,7 +18,10 @@ DESCRIPTION = (
     "min-max then (x-0.5)/0.5), resample to each model's input shape where it differs, and encode them "
     "with every model given. Output: one row per participant, visit and seed with columns eid, instance, "
     "seed, Z0..Z{d-1} (float32), plus {stem}.qc.tsv listing every excluded input with its reason. "
-    "An interrupted run restarted with the same arguments continues where it stopped."
+    "An interrupted run restarted with the same arguments continues where it stopped. "
+    "Without a shared scheduler (SLURM job arrays, Research Analysis Platform jobs): run "
+    "'--shard I/N --out shard_I.parquet' once per shard I = 1..N (every job given the same, full --images), "
+    "then '--merge shard_*.parquet --out latents.parquet': the same table as one run on one machine."
 )
 
 
@@ -42,6 +45,16 @@ def add_arguments(p) -> None:
                    help="precision of the encoder (bf16/fp16: CUDA only)")
     p.add_argument("--no-resume", action="store_true", help="discard an interrupted run's finished parts")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="encode only shard I of N (1-based: I = 1..N, e.g. ${SLURM_ARRAY_TASK_ID}/100): the "
+                        "unique inputs sorted by (eid, instance) cut into N contiguous blocks of near-equal size; "
+                        "give every shard the same, full --images and settings. Writes --out, its .qc.tsv, "
+                        ".shard_tail.parquet and .shard.json (shard, N, fingerprints of the full input list and "
+                        "of the settings) for --merge")
+    p.add_argument("--merge", nargs="+", default=None, metavar="SHARD",
+                   help="assemble the outputs of --shard 1/N .. N/N (their latents tables) into --out after "
+                        "checking them (each shard once, same N, inputs and settings; every input once): the "
+                        "table one machine would have written. No images or models are read")
 
 
 def load_encoders(weights: list[str], config: str | None = None, device: str = "cpu"):
@@ -63,11 +76,30 @@ def load_encoders(weights: list[str], config: str | None = None, device: str = "
     return models
 
 
+def _merge(args) -> int:
+    from cardiolatent.encode.shards import merge_shards
+
+    if args.shard is not None:
+        raise CardiolatentError("--merge assembles finished shards: it takes no --shard")
+    res = merge_shards(args.merge, args.out)
+    n = res.latents[["eid", "instance"]].drop_duplicates().shape[0]
+    print(f"wrote {len(res.latents):,} rows ({n:,} participant-visits) from {res.n_shards} shards to {res.path}")
+    if len(res.qc):
+        print(f"excluded {len(res.qc):,} inputs: {res.qc_path}")
+    for note in res.notes:
+        print(f"warning: {note}")
+    return 0
+
+
 def run(args) -> int:
     from cardiolatent.commands._common import workers
     from cardiolatent.encode.run import encode_inputs
+    from cardiolatent.encode.shards import parse_shard, shard_summary_path
     from cardiolatent.images.readers import discover_inputs
 
+    if args.merge:
+        return _merge(args)
+    shard = parse_shard(args.shard) if args.shard is not None else None
     for flag, v in (("--batch-size", args.batch_size), ("--chunk-size", args.chunk_size)):
         if v < 1:
             raise CardiolatentError(f"{flag} must be at least 1, not {v}")
@@ -78,9 +110,11 @@ def run(args) -> int:
     res = encode_inputs(items, encoders, args.out, batch_size=args.batch_size, chunk_size=args.chunk_size,
                         workers=workers(args),
                         device=args.device, dtype=None if args.dtype == "fp32" else args.dtype,
-                        progress=not args.quiet, resume=not args.no_resume)
+                        progress=not args.quiet, resume=not args.no_resume, shard=shard)
     n = res.latents[["eid", "instance"]].drop_duplicates().shape[0]
     print(f"wrote {len(res.latents):,} rows ({n:,} participant-visits x {len(encoders)} seeds) to {res.path}")
+    if shard is not None:
+        print(f"shard {shard[0]} of {shard[1]}: {shard_summary_path(res.path)} (give every shard's table to --merge)")
     if len(res.qc):
         reasons = res.qc["reason"].value_counts().to_dict()
         print(f"excluded {len(res.qc):,} inputs ({', '.join(f'{k} {v}' for k, v in reasons.items())}): {res.qc_path}")

@@ -37,10 +37,16 @@ sizes (or devices, dtypes, thread counts) can differ in the last bits: convoluti
 pick a different algorithm for a different batch shape. ``batch_size`` is therefore part of the
 run manifest.
 
+Shards. ``shard=(I, N)`` encodes one contiguous block of the sorted unique inputs (a SLURM array
+task, a Research Analysis Platform job) into its own output and part store; its last batch is
+padded to ``batch_size`` and its tail encoded at every smaller batch size, so that
+:func:`.shards.merge_shards` assembles exactly the table of a one-machine run (see :mod:`.shards`).
+
 Modules: :mod:`.tables` (output tables), :mod:`.encoders` (encoder checks, device, dtype,
 deterministic settings), :mod:`.workers` (reading processes), :mod:`.store` (the part store),
-:mod:`.batches` (batches of a chunk through every encoder); the per-input image pipeline is
-:mod:`cardiolatent.images.pipeline`. This module joins them.
+:mod:`.batches` (batches of a chunk through every encoder), :mod:`.shards` (``--shard`` /
+``--merge``); the per-input image pipeline is :mod:`cardiolatent.images.pipeline`. This module
+joins them.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ from cardiolatent.io_utils import output_lock
 from .batches import RunCounters, encode_batch, encode_chunk
 from .encoders import (check_encoders, deterministic_torch, encoder_fingerprint, place_encoders, resolve_device,
                        resolve_dtype)
+from .shards import ShardPlan, encode_padded, shard_summary_path, tail_and_check, write_shard_outputs
 from .store import PARTS_FORMAT, PartStore, parts_dir_for, run_manifest
 from .tables import (final_latents, latents_frame, qc_frame, qc_path_for, read_latents_table, sort_qc,
                      write_latents_table, write_qc_table)
@@ -160,6 +167,7 @@ def _encode_inputs(
     chunk_size: int = CHUNK_SIZE,
     keep_parts: bool = False,
     excluded: Iterable[dict] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> EncodeResult:
     """Encode every input with every encoder; write the latents and QC tables; return both.
 
@@ -187,6 +195,10 @@ def _encode_inputs(
     keep_parts : keep ``{out_path}.parts/`` after the final tables are written.
     excluded : extra QC rows to include, besides discovery's own (``items.excluded``, already taken)
         (dicts with ``eid, instance, path, reason, detail``).
+    shard : ``(I, N)``: encode only shard I (1-based) of N of the inputs (contiguous blocks of the
+        sorted unique inputs) and write, besides the tables, ``X.shard_tail.parquet`` and
+        ``X.shard.json`` for :func:`cardiolatent.encode.shards.merge_shards` (see that module).
+        ``items`` must be the FULL input list, the same for every shard.
 
     Returns an :class:`EncodeResult`. A bad input never stops the run: it is listed in the QC
     table with its reason.
@@ -206,10 +218,18 @@ def _encode_inputs(
     uniq, qc_rows = _unique_inputs(items, excluded)
     if not uniq and not qc_rows:
         raise CardiolatentError("no inputs to encode")
+    plan = None
+    if shard is not None:
+        plan = ShardPlan.make(shard, uniq, qc_rows)
+        uniq = uniq[plan.start:plan.stop]
+        qc_rows = qc_rows if plan.index == 1 else []   # discovery's exclusions belong to shard 1
+        n_pre_qc = len(qc_rows)
+    shard_summary_path(out_path).unlink(missing_ok=True)   # a summary left by an earlier shard run is stale
 
     manifest = run_manifest(uniq, encoders, batch_size=batch_size, chunk_size=chunk_size, dev=dev,
                             dtype=torch_dtype, n_frames=n_frames, prepare_fn=prepare_fn,
-                            resample_fn=resample_fn, out_path=out_path)
+                            resample_fn=resample_fn, out_path=out_path,
+                            shard=None if plan is None else plan.manifest_entry())
     store = PartStore(out_path)
     chunks = [uniq[i:i + chunk_size] for i in range(0, len(uniq), chunk_size)]
     done = store.open(manifest, resume)
@@ -242,10 +262,17 @@ def _encode_inputs(
     try:
         with deterministic_torch(dev):
             for k in todo:
+                last = k == len(chunks) - 1
                 rows, chunk_qc, carry = encode_chunk(chunks[k], results, encoders, seeds, dev=dev,
                                                      dtype=torch_dtype, batch_size=batch_size, counters=counters,
                                                      on_input=on_input, carry_in=carry,
-                                                     last=k == len(chunks) - 1)
+                                                     last=last and plan is None)
+                if last and plan is not None and carry:
+                    # a shard's last batch is padded to batch_size: see cardiolatent.encode.shards
+                    t0 = time.perf_counter()
+                    rows += encode_padded(carry, encoders, seeds, dev=dev, dtype=torch_dtype, batch_size=batch_size)
+                    counters.t_encode += time.perf_counter() - t0
+                    carry = []
                 store.commit(k, qc_frame(chunk_qc), latents_frame(rows, seeds, d),
                              [position[(it.eid, it.instance)] for it, _ in carry])
                 committed += 1
@@ -255,7 +282,17 @@ def _encode_inputs(
         results.close()           # stops the reading workers (also on errors / Ctrl-C)
         bar.close()
 
-    latents, qc = _assemble(store, len(chunks), d, qc_rows, out_path, qc_out, keep_parts)
+    n_qc_before = len(qc_rows)
+    latents, qc = _assemble(store, len(chunks), d, qc_rows, out_path, qc_out, keep_parts or plan is not None)
+    if plan is not None:
+        with deterministic_torch(dev):
+            tail, invariant = tail_and_check(store.dir, uniq, latents, encoders, seeds, dev=dev, dtype=torch_dtype,
+                                             batch_size=batch_size, shapes=shapes, n_frames=n_frames,
+                                             prepare_fn=prepare_fn, resample_fn=resample_fn)
+        write_shard_outputs(out_path, qc_out, plan, manifest, latents, tail, invariant,
+                            n_encode_excluded=len(qc) - n_qc_before, n_pre_qc=n_pre_qc)
+        if not keep_parts:
+            store.remove()
     timing = {
         "n_inputs": len(uniq),
         "n_encoded": int(latents[["eid", "instance"]].drop_duplicates().shape[0]),

@@ -58,12 +58,14 @@ def _fn_name(fn) -> str | None:
 
 
 def run_manifest(items, encoders, *, batch_size, chunk_size, dev, dtype, n_frames, prepare_fn, resample_fn,
-                 out_path) -> dict:
+                 out_path, shard: dict | None = None) -> dict:
     """What identifies a run: inputs, encoders (seed, shape, latent size, weights hash), batch and
-    chunk size, device, dtype, frame count, preparation functions, torch and cardiolatent versions."""
+    chunk size, device, dtype, frame count, preparation functions, torch and cardiolatent versions;
+    for a shard (``encode --shard``) also ``shard``: its index, count, block and the fingerprint of
+    the full input list (:meth:`cardiolatent.encode.shards.ShardPlan.manifest_entry`)."""
     import torch
 
-    return {
+    manifest = {
         "format": PARTS_FORMAT,
         "output": Path(out_path).name,
         "n_inputs": len(items),
@@ -81,6 +83,9 @@ def run_manifest(items, encoders, *, batch_size, chunk_size, dev, dtype, n_frame
         "torch": torch.__version__,
         "cardiolatent": __version__,
     }
+    if shard is not None:
+        manifest["shard"] = dict(shard)
+    return manifest
 
 
 def _describe_difference(old: dict, new: dict) -> str:
