@@ -193,14 +193,18 @@ def test_the_planted_truth_is_marked(demo):
     assert list(v["result"]) == ["met" if a else "not met" for a in p < thr]
     h = _table(truth, "Planted hazard ratios")
     assert set(h["outcome"]) == {"AF", "MI"}
-    # the planted hazard directions are recovered on the true parameters (N = 200: 15 AF, 9 MI events)
-    assert (h["direction"] == "right").all(), h
+    # every planted term is reported, and marked met exactly when its direction is right and its CI covers
+    # (at N = 200, about 15 AF and 9 MI events, a direction may come out wrong by chance: the recovery
+    # itself is checked on large cohorts in tests/test_synth_cohort.py and test_synth_fields.py)
+    assert len(h) == 7 and set(h["direction"]) <= {"right", "wrong"}
+    assert list(h["result"]) == ["met" if d == "right" and c == "yes" else "not met"
+                                 for d, c in zip(h["direction"], h["covers"])]
     assert _table(truth, "Test-retest ICC")["result"].eq("met").all()
     # the planted SNP heritability of each true parameter, by each method the demo ran
     h2 = _table(truth, "Planted SNP heritability")
     planted = pd.read_csv(cohort.truth / "heritability.tsv", sep="\t").set_index("trait_column")["h2"]
     assert set(h2["parameter"]) == set(planted.index)
-    assert (pd.to_numeric(h2["planted h2"]) == planted.loc[h2["parameter"]].to_numpy()).all()
+    assert np.allclose(pd.to_numeric(h2["planted h2"]), planted.loc[h2["parameter"]].to_numpy(), atol=0.005)
     lo_hi = h2["95% CI"].str.split(" - ", expand=True).astype(float)
     covered = (lo_hi[0] <= planted.loc[h2["parameter"]].to_numpy()) & (planted.loc[h2["parameter"]].to_numpy() <= lo_hi[1])
     assert list(h2["covers"]) == ["yes" if c else "no" for c in covered]

@@ -11,6 +11,7 @@ import pydicom
 import pytest
 
 from cardiolatent.errors import BulkZipError, CardiolatentError
+from cardiolatent.images.readers import bulk_zip
 from cardiolatent.synth.dicom import (MR_IMAGE_STORAGE, h5_key, read_bulk_zip, read_nifti, write_bulk_zip,
                                       write_h5, write_nifti)
 from cardiolatent.synth.phantom import LABELS, VIEWS, render_cine
@@ -127,6 +128,7 @@ class _Spy:
 
 def test_read_bulk_zip_orders_frames_and_decodes_only_4ch(bulk, monkeypatch):
     path, cines = bulk
+    monkeypatch.setattr(bulk_zip, "FAST_PATH", False)  # counts pydicom calls: the pydicom path
     spy = _Spy(monkeypatch)
     frames, info = read_bulk_zip(path)
     assert (spy.full, spy.headers) == (50, 0)
@@ -160,6 +162,7 @@ def test_reader_accepts_manifest_cvs_and_no_manifest(bulk, tmp_path, monkeypatch
     np.testing.assert_array_equal(frames, cines["4Ch"].pixels)
     assert info["manifest"] == "manifest.cvs"
     bare = _rewrite(path, tmp_path / "bare.zip", drop={"manifest.csv"})
+    monkeypatch.setattr(bulk_zip, "FAST_PATH", False)  # counts pydicom calls: the pydicom path
     spy = _Spy(monkeypatch)
     frames, info = read_bulk_zip(bare, series="LAX_3Ch")
     assert spy.full == 50 and spy.headers == 150 and info["manifest"] is None

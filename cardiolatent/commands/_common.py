@@ -240,3 +240,53 @@ def check_out_folder(out, marker: str = "summary.json") -> None:
     from cardiolatent.io_utils import check_output_folder
 
     check_output_folder(out, marker)
+
+
+# ------------------------------------------------------------------------------------ Dask clusters
+#: said in every --cluster help
+CLUSTER_NEEDS = ("Workers of --scheduler or SLURM need cardiolatent installed (the same version) and see the same "
+                 "files. Needs: pip install 'cardiolatent[dask]'")
+
+
+def add_cluster_arguments(p, *, what: str, where: str = "") -> None:
+    """``--cluster local:N | slurm``, ``--scheduler tcp://HOST:PORT``, ``--cluster-config FILE``
+    (assoc, cox, encode): ``what`` the workers do, ``where`` when it pays (one sentence each)."""
+    g = p.add_argument_group("cluster (Dask)", f"{what}. " + (f"{where}. " if where else "") + CLUSTER_NEEDS + ".")
+    g.add_argument("--cluster", default=None, metavar="local:N|slurm",
+                   help="local:N = N worker processes on this machine; slurm = jobs submitted with "
+                        "dask-jobqueue (needs --cluster-config)")
+    g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="a running Dask scheduler whose workers do the work")
+    g.add_argument("--cluster-config", default=None, metavar="TOML",
+                   help="cluster.toml for --cluster slurm: cores, memory (per job), walltime, gpus (per job), "
+                        "processes, queue, account, jobs")
+
+
+def cluster_from_args(args):
+    """The parsed cluster request (None: this process); checked before any work, with the one-line
+    install message when dask is missing."""
+    if args.cluster is None and args.scheduler is None and args.cluster_config is None:
+        return None
+    from cardiolatent.scale.dask import parse_cluster
+
+    return parse_cluster(args.cluster, args.scheduler, args.cluster_config)
+
+
+def cluster_context(spec, quiet: bool, **kwargs):
+    """A context manager giving a Dask client for ``spec`` (closed on exit), or None without one."""
+    import contextlib
+
+    if spec is None:
+        return contextlib.nullcontext(None)
+    from cardiolatent.scale.dask import connect
+
+    return connect(spec, quiet=quiet, **kwargs)
+
+
+def chunk_map_for(client):
+    """The analysis functions' ``chunk_map`` on ``client`` (None: in this process)."""
+    if client is None:
+        return None
+    from cardiolatent.scale.dask import chunk_mapper
+
+    return chunk_mapper(client)

@@ -21,7 +21,7 @@ DESCRIPTION = (
 def add_arguments(p) -> None:
     import argparse
 
-    from cardiolatent.commands._common import add_analysis_arguments
+    from cardiolatent.commands._common import add_analysis_arguments, add_cluster_arguments
 
     add_analysis_arguments(p)
     p.add_argument("--traits", default=None, help="comma-separated traits: registry names, field ids, main-data columns in any naming "
@@ -50,60 +50,14 @@ def add_arguments(p) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="family-wise significance level")
     p.add_argument("--meff", type=float, default=None,
                    help="effective number of latents for the M_eff threshold (default: Li & Ji from the data)")
-    add_cluster_arguments(p)
+    add_cluster_arguments(p, what="fit chunks of latents on Dask workers (the design matrix and outcomes sent to "
+                             "each worker once)", where=CLUSTER_WHERE)
 
 
-#: where a cluster pays, said in every --cluster help
+#: where a cluster pays, said in every --cluster help of the scans
 CLUSTER_WHERE = ("On one machine the scans take seconds to minutes and need no cluster; it is for 500,000 "
                  "participants x thousands of phenotypes x many outcomes. Results are identical to the "
-                 "one-process scan. Needs: pip install 'cardiolatent[dask]'")
-
-
-def add_cluster_arguments(p) -> None:
-    """``--cluster local:N | slurm``, ``--scheduler tcp://HOST:PORT``, ``--cluster-config FILE``
-    (move to commands/_common.py when encode takes them too)."""
-    g = p.add_argument_group(
-        "cluster (Dask)",
-        f"fit chunks of latents on Dask workers (the design matrix and outcomes sent to each worker once). "
-        f"{CLUSTER_WHERE}. Workers of --scheduler or SLURM need cardiolatent installed (the same version); "
-        f"inputs are read here and sent to them.")
-    g.add_argument("--cluster", default=None, metavar="local:N|slurm",
-                   help="local:N = N worker processes on this machine; slurm = jobs submitted with "
-                        "dask-jobqueue (needs --cluster-config)")
-    g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="a running Dask scheduler to send the chunks to")
-    g.add_argument("--cluster-config", default=None, metavar="TOML",
-                   help="cluster.toml for --cluster slurm: cores, memory (per job), walltime, gpus (per job), "
-                        "processes, queue, account, jobs")
-
-
-def cluster_from_args(args):
-    """The parsed cluster request (None: this process); checked before any work, with the one-line
-    install message when dask is missing."""
-    if args.cluster is None and args.scheduler is None and args.cluster_config is None:
-        return None
-    from cardiolatent.scale.dask import parse_cluster
-
-    return parse_cluster(args.cluster, args.scheduler, args.cluster_config)
-
-
-def cluster_context(spec, quiet: bool):
-    """``(context manager, chunk_map or None)``: a Dask client for ``spec``, or nothing."""
-    import contextlib
-
-    if spec is None:
-        return contextlib.nullcontext(None)
-    from cardiolatent.scale.dask import connect
-
-    return connect(spec, quiet=quiet)
-
-
-def chunk_map_for(client):
-    if client is None:
-        return None
-    from cardiolatent.scale.dask import chunk_mapper
-
-    return chunk_mapper(client)
+                 "one-process scan")
 
 
 def run(args) -> int:
@@ -112,7 +66,8 @@ def run(args) -> int:
     from cardiolatent.commands._common import analysis_inputs, latents_path, save_and_report
     from cardiolatent.latents import read_latents
     from cardiolatent.errors import CardiolatentError
-    from cardiolatent.commands._common import check_out_file
+    from cardiolatent.commands._common import (check_out_file, chunk_map_for, cluster_context,
+                                               cluster_from_args)
 
     check_out_file(args.out)
     if args.permutations < 0:

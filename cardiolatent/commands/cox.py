@@ -35,9 +35,11 @@ def add_arguments(p) -> None:
                    help="a latent column (or 'score' with --score) for the tertile analysis and curves")
     p.add_argument("--score", default=None, help="table with eid (and optionally instance) and a 'score' column")
     p.add_argument("--quantiles", type=int, default=3, help="number of groups for --groups (3 = tertiles)")
-    from cardiolatent.commands.assoc import add_cluster_arguments
+    from cardiolatent.commands._common import add_cluster_arguments
+    from cardiolatent.commands.assoc import CLUSTER_WHERE
 
-    add_cluster_arguments(p)
+    add_cluster_arguments(p, what="fit chunks of latents on Dask workers (the design matrix and outcomes sent to "
+                             "each worker once)", where=CLUSTER_WHERE)
 
 
 def run(args) -> int:
@@ -53,7 +55,7 @@ def run(args) -> int:
     from cardiolatent.commands._common import check_out_file
 
     check_out_file(args.out)
-    from cardiolatent.commands.assoc import chunk_map_for, cluster_context, cluster_from_args
+    from cardiolatent.commands._common import chunk_map_for, cluster_context, cluster_from_args
 
     if args.groups and args.quantiles < 2:
         raise CardiolatentError(f"--quantiles must be 2 or more groups, not {args.quantiles}")

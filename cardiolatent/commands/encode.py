@@ -21,7 +21,11 @@ DESCRIPTION = (
     "An interrupted run restarted with the same arguments continues where it stopped. "
     "Without a shared scheduler (SLURM job arrays, Research Analysis Platform jobs): run "
     "'--shard I/N --out shard_I.parquet' once per shard I = 1..N (every job given the same, full --images), "
-    "then '--merge shard_*.parquet --out latents.parquet': the same table as one run on one machine."
+    "then '--merge shard_*.parquet --out latents.parquet': the same table as one run on one machine. "
+    "With a Dask cluster (--cluster local:N, --cluster slurm --cluster-config cluster.toml, --scheduler "
+    "tcp://HOST:PORT) the shards are encoded by the workers (each loads the models once and uses its own "
+    "GPU with --device cuda) into {out}.shards/ on the shared filesystem and merged into --out: the same "
+    "table again; a lost worker's shard is redone elsewhere, resuming after its last committed part."
 )
 
 
@@ -55,16 +59,36 @@ def add_arguments(p) -> None:
                    help="assemble the outputs of --shard 1/N .. N/N (their latents tables) into --out after "
                         "checking them (each shard once, same N, inputs and settings; every input once): the "
                         "table one machine would have written. No images or models are read")
+    from cardiolatent.commands._common import add_cluster_arguments
+
+    add_cluster_arguments(
+        p, what="encode shards of the inputs on Dask workers: each worker loads the models once, reads and "
+                "prepares its shards' images (--workers reading processes per worker; default: the worker's "
+                "share of its cores) and encodes them on its device (--device cuda: one GPU per worker); the "
+                "shards are written under {out}.shards/ (a folder every worker must see) and merged into --out, "
+                "the table of a one-machine run",
+        where="It pays with GPUs (several per node, or several nodes) or many preparation cores; on one "
+              "machine without a GPU a single process with --workers is as fast")
+    p.add_argument("--shards", type=int, default=None, metavar="K",
+                   help="with --cluster/--scheduler: number of shards (default 2 per worker; each shard adds "
+                        "about batch_size x (batch_size + 1) / 2 encodings for its tail and check)")
+
+
+def weight_files(weights: list[str]) -> list:
+    """The weights files of ``--weights``: the shipped demo files for 'demo', else as given."""
+    from cardiolatent.model.pipeline import demo_weight_files
+
+    return list(demo_weight_files()) if weights == ["demo"] else list(weights)
 
 
 def load_encoders(weights: list[str], config: str | None = None, device: str = "cpu"):
     """Models for ``--weights``: 'demo' or paths; every model must know its seed."""
-    from cardiolatent.model.pipeline import demo_weight_files, load_model
+    from cardiolatent.model.pipeline import load_model
 
     from cardiolatent.model.devices import resolve_device
 
     resolve_device(device)  # an unknown or absent device is one message, before any model is built
-    paths = demo_weight_files() if weights == ["demo"] else weights
+    paths = weight_files(weights)
     models = [load_model(p, config=config, device=device) for p in paths]
     for i, m in enumerate(models):
         if m.seed is None:
@@ -91,18 +115,78 @@ def _merge(args) -> int:
     return 0
 
 
+def _default_reading_workers(spec) -> int:
+    """Reading processes per Dask worker when --workers is not given: the worker's share of the
+    cores less one for itself (local: this machine's cores / N; SLURM: cores / processes per job;
+    --scheduler: 0, the worker reads itself)."""
+    import os
+
+    if spec.kind == "local":
+        return max(0, (os.cpu_count() or 1) // spec.workers - 1)
+    if spec.kind == "slurm":
+        c = spec.config
+        return max(0, int(c["cores"]) // int(c.get("processes", c.get("gpus", 0) or 1)) - 1)
+    return 0
+
+
+def _run_cluster(args, spec) -> int:
+    from cardiolatent.commands._common import cluster_context
+    from cardiolatent.encode.distributed import ModelRef, encode_on_cluster
+    from cardiolatent.encode.encoders import encoder_fingerprint
+    from cardiolatent.images.readers import discover_inputs
+
+    if args.workers is not None and args.workers < 0:
+        raise CardiolatentError(f"--workers must be 0 or more, not {args.workers}")
+    if args.dtype != "fp32" and not args.device.startswith("cuda"):
+        raise CardiolatentError(f"--dtype {args.dtype} needs --device cuda; on {args.device} encoding runs in fp32")
+    images = image_paths(args)
+    # the models are read here once (on the CPU: this machine may have no GPU) to check them and take
+    # their seeds and fingerprints; each worker loads them again on its device and checks the fingerprints
+    paths = weight_files(args.weights)
+    encoders = load_encoders(args.weights, args.config, "cpu")
+    models = tuple(ModelRef(str(p), int(e.seed), encoder_fingerprint(e), args.config) for p, e in zip(paths, encoders))
+    del encoders
+    items = discover_inputs(images)
+    reading = args.workers if args.workers is not None else _default_reading_workers(spec)
+    with cluster_context(spec, args.quiet, daemon=False) as client:
+        res = encode_on_cluster(client, spec, items, models, args.out, shards=args.shards,
+                                batch_size=args.batch_size, chunk_size=args.chunk_size, workers=reading,
+                                device=args.device, dtype=None if args.dtype == "fp32" else args.dtype,
+                                progress=not args.quiet, resume=not args.no_resume)
+    t = res.timing
+    print(f"wrote {len(res.latents):,} rows ({t['n_encoded']:,} participant-visits x {len(models)} seeds) to "
+          f"{res.path}: {t['n_shards']} shards on {t['n_workers']} workers, {t['wall']:.1f} s")
+    if len(res.qc):
+        reasons = res.qc["reason"].value_counts().to_dict()
+        print(f"excluded {len(res.qc):,} inputs ({', '.join(f'{k} {v}' for k, v in reasons.items())}): {res.qc_path}")
+    for note in res.notes:
+        print(f"warning: {note}")
+    return 0
+
+
 def run(args) -> int:
-    from cardiolatent.commands._common import workers
+    from cardiolatent.commands._common import cluster_from_args, workers
     from cardiolatent.encode.run import encode_inputs
     from cardiolatent.encode.shards import parse_shard, shard_summary_path
     from cardiolatent.images.readers import discover_inputs
 
+    spec = cluster_from_args(args)
+    if spec is not None and (args.merge or args.shard is not None):
+        raise CardiolatentError(f"--{'merge' if args.merge else 'shard'} is for runs without a scheduler; with "
+                                "--cluster/--scheduler the workers encode every shard and the command merges them")
+    if args.shards is not None and spec is None:
+        raise CardiolatentError("--shards K is used with --cluster or --scheduler (for one shard of a job array "
+                                "use --shard I/N)")
+    if args.shards is not None and args.shards < 1:
+        raise CardiolatentError(f"--shards must be at least 1, not {args.shards}")
     if args.merge:
         return _merge(args)
     shard = parse_shard(args.shard) if args.shard is not None else None
     for flag, v in (("--batch-size", args.batch_size), ("--chunk-size", args.chunk_size)):
         if v < 1:
             raise CardiolatentError(f"{flag} must be at least 1, not {v}")
+    if spec is not None:
+        return _run_cluster(args, spec)
 
     images = image_paths(args)
     encoders = load_encoders(args.weights, args.config, args.device)

@@ -63,6 +63,9 @@ def heart_mask(frames, *, empty: str = "error") -> np.ndarray:
 
     The original ran these on a (1, T, 1, H, W) array with structuring elements of shape
     (1, 1, 1, k, k); singleton axes make that identical to the 2D operations used here.
+    The square closing, opening and 5x5 median of a 0/1 image are computed as exact integer
+    window counts (:func:`_box_count`), bit-identical to the scipy calls above (checked in
+    ``tests/test_prepare_fast.py``) and several times faster.
 
     ``empty``: what to do when no pixel survives (e.g. a series without temporal variance).
     ``"error"`` (default) raises :class:`PreparationError`. ``"full"`` reproduces the
@@ -74,9 +77,9 @@ def heart_mask(frames, *, empty: str = "error") -> np.ndarray:
     arr = _as_frames(frames)
     variance = np.var(arr, axis=0)
     above = variance > variance.mean() * 0.5
-    closed = ndimage.binary_closing(above, structure=np.ones((10, 10), dtype=bool)).astype(np.float64)
-    opened = ndimage.binary_opening(closed, structure=np.ones((5, 5), dtype=bool)).astype(np.float64)
-    smoothed = ndimage.median_filter(opened, size=5)
+    closed = _erode_square(_dilate_square(above, 10), 10)
+    opened = _dilate_square(_erode_square(closed, 5), 5)
+    smoothed = _median5_binary(opened)
     labels, n_labels = ndimage.label(smoothed)
     if n_labels == 0:
         if empty == "full":
@@ -92,6 +95,39 @@ def heart_mask(frames, *, empty: str = "error") -> np.ndarray:
     sizes = ndimage.sum(smoothed, labels, range(n_labels + 1))
     keep = sizes == sizes.max()
     return keep[labels]
+
+
+def _box_count(x: np.ndarray, k: int, before: int, mode: str = "constant") -> np.ndarray:
+    """Number of nonzero pixels of the 2D image ``x`` (H, W) in the k x k window whose rows run
+    from ``i - before`` to ``i - before + k - 1`` (columns alike): int32 (H, W).
+
+    Outside the image counts as 0 (``mode="constant"``) or mirrors it (``"symmetric"``, which is
+    scipy.ndimage's ``reflect``). Two cumulative sums: exact, whatever the window size.
+    """
+    after = k - 1 - before
+    xp = np.pad((x != 0).astype(np.int32), ((before, after), (before, after)), mode=mode)
+    c = np.zeros((xp.shape[0] + 1, xp.shape[1]), dtype=np.int32)
+    np.cumsum(xp, axis=0, out=c[1:])
+    rows = c[k:] - c[:-k]
+    c = np.zeros((rows.shape[0], rows.shape[1] + 1), dtype=np.int32)
+    np.cumsum(rows, axis=1, out=c[:, 1:])
+    return c[:, k:] - c[:, :-k]
+
+
+def _erode_square(x: np.ndarray, k: int) -> np.ndarray:
+    """``scipy.ndimage.binary_erosion(x, np.ones((k, k)))`` (default origin, border 0): bool (H, W)."""
+    return _box_count(x, k, k // 2) == k * k
+
+
+def _dilate_square(x: np.ndarray, k: int) -> np.ndarray:
+    """``scipy.ndimage.binary_dilation(x, np.ones((k, k)))`` (default origin, border 0): bool (H, W)."""
+    return _box_count(x, k, k - 1 - k // 2) > 0
+
+
+def _median5_binary(x: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.median_filter(x, size=5)`` (mode ``reflect``) of a 0/1 image: float64 (H, W)
+    0/1; the median of 25 zeros and ones is 1 exactly when at least 13 are ones."""
+    return (_box_count(x, 5, 2, mode="symmetric") >= 13).astype(np.float64)
 
 
 def _window_size(size) -> tuple[int, int]:

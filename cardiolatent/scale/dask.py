@@ -47,10 +47,11 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 try:  # the optional extra cardiolatent[dask]
-    from distributed import Client, LocalCluster
+    import dask
+    from distributed import Client, LocalCluster, as_completed
     HAVE_DASK = True
 except ImportError:  # pragma: no cover - exercised by monkeypatching HAVE_DASK
-    Client = LocalCluster = None
+    dask = Client = LocalCluster = as_completed = None
     HAVE_DASK = False
 
 try:
@@ -61,7 +62,8 @@ except ImportError:  # pragma: no cover
     HAVE_JOBQUEUE = False
 
 __all__ = ["HAVE_DASK", "INSTALL_MESSAGE", "ClusterSpec", "parse_cluster", "require_dask", "read_cluster_config",
-           "slurm_cluster", "connect", "map_chunks", "chunk_mapper"]
+           "slurm_cluster", "connect", "map_chunks", "chunk_mapper", "submit_each", "n_workers_of",
+           "NO_DAEMON_PROLOGUE"]
 
 INSTALL_MESSAGE = "--cluster needs the optional dependencies: pip install 'cardiolatent[dask]'"
 
@@ -181,18 +183,28 @@ def slurm_cluster(config: dict, **kwargs) -> Any:
     return SLURMCluster(**kw)
 
 
+#: job-script line that lets SLURM workers start processes of their own (``encode``'s reading workers)
+NO_DAEMON_PROLOGUE = "export DASK_DISTRIBUTED__WORKER__DAEMON=False"
+
+
 @contextlib.contextmanager
-def connect(spec: ClusterSpec, *, quiet: bool = False) -> Iterator[Any]:
-    """A ``distributed.Client`` for ``spec``, closed (with the cluster it started) on exit."""
+def connect(spec: ClusterSpec, *, quiet: bool = False, daemon: bool = True) -> Iterator[Any]:
+    """A ``distributed.Client`` for ``spec``, closed (with the cluster it started) on exit.
+
+    ``daemon=False``: the worker processes this starts (``local``, ``slurm``) are not daemonic, so
+    a task may start processes of its own (``encode``'s reading workers); a worker started by
+    hand for ``--scheduler`` decides for itself (``DASK_DISTRIBUTED__WORKER__DAEMON=False``).
+    """
     require_dask(jobqueue=spec.kind == "slurm")
     cluster = None
     try:
         if spec.kind == "local":
-            cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
+            with dask.config.set({"distributed.worker.daemon": bool(daemon)}):
+                cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", silence_logs=logging.ERROR)
             client = Client(cluster)
         elif spec.kind == "slurm":
-            cluster = slurm_cluster(spec.config)
+            cluster = slurm_cluster(spec.config, **({} if daemon else {"job_script_prologue": [NO_DAEMON_PROLOGUE]}))
             cluster.scale(jobs=int(spec.config.get("jobs", 1)))
             client = Client(cluster)
         else:
@@ -239,3 +251,40 @@ def chunk_mapper(client: Any) -> Callable[[Callable, Sequence, Any], list]:
 
     return chunk_map
 
+
+
+def n_workers_of(spec: ClusterSpec, client: Any) -> int:
+    """Worker processes the cluster of ``spec`` has or will have: N for ``local:N``, jobs x
+    processes for SLURM (jobs may still be queued), the workers connected now for ``--scheduler``
+    (at least 1)."""
+    if spec.kind == "local":
+        return int(spec.workers)
+    if spec.kind == "slurm":
+        c = spec.config
+        return int(c.get("jobs", 1)) * int(c.get("processes", c.get("gpus", 0) or 1))
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def submit_each(fn: Callable, jobs: Sequence, client: Any, *, shared: Any = None, retries: int = 2,
+                key_prefix: str = "cardiolatent") -> Iterator[tuple[int, Any]]:
+    """Run ``fn(job, shared)`` for every job on the workers of ``client``; yield ``(index, result)``
+    as each finishes (in finishing order, not the jobs' order).
+
+    ``shared`` is sent to every worker once (``scatter(broadcast=True)``). A task whose worker dies
+    is rescheduled by the scheduler (``distributed.scheduler.allowed-failures`` times); one that
+    raises is retried ``retries`` times, then its exception is raised here and the other tasks are
+    cancelled. ``fn`` must be a module-level function importable on the workers.
+    """
+    jobs = list(jobs)
+    if not jobs:
+        return
+    shared_f = client.scatter([shared], broadcast=True)[0]
+    token = dask.base.tokenize(key_prefix, jobs, shared_f.key)
+    futures = [client.submit(fn, job, shared_f, pure=False, retries=retries, key=f"{key_prefix}-{i}-{token}")
+               for i, job in enumerate(jobs)]
+    index = {f.key: i for i, f in enumerate(futures)}
+    try:
+        for fut in as_completed(futures):
+            yield index[fut.key], fut.result()
+    finally:
+        client.cancel([f for f in futures if not f.done()])

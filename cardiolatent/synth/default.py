@@ -55,7 +55,8 @@ DEFAULT_INCIDENCE_SCALE = 3.0
 #: (make_cohort's default: 0.06). Real cardiac MRI loci explain well under 1 %; the planted ones are
 #: large so that a GWAS of the *latents* of 1,800 people can find them: the demo models' best single
 #: latent carries only about 0.2 of the variance of LV or RV end-diastolic volume left after age, sex and
-#: body size (|r| about 0.44-0.48; LV wall thickness 0.14, LA volume 0.23)
+#: body size (|r| about 0.44-0.48; LV wall thickness 0.14, LA volume 0.23; measured before the polygenic
+#: background was added, with which the LA volume figure is 0.17)
 DEFAULT_VARIANT_R2 = 0.15
 #: the polygenic background of the built-in cohort (issue 18): h2 of many small effects over every other
 #: variant, on each genetic true parameter's residual variance; with the planted variants the SNP

@@ -8,6 +8,9 @@ order and file names are not temporal.
 :func:`read_bulk_zip` reads the zip in memory (nothing is extracted to disk, so a hostile
 member name cannot write anywhere), picks the files of the wanted series from the manifest
 (or, without a manifest, from DICOM headers read without pixel data) and decodes only those.
+Common frames (Explicit VR Little Endian, 16-bit, one frame) are inflated straight from the
+archive bytes and parsed by :mod:`~cardiolatent.images.readers.dicom_fast`; anything else goes
+through :mod:`zipfile` and pydicom as before, with the same result (:data:`FAST_PATH`).
 
 Errors are :class:`~cardiolatent.errors.BulkZipError` subclasses carrying a short QC ``reason``
 code: :class:`NotAZipError` (``not_a_zip``), :class:`NoSeriesError` (``no_4ch_series``) and
@@ -21,7 +24,9 @@ import csv
 import io
 import os
 import re
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +48,17 @@ from .base import (
     InputError,
     InputItem,
 )
+from .dicom_fast import FastHeader, parse_frame
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.cvs")
 #: UK Biobank bulk file name of field 20208: ``{eid}_20208_{instance}_{array}.zip``
 BULK_NAME_RE = re.compile(r"^(\d+)_20208_(\d+)_(\d+)\.zip$", re.IGNORECASE)
 #: refuse members that inflate beyond this (a zip bomb, not a cine frame)
 MAX_MEMBER_BYTES = 256 * 2**20
+#: read frames with :func:`~cardiolatent.images.readers.dicom_fast.parse_frame` first (pydicom for
+#: anything it does not take); ``False`` reads every frame with pydicom (the reference path, for
+#: tests and ``benchmarks/bench_prepare.py``). The result is the same either way.
+FAST_PATH = True
 
 
 class NotAZipError(BulkZipError):
@@ -99,11 +109,65 @@ def _find_manifest(names: list[str]) -> str | None:
     return None
 
 
-def _read_member(zf: zipfile.ZipFile, name: str, path) -> bytes:
+class _MemoryZip(zipfile.ZipFile):
+    """A zip read from ``raw`` (the archive's bytes, kept for :func:`_inflate_plain`)."""
+
+    def __init__(self, raw: bytes):
+        super().__init__(io.BytesIO(raw))
+        self.raw = raw
+
+
+_LOCAL_HEADER = struct.Struct("<4s2xH18xHH")  # signature, flags, name length, extra length
+_ZIP_UNSUPPORTED_FLAGS = 0x01 | 0x20 | 0x40  # encrypted, compressed patched data, strong encryption
+
+
+def _inflate_plain(raw: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """A stored or deflated, unencrypted member inflated straight from the archive bytes ``raw``;
+    ``None`` whenever :meth:`zipfile.ZipFile.read` might do or say anything else.
+
+    The same checks as :mod:`zipfile` (local header signature, the name in the local header equal
+    to the directory's, the inflated size and CRC-32 equal to the directory's), without its
+    per-member file object and chunked reading (about 60 us per member). Inflation stops one byte
+    past the declared size, so a lying directory cannot make it inflate more.
+    """
+    if info.flag_bits & _ZIP_UNSUPPORTED_FLAGS or info.compress_type not in (zipfile.ZIP_STORED,
+                                                                              zipfile.ZIP_DEFLATED):
+        return None
+    o = info.header_offset
+    try:
+        sig, flags, n_name, n_extra = _LOCAL_HEADER.unpack_from(raw, o)
+        if sig != b"PK\x03\x04":
+            return None
+        if raw[o + 30:o + 30 + n_name].decode("utf-8" if flags & 0x800 else "cp437") != info.orig_filename:
+            return None
+        start = o + 30 + n_name + n_extra
+        stop = start + info.compress_size
+        end_offset = getattr(info, "_end_offset", None)  # newer zipfile refuses overlapping entries
+        if stop > len(raw) or (end_offset is not None and stop > end_offset):
+            return None
+        if info.compress_type == zipfile.ZIP_STORED:
+            out = raw[start:stop]
+        else:
+            d = zlib.decompressobj(-15)
+            out = d.decompress(memoryview(raw)[start:stop], info.file_size + 1)
+            if not d.eof or d.unused_data or d.unconsumed_tail:
+                return None
+    except (struct.error, UnicodeDecodeError, zlib.error, ValueError):
+        return None
+    if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+        return None
+    return out
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, path, fast: bool = False) -> bytes:
     info = zf.getinfo(name)
     if info.file_size > MAX_MEMBER_BYTES:
         raise UnreadableZipError(f"{path}: member {name!r} inflates to {info.file_size:,} bytes; "
                                  "not a cine frame (refusing to read it)")
+    if fast and isinstance(zf, _MemoryZip):
+        out = _inflate_plain(zf.raw, info)
+        if out is not None:
+            return out
     try:
         return zf.read(name)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
@@ -148,8 +212,15 @@ def _decode_pixels(ds: Dataset) -> np.ndarray:
     return np.asarray(ds.pixel_array)
 
 
-def _read_dicom(zf: zipfile.ZipFile, name: str, path, headers_only: bool = False) -> Dataset:
-    data = _read_member(zf, name, path)
+def _read_dicom(zf: zipfile.ZipFile, name: str, path, headers_only: bool = False,
+                fast: bool = False) -> Dataset | FastHeader:
+    """One member as a dataset: ``fast`` tries the narrow reader first (a :class:`FastHeader`, which
+    always carries the pixel bytes), pydicom otherwise or when that reader declines."""
+    data = _read_member(zf, name, path, fast)
+    if fast:
+        hdr = parse_frame(data)
+        if hdr is not None:
+            return hdr
     try:
         return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=headers_only)
     except Exception as e:  # noqa: BLE001 - any decoder failure becomes a user-facing error
@@ -173,18 +244,22 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
     except OSError as e:
         raise UnreadableZipError(f"{path}: cannot be read ({e})") from e
     try:
-        return zipfile.ZipFile(io.BytesIO(data))
+        return _MemoryZip(data)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as e:
         raise NotAZipError(f"{path}: not a zip archive ({e})") from e
 
 
-def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.ndarray, dict[str, Any]]:
+def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch", *,
+                  fast: bool | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Read one cine series from a UK Biobank bulk zip, frames in temporal order.
 
     Parameters
     ----------
     path : the zip (``{eid}_20208_{instance}_0.zip``); read in memory, nothing is extracted.
     series : case-insensitive substring of the SeriesDescription (default ``"LAX_4Ch"``).
+    fast : read the common frame format (Explicit VR Little Endian, 16-bit, one frame) with
+        :mod:`~cardiolatent.images.readers.dicom_fast` instead of pydicom; any other member still
+        goes to pydicom. ``None``: :data:`FAST_PATH`. The result is identical either way.
 
     Only the files of the matching series are decoded: they are picked from ``manifest.csv`` /
     ``manifest.cvs`` (either spelling) or, without a manifest (or one without a series
@@ -215,15 +290,16 @@ def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.
     """
     path = Path(path)
     want = series.lower()
+    fast = FAST_PATH if fast is None else bool(fast)
     zf = _open_zip(path)
     with zf:
         names = [n for n in zf.namelist() if not n.endswith("/")]
         man = _find_manifest(names)
         mapping = _manifest_series(zf, man, path) if man else None
         if mapping is not None:
-            datasets = _datasets_from_manifest(zf, names, man, mapping, want, series, path)
+            datasets = _datasets_from_manifest(zf, names, man, mapping, want, series, path, fast)
         else:
-            datasets = _datasets_from_headers(zf, names, man, want, series, path)
+            datasets = _datasets_from_headers(zf, names, man, want, series, path, fast)
 
     groups = _group_by_series(_prefer_magnitude(datasets))
     first_uid = min(groups, key=lambda u: (_series_number(groups, u), u))
@@ -237,7 +313,7 @@ def read_bulk_zip(path: str | os.PathLike, series: str = "LAX_4Ch") -> tuple[np.
 
 
 def _datasets_from_manifest(zf: zipfile.ZipFile, names: list[str], man: str, mapping: dict[str, str],
-                            want: str, series: str, path: Path) -> list[tuple[str, Dataset]]:
+                            want: str, series: str, path: Path, fast: bool = False) -> list[tuple[str, Dataset]]:
     """Decode the members the manifest lists under a matching series description."""
     name_set = set(names)
     by_base = {n.rsplit("/", 1)[-1]: n for n in names}
@@ -252,7 +328,7 @@ def _datasets_from_manifest(zf: zipfile.ZipFile, names: list[str], man: str, map
         raise NoSeriesError(f"{path}: no series matching {series!r}; series present: "
                             f"{', '.join(present) or 'none'}")
     _check_members(zf, members, path)
-    return [(m, _read_dicom(zf, m, path)) for m in members]
+    return [(m, _read_dicom(zf, m, path, fast=fast)) for m in members]
 
 
 def _check_members(zf: zipfile.ZipFile, members: list[str], path: Path) -> None:
@@ -268,25 +344,30 @@ def _check_members(zf: zipfile.ZipFile, members: list[str], path: Path) -> None:
 
 
 def _datasets_from_headers(zf: zipfile.ZipFile, names: list[str], man: str | None, want: str, series: str,
-                           path: Path) -> list[tuple[str, Dataset]]:
-    """Without a usable manifest: pick the matching members from DICOM headers, then decode them."""
+                           path: Path, fast: bool = False) -> list[tuple[str, Dataset]]:
+    """Without a usable manifest: pick the matching members from DICOM headers, then decode them.
+
+    A member the fast reader took is not read twice (its :class:`FastHeader` has the pixels)."""
     candidates = [n for n in names if n != man]
     if len(candidates) > 5 * MAX_FRAMES:
         raise TooLargeZipError(f"{path}: {len(candidates):,} files and no manifest; a bulk zip has a few hundred "
                                "(refused before reading them)")
     present_set: set[str] = set()
     chosen = []
+    parsed: dict[str, FastHeader] = {}
     for n in candidates:
-        hd = _read_dicom(zf, n, path, headers_only=True)
+        hd = _read_dicom(zf, n, path, headers_only=True, fast=fast)
         desc = str(hd.get("SeriesDescription", ""))
         present_set.add(desc)
         if want in desc.lower():
             chosen.append(n)
+            if isinstance(hd, FastHeader):
+                parsed[n] = hd
     if not chosen:
         raise NoSeriesError(f"{path}: no series matching {series!r}; series present: "
                             f"{', '.join(sorted(present_set)) or 'none'}")
     _check_members(zf, chosen, path)
-    return [(n, _read_dicom(zf, n, path)) for n in chosen]
+    return [(n, parsed[n] if n in parsed else _read_dicom(zf, n, path)) for n in chosen]
 
 
 def _prefer_magnitude(datasets: list[tuple[str, Dataset]]) -> list[tuple[str, Dataset]]:
