@@ -232,7 +232,7 @@ def test_without_plink2_the_gwas_is_our_own_scan_and_says_so(demo, tmp_path, mon
     shutil.copytree(demo, copy)
     which = shutil.which
     monkeypatch.setattr(_study.shutil, "which", lambda name, *a, **k: None if name == "plink2" else which(name, *a, **k))
-    assert cli(["demo", "--out", str(copy), "--steps", "gwas,gwas_results,report", "--quiet"]) == 0
+    assert cli(["demo", "--out", str(copy), "--steps", "gwas,gwas_results,prs,report", "--quiet"]) == 0
     run = {s["name"]: s for s in json.loads((copy / "run.json").read_text())["steps"]}
     assert run["gwas"]["status"] == "done" and "own OLS scan" in run["gwas"]["notes"][0]
     assert "apt-get install plink2" in run["gwas"]["notes"][0]
