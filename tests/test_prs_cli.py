@@ -169,3 +169,31 @@ def test_missing_inputs_are_one_line(run, tmp_path, capsys):
                        "--target-ukb", str(run["target"].main)]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no " in err[0] and ".bed" in err[0], err
+
+
+def test_thinned_curves_keep_the_steps_and_the_numbers_at_risk():
+    """thin_steps leaves the cumulative hazard (a step function changing only at events) and the
+    numbers at risk on the 0.5-year grid exactly as in the full Nelson-Aalen table."""
+    from cardiolatent.genetics.prs_run import thin_steps
+    from cardiolatent.plotting.survival import numbers_at_risk
+    from cardiolatent.stats import survival as sv
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    t = np.minimum(rng.exponential(12, n), rng.uniform(0, 10, n))
+    t[:40] = 4.0                                  # ties exactly on the grid (1,461 days)
+    e = (rng.random(n) < 0.3).astype(float)
+    g = sv.quantile_groups(rng.normal(size=n), q=3)
+    by = np.where(rng.random(n) < 0.5, "female", "male")
+    full = pd.concat([sv.nelson_aalen(t, e, groups=g).assign(by="all"), sv.nelson_aalen(t, e, groups=g, by=by)])
+    thin = thin_steps(full)
+    assert len(thin) < len(full) / 2
+    grid = np.arange(0, 10.01, 0.5)
+    probe = np.sort(rng.uniform(0, 10, 500))
+    for (b, grp), f in full.groupby(["by", "group"]):
+        th = thin[(thin["by"] == b) & (thin["group"] == grp)]
+        assert np.array_equal(numbers_at_risk(f, grid), numbers_at_risk(th, grid))
+        for col in ("cumulative_hazard", "ci_low", "ci_high"):
+            step_f = f[col].to_numpy()[np.searchsorted(f["time"].to_numpy(), probe, side="right") - 1]
+            step_t = th[col].to_numpy()[np.searchsorted(th["time"].to_numpy(), probe, side="right") - 1]
+            assert np.array_equal(step_f, step_t, equal_nan=True), col

@@ -13,7 +13,10 @@ A folder (``cardiolatent prs --out DIR``), replaced as a unit:
   ci_high, p, ...``) with the covariates.
 - ``cumulative_hazard.tsv``: Nelson-Aalen cumulative hazard by tertile over follow-up (``score, outcome,
   by`` = all / female / male, ``group, time`` (years), ``at_risk, events, censored,
-  cumulative_hazard, ci_low, ci_high``).
+  cumulative_hazard, ci_low, ci_high``), for the 10 evaluated scores with the smallest Cox P per
+  outcome (:data:`cardiolatent.genetics.prs_run.CURVE_SCORES`), rows where only censoring happens
+  left out except on a 0.5-year grid (:func:`cardiolatent.genetics.prs_run.thin_steps`: the curves and
+  numbers at risk on the grid are unchanged).
 - ``prevalence.tsv``: share of cases (prevalent at the visit or incident within follow-up) in the
   bottom 5/10/20 % and top 20/10/5 % of each evaluated score, overall and by sex
   (:func:`cardiolatent.genetics.prs_eval.prevalence_by_percentile` + ``score, outcome``).
