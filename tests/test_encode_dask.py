@@ -14,6 +14,7 @@ import os
 
 import pandas as pd
 import pytest
+from _cli_helpers import one_line_cli_error
 
 pytest.importorskip("distributed", reason="the optional extra cardiolatent[dask] (dask, distributed) is not installed")
 
@@ -29,14 +30,6 @@ SETTINGS = ["--batch-size", "4", "--chunk-size", "2", "--workers", "0", "--quiet
 def _argv(listing, out, *extra) -> list[str]:
     return ["encode", "--images", str(listing), "--weights", *[str(p) for p in demo_weight_files()[:2]], *SETTINGS,
             *extra, "--out", str(out)]
-
-
-def _one_line_error(capsys, argv, *words) -> str:
-    rc = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1, err
-    assert "error:" in err and all(w in err for w in words), err
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -120,19 +113,19 @@ def test_a_worker_killed_mid_run_ends_with_the_same_table(single, tmp_path, monk
 ])
 def test_bad_cluster_options_are_one_line(argv_extra, words, tmp_path, capsys):
     out = tmp_path / "x.parquet"
-    _one_line_error(capsys, ["encode", "--images", str(tmp_path), *argv_extra, "--out", str(out), "--quiet"], *words)
+    one_line_cli_error(capsys, ["encode", "--images", str(tmp_path), *argv_extra, "--out", str(out), "--quiet"], *words)
     assert not out.exists() and not ed.shards_dir_for(out).exists()
 
 
 def test_bad_cluster_config_is_one_line(tmp_path, capsys):
     cfg = tmp_path / "cluster.toml"
     cfg.write_text('cores = 8\nmemory = "32GB"\ngpu = 1\n')     # gpus misspelt
-    _one_line_error(capsys, ["encode", "--images", str(tmp_path), "--cluster", "slurm", "--cluster-config", str(cfg),
+    one_line_cli_error(capsys, ["encode", "--images", str(tmp_path), "--cluster", "slurm", "--cluster-config", str(cfg),
                              "--out", str(tmp_path / "x.parquet")], str(cfg), "unknown key", "gpu")
 
 
 def test_merge_with_cluster_is_refused(tmp_path, capsys):
-    _one_line_error(capsys, ["encode", "--merge", str(tmp_path / "a.parquet"), "--cluster", "local:2",
+    one_line_cli_error(capsys, ["encode", "--merge", str(tmp_path / "a.parquet"), "--cluster", "local:2",
                              "--out", str(tmp_path / "x.parquet")], "--merge")
 
 

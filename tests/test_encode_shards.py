@@ -16,6 +16,7 @@ import sys
 
 import pandas as pd
 import pytest
+from _cli_helpers import one_line_cli_error
 
 from cardiolatent.cli import main
 from cardiolatent.encode.run import EXIT_AFTER_CHUNKS_ENV, parts_dir_for
@@ -34,14 +35,6 @@ def _weights() -> list[str]:
 def _encode(images, out, *extra) -> None:
     assert main(["encode", "--images", str(images), "--weights", *_weights(), *SETTINGS, *extra,
                  "--out", str(out)]) == 0
-
-
-def _one_line_error(capsys, argv, *words) -> str:
-    rc = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1, err
-    assert "error:" in err and all(w in err for w in words), err
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +74,7 @@ def test_shard_syntax_and_split():
 
 @pytest.mark.parametrize("bad", ["0/3", "4/3", "abc"])
 def test_bad_shard_option_is_one_line(bad, tmp_path, capsys):
-    _one_line_error(capsys, ["encode", "--images", str(tmp_path), "--shard", bad, "--out", str(tmp_path / "x.parquet"),
+    one_line_cli_error(capsys, ["encode", "--images", str(tmp_path), "--shard", bad, "--out", str(tmp_path / "x.parquet"),
                              "--quiet"], "--shard", bad)
     assert not (tmp_path / "x.parquet").exists()
 
@@ -132,19 +125,19 @@ def test_settings_that_change_no_latent_may_differ(runs, tmp_path):
 def test_merge_refuses_missing_and_duplicated_shards(runs, tmp_path, capsys):
     root, _ = runs
     out = tmp_path / "m.parquet"
-    _one_line_error(capsys, ["encode", "--merge", *_shards(root, (1, 3)), "--out", str(out)],
+    one_line_cli_error(capsys, ["encode", "--merge", *_shards(root, (1, 3)), "--out", str(out)],
                     "shard 2 of 3 missing")
-    _one_line_error(capsys, ["encode", "--merge", *_shards(root, (1, 2, 2, 3)), "--out", str(out)],
+    one_line_cli_error(capsys, ["encode", "--merge", *_shards(root, (1, 2, 2, 3)), "--out", str(out)],
                     "shard 2/3 given twice", "shard_2.parquet")
     copy = tmp_path / "again"   # the same shard downloaded twice into two folders
     copy.mkdir()
     for f in root.glob("shard_2.*"):
         shutil.copy(f, copy / f.name)
-    _one_line_error(capsys, ["encode", "--merge", *_shards(root), str(copy / "shard_2.parquet"), "--out", str(out)],
+    one_line_cli_error(capsys, ["encode", "--merge", *_shards(root), str(copy / "shard_2.parquet"), "--out", str(out)],
                     "given twice", str(copy / "shard_2.parquet"))
-    _one_line_error(capsys, ["encode", "--merge", str(root / "single.parquet"), "--out", str(out)],
+    one_line_cli_error(capsys, ["encode", "--merge", str(root / "single.parquet"), "--out", str(out)],
                     "single.parquet", "not a finished shard")
-    _one_line_error(capsys, ["encode", "--merge", *_shards(root), "--shard", "1/3", "--out", str(out)], "--shard")
+    one_line_cli_error(capsys, ["encode", "--merge", *_shards(root), "--shard", "1/3", "--out", str(out)], "--shard")
     assert not out.exists()
 
 
@@ -156,17 +149,17 @@ def test_merge_refuses_other_settings_inputs_count_or_changed_files(runs, tmp_pa
     other = tmp_path / "other"
     other.mkdir()
     _encode(listing, other / "bs2.parquet", "--shard", "2/3", "--batch-size", "2")
-    _one_line_error(capsys, ["encode", "--merge", s1, str(other / "bs2.parquet"), s3, "--out", str(out)],
+    one_line_cli_error(capsys, ["encode", "--merge", s1, str(other / "bs2.parquet"), s3, "--out", str(out)],
                     "bs2.parquet", "different settings", "batch_size")
 
     _encode(listing, other / "of20.parquet", "--shard", "2/20")   # one input: the broken zip
-    _one_line_error(capsys, ["encode", "--merge", s1, s2, s3, str(other / "of20.parquet"), "--out", str(out)],
+    one_line_cli_error(capsys, ["encode", "--merge", s1, s2, s3, str(other / "of20.parquet"), "--out", str(out)],
                     "of20.parquet", "of 20")
 
     fewer = tmp_path / "fewer.txt"   # one input left out of the list: another input list
     fewer.write_text("".join(listing.read_text().splitlines(keepends=True)[1:]))
     _encode(fewer, other / "fewer.parquet", "--shard", "3/3")
-    _one_line_error(capsys, ["encode", "--merge", s1, s2, str(other / "fewer.parquet"), "--out", str(out)],
+    one_line_cli_error(capsys, ["encode", "--merge", s1, s2, str(other / "fewer.parquet"), "--out", str(out)],
                     "fewer.parquet", "different input list")
 
     changed = tmp_path / "changed"   # a shard table altered after it was written
@@ -174,7 +167,7 @@ def test_merge_refuses_other_settings_inputs_count_or_changed_files(runs, tmp_pa
     lat = pd.read_parquet(changed / "shard_3.parquet")
     lat.loc[0, "Z0"] += 1
     lat.to_parquet(changed / "shard_3.parquet", index=False)
-    _one_line_error(capsys, ["encode", "--merge", *_shards(changed), "--out", str(out)],
+    one_line_cli_error(capsys, ["encode", "--merge", *_shards(changed), "--out", str(out)],
                     "shard_3.parquet", "changed since")
     assert not out.exists()
 

@@ -44,7 +44,7 @@ from cardiolatent.analysis.design import (
     expand_names,
     participant_variables,
 )
-from cardiolatent.analysis.model_notes import model_notes, status_counts
+from cardiolatent.analysis.model_notes import gather_chunks, model_notes, status_counts
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import read_latents
 from cardiolatent.results import Result, Summary
@@ -391,12 +391,7 @@ def _scan_chunked(models: list[_Model], Y, X, tnames, tkinds, latent_names, dire
                           [tkinds[j] == "binary" for j in m.traits]) for m in models]}
     chunks = [(np.ascontiguousarray(Y[:, a:b]), list(latent_names[a:b])) for a, b in spans]
     results = chunk_map(_fit_chunk, chunks, shared)
-    out = []
-    for k in range(len(models)):
-        res = pd.concat([r[k][0] for r in results], ignore_index=True)
-        caught = [warnings.WarningMessage(msg, cat, "", 0) for r in results for cat, msg in r[k][1]]
-        out.append((res, caught))
-    return out
+    return gather_chunks(results, len(models))
 
 
 def _scan(models: list[_Model], Y, X, tnames, tkinds, covs, latent_names, direction, notes, *,

@@ -3,6 +3,8 @@ what each means), numpy's runtime warnings met during the fits, and too few even
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 
 #: what a model status means, for the notes
@@ -45,3 +47,15 @@ def model_notes(label: str, table: pd.DataFrame, caught=(), *, n_events: int | N
         notes.append(f"{label}: {n_events} {unit} for {n_params} parameter(s) per model, fewer than 10 per "
                      "parameter: estimates are unstable (underpowered)")
     return notes
+
+
+def gather_chunks(results: list, n_models: int) -> list[tuple[pd.DataFrame, list]]:
+    """The per-chunk results of a chunked scan (``results[chunk][model] = (table, [(category, message)])``)
+    as one ``(table, caught warnings)`` per model: tables concatenated in chunk order, warnings rebuilt
+    as :class:`warnings.WarningMessage` records for :func:`model_notes`."""
+    out = []
+    for k in range(n_models):
+        res = pd.concat([r[k][0] for r in results], ignore_index=True)
+        caught = [warnings.WarningMessage(msg, cat, "", 0) for r in results for cat, msg in r[k][1]]
+        out.append((res, caught))
+    return out

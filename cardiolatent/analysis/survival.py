@@ -39,7 +39,7 @@ from cardiolatent.analysis.design import (
     participant_variables,
     variable_label,
 )
-from cardiolatent.analysis.model_notes import model_notes, status_counts
+from cardiolatent.analysis.model_notes import gather_chunks, model_notes, status_counts
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.latents import Latents, read_latents
 from cardiolatent.results import Result, Summary
@@ -346,12 +346,7 @@ def _cox_chunked(Z, names, outcome_args: list[dict], chunk_map, parts: int) -> l
     chunks = [(Z if (a, b) == (0, Z.shape[1]) else np.ascontiguousarray(Z[:, a:b]), names[a:b]) for a, b in spans]
     shared = {"outcomes": outcome_args, "chunk_size": steps, "n_jobs": n_jobs}
     results = chunk_map(_cox_chunk, chunks, shared)
-    out = []
-    for k in range(len(outcome_args)):
-        res = pd.concat([r[k][0] for r in results], ignore_index=True)
-        caught = [warnings.WarningMessage(msg, cat, "", 0) for r in results for cat, msg in r[k][1]]
-        out.append((res, caught))
-    return out
+    return gather_chunks(results, len(outcome_args))
 
 
 def _group_score(L: Latents, groups) -> tuple[str, np.ndarray]:

@@ -225,6 +225,23 @@ def _write_h5_all(participants: pd.DataFrame, root: Path, seed: int) -> None:
             write_h5(tmp, int(row.eid), int(row.instance), frames, info)
 
 
+def write_cohort_tables(root: Path, geno, cohort, naming: str) -> str:
+    """Write a simulated cohort's main data (``naming`` style), ``genotypes/synth.{bed,bim,fam}`` and
+    ``truth/`` participants, outcomes, hazards, variants and heritability tables (each atomically) into
+    ``root``; returns the main data file's name."""
+    main_file = MAIN_NAME[naming]
+    write_main(cohort.main_raw, root / main_file, style=naming)
+    sex = cohort.main["31-0.0"].reindex(geno.eids).to_numpy(dtype="float64", na_value=np.nan)
+    (root / "genotypes").mkdir(exist_ok=True)
+    geno.write_plink(root / "genotypes" / "synth", sex=sex)
+    truth = root / "truth"
+    for name, table in (("participants", cohort.participants), ("outcomes", cohort.outcomes),
+                        ("hazards", cohort.hazards), ("variants", cohort.variants),
+                        ("heritability", cohort.heritability)):
+        write_table_atomic(table, truth / f"{name}.tsv", index=False)
+    return main_file
+
+
 def make_cohort(
     out: str | os.PathLike,
     n: int = 2000,
@@ -290,18 +307,8 @@ def make_cohort(
     geno, cohort = simulate_tables(n, seed, incidence_scale=incidence_scale, variant_r2=variant_r2,
                                    polygenic_h2=h2_bg)
 
-    main_file = MAIN_NAME[naming]
-    write_main(cohort.main_raw, root / main_file, style=naming)
-    sex = cohort.main["31-0.0"].reindex(geno.eids).to_numpy(dtype="float64", na_value=np.nan)
-    (root / "genotypes").mkdir(exist_ok=True)
-    geno.write_plink(root / "genotypes" / "synth", sex=sex)
-
+    main_file = write_cohort_tables(root, geno, cohort, naming)
     truth = root / "truth"
-    write_table_atomic(cohort.participants, truth / "participants.tsv", index=False)
-    write_table_atomic(cohort.outcomes, truth / "outcomes.tsv", index=False)
-    write_table_atomic(cohort.hazards, truth / "hazards.tsv", index=False)
-    write_table_atomic(cohort.variants, truth / "variants.tsv", index=False)
-    write_table_atomic(cohort.heritability, truth / "heritability.tsv", index=False)
     effects_file = truth / "polygenic_effects.tsv"
     if cohort.background_effects is not None:
         write_table_atomic(cohort.background_effects, effects_file, index=False)
@@ -483,16 +490,7 @@ def make_target_cohort(out: str | os.PathLike, n: int, seed: int, *, discovery_n
                                           incidence_scale=incidence_scale, variant_r2=variant_r2,
                                           polygenic_h2=h2_bg)
     root.mkdir(parents=True, exist_ok=True)
-    main_file = MAIN_NAME[naming]
-    write_main(cohort.main_raw, root / main_file, style=naming)
-    sex = cohort.main["31-0.0"].reindex(geno.eids).to_numpy(dtype="float64", na_value=np.nan)
-    (root / "genotypes").mkdir(exist_ok=True)
-    geno.write_plink(root / "genotypes" / "synth", sex=sex)
-    truth = root / "truth"
-    for name, table in (("participants", cohort.participants), ("outcomes", cohort.outcomes),
-                        ("hazards", cohort.hazards), ("variants", cohort.variants),
-                        ("heritability", cohort.heritability)):
-        write_table_atomic(table, truth / f"{name}.tsv", index=False)
+    main_file = write_cohort_tables(root, geno, cohort, naming)
     info = {"generator": "cardiolatent synth", "version": __version__, "tables_version": TABLES_VERSION,
             "seed": int(seed), "n": int(n), "naming": naming, "main_file": main_file, "images": False,
             "incidence_scale": float(incidence_scale), "variant_r2": float(variant_r2), "polygenic_h2": h2_bg,
