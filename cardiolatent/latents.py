@@ -31,7 +31,10 @@ One rule for a table **without** ``instance``: every row is the participant's fi
   ``repeat_visit_not_used`` (the participant is still analysed, at visit 2);
 - ``visits="both"``: one row per participant-visit (test-retest ICC, per-visit analyses).
 
-Imaging instances are 2 and 3; anything else is an error naming the table.
+Imaging instances are 2 and 3; anything else is an error naming the table, with one exception: a
+wide table whose rows are all at instance 0 (values measured or fixed at the baseline assessment,
+such as polygenic scores of people outside the imaging study), which the analyses then follow from
+the baseline visit (field 53-0.0).
 """
 
 from __future__ import annotations
@@ -297,7 +300,10 @@ def _read_long_parquet(source: Any, label: str):
     return ids, Zt, zcols
 
 
-def _check_ids(df: pd.DataFrame, cols: Sequence[str], label: str) -> pd.DataFrame:
+def _check_ids(df: pd.DataFrame, cols: Sequence[str], label: str, *, baseline_ok: bool = False) -> pd.DataFrame:
+    """Whole-number ``eid`` / ``instance`` (/ ``seed``) columns; instances 2 and 3 (the imaging visits),
+    or, with ``baseline_ok`` (a wide table of per-participant values such as polygenic scores), all rows
+    at the baseline visit (instance 0), where follow-up then starts."""
     df = df.copy()
     for c in cols:
         if pd.api.types.is_integer_dtype(df[c].dtype) and not isinstance(df[c].dtype, pd.api.extensions.ExtensionDtype):
@@ -311,9 +317,17 @@ def _check_ids(df: pd.DataFrame, cols: Sequence[str], label: str) -> pd.DataFram
             raise CardiolatentError(f"{label}: column {c!r} must hold whole numbers; found {bad!r}")
         df[c] = num.astype(np.int64)
     if "instance" in cols:
-        bad = sorted(int(i) for i in set(np.unique(df["instance"].to_numpy())) - {2, 3})
+        present = set(int(i) for i in np.unique(df["instance"].to_numpy()))
+        if baseline_ok and 0 in present:
+            if present != {0}:
+                raise CardiolatentError(f"{label} has rows at the baseline visit (instance 0) and at imaging visits "
+                                        f"(instance(s) {sorted(present - {0})}); a table holds one or the other")
+            return df
+        bad = sorted(present - {2, 3})
         if bad:
-            raise CardiolatentError(f"{label} has instance(s) {bad}; imaging instances are 2 and 3")
+            raise CardiolatentError(f"{label} has instance(s) {bad}; imaging instances are 2 and 3"
+                                    + (" (or 0 for every row: values at the baseline visit, such as polygenic "
+                                       "scores)" if baseline_ok else ""))
     return df
 
 
@@ -434,7 +448,7 @@ def _from_wide(df: pd.DataFrame, visits: str, seeds, label: str) -> Latents:
     table = df.copy()
     if "instance" not in table.columns:
         table.insert(1, "instance", np.int64(2))  # the rule: no instance column = visit 2
-    table = _check_ids(table, _ID_COLS, label)
+    table = _check_ids(table, _ID_COLS, label, baseline_ok=True)
     dup = table.duplicated(list(_ID_COLS), keep=False)
     if dup.any():
         ex = table.loc[dup, "eid"].drop_duplicates().head(5).tolist()

@@ -59,6 +59,19 @@ def test_wide_table_rule_without_instance():
     assert W.excluded[["eid", "instance", "reason"]].values.tolist() == [[1, 3, "repeat_visit_not_used"]]
 
 
+def test_a_wide_table_at_the_baseline_visit():
+    """Scores fixed at the baseline assessment (polygenic scores of people outside the imaging study) are a
+    wide table with instance 0 in every row; mixed with imaging rows, or as encoder output, an error."""
+    L = read_latents(pd.DataFrame({"eid": [2, 1], "instance": [0, 0], "PRS": [0.5, -0.5]}))
+    assert list(map(tuple, L.keys.values)) == [(1, 0), (2, 0)] and L.values[:, 0].tolist() == [-0.5, 0.5]
+    assert L.excluded.empty
+    with pytest.raises(CardiolatentError, match=r"baseline visit \(instance 0\) and at imaging visits"):
+        read_latents(pd.DataFrame({"eid": [1, 2], "instance": [0, 2], "PRS": [0.5, -0.5]}))
+    long = pd.DataFrame({"eid": [1], "instance": [0], "seed": [1701], "Z0": [0.1]})
+    with pytest.raises(CardiolatentError, match=r"instance\(s\) \[0\]; imaging instances are 2 and 3$"):
+        read_latents(long)
+
+
 @pytest.mark.parametrize("bad, match", [
     (pd.DataFrame({"eid": ["a1", "2"], "Z0": [1.0, 2.0], "instance": 2, "seed": 1}), "column 'eid' must hold whole"),
     (pd.DataFrame({"eid": [1, 2], "instance": [2, 5], "S1_Z0": [1.0, 2.0]}), r"instance\(s\) \[5\]"),

@@ -28,6 +28,7 @@ from scipy import stats
 from cardiolatent.cli import main as cli
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.genetics import prs
+from cardiolatent.genetics.prs_target import follow_from_instance, read_discovery_ids, target_samples
 from cardiolatent.genetics import prs_eval as ev
 
 PLINK2 = shutil.which("plink2")
@@ -360,3 +361,33 @@ def test_multi_score_auc_beats_covariates_when_a_score_carries_signal():
     assert abs(coef["s0"]) == coef[["s0", "s1", "s2", "s3"]].abs().max()
     # the out-of-fold AUCs are those of the stored predictions
     np.testing.assert_allclose(ev.delong_auc(y, res.predictions)[0], res.table["auc"])
+
+
+def test_follow_up_starts_at_the_imaging_visit_only_when_everyone_has_one():
+    wide = pd.DataFrame({"53-0.0": ["2008-01-01"] * 4, "53-2.0": ["2016-01-01", "2017-05-05", None, "2018-01-01"]},
+                        index=pd.Index([1, 2, 3, 4], name="eid"))
+    assert follow_from_instance(wide, [1, 2, 4])[0] == 2
+    inst, why = follow_from_instance(wide, [1, 2, 3, 4])
+    assert inst == 0 and "1 of 4 target participants have no imaging visit" in why
+    assert follow_from_instance(wide.drop(columns="53-2.0"), [1, 2])[0] == 0
+    assert follow_from_instance(wide, [1, 2], "baseline")[0] == 0 and follow_from_instance(wide, [3], "imaging")[0] == 2
+    with pytest.raises(CardiolatentError, match="--follow-from must be one of"):
+        follow_from_instance(wide, [1], "later")
+
+
+def test_target_samples_read_every_kind_of_discovery_list(tmp_path):
+    """A .fam, a keep file with a header, a bare eid list and an exported phenotype file (FID IID ...) name the
+    same discovery participants; the target left is in .fam order."""
+    fam = pd.DataFrame({"fid": ["5", "3", "9", "7"], "iid": ["5", "3", "9", "7"]})
+    (tmp_path / "d.fam").write_text("3 3 0 0 1 -9\n7 7 0 0 2 -9\n")
+    (tmp_path / "d.keep").write_text("#FID\tIID\n3\t3\n7\t7\n")
+    (tmp_path / "d.txt").write_text("7\n3\n")
+    (tmp_path / "pheno.txt").write_text("FID IID LAT1 LAT2\n3 3 0.1 0.2\n7 7 -0.3 0.4\n")
+    for f in ("d.fam", "d.keep", "d.txt", "pheno.txt"):
+        assert read_discovery_ids(tmp_path / f).tolist() == [3, 7], f
+        t = target_samples(fam, discovery=tmp_path / f)
+        assert t.iids == ["5", "9"] and t.excluded["reason"].tolist() == ["in_discovery_gwas"] * 2
+    t = target_samples(fam)
+    assert t.keep is None and t.excluded.empty and t.iids == ["5", "3", "9", "7"]
+    t = target_samples(fam, keep=["5", "9"], discovery=[9])
+    assert t.iids == ["5"] and t.info["n_kept"] == 2

@@ -197,3 +197,96 @@ def test_thinned_curves_keep_the_steps_and_the_numbers_at_risk():
             step_f = f[col].to_numpy()[np.searchsorted(f["time"].to_numpy(), probe, side="right") - 1]
             step_t = th[col].to_numpy()[np.searchsorted(th["time"].to_numpy(), probe, side="right") - 1]
             assert np.array_equal(step_f, step_t, equal_nan=True), col
+
+
+def test_followed_from_the_baseline_assessment(run, tmp_path):
+    """``--follow-from baseline``: the scores are a table at instance 0 and each Cox row equals lifelines on
+    the follow-up from the baseline visit (53-0.0) with age and sex at that visit, to 1e-4 in log HR; the
+    figures say where the years start."""
+    from cardiolatent.analysis.design import participant_variables
+    from cardiolatent.analysis.survival import survival_data
+    from cardiolatent.plotting.prs import prs_cumulative_hazard
+    from cardiolatent.ukb.read import read_main
+
+    out = tmp_path / "prs_baseline"
+    _cli(["prs", "--gwas", str(run["work"] / "gw"), "--target-genotypes", str(run["target"].genotypes),
+          "--target-ukb", str(run["target"].main), "--thresholds", "1e-2", "--primary-threshold", "1e-2",
+          "--outcomes", "AF", "--scorer", "cardiolatent", "--no-auc", "--follow-from", "baseline",
+          "--out", str(out), "--quiet"])
+    res = PrsResult.load(out)
+    assert res.summary.follow_from == "baseline" and "baseline assessment" in res.summary.follow_from_reason
+    assert set(res.scores["instance"]) == {0}
+    assert run["res"].summary.follow_from == "imaging"  # auto: every built-in target participant was imaged
+    main = read_main(run["target"].main)
+    keys = res.scores[["eid", "instance"]]
+    S = survival_data(main, keys, "AF")
+    V = participant_variables(main, keys, ["age", "sex"]).table
+    use = pd.isna(S.reason) & V[["age", "sex"]].notna().all(axis=1).to_numpy()
+    x = res.scores["LAV_p0.01"].to_numpy(float)[use]
+    df = pd.DataFrame({"T": S.time[use], "E": S.event[use], "z": (x - x.mean()) / x.std(ddof=1),
+                       "age": V["age"].to_numpy(float)[use], "sex": V["sex"].to_numpy(float)[use]})
+    fit = CoxPHFitter().fit(df, "T", "E")
+    row = res.table[(res.table["score"] == "LAV_p0.01") & (res.table["outcome"] == "AF")].iloc[0]
+    assert row["n"] == len(df) and row["n_events"] == int(df["E"].sum())
+    assert abs(row["beta"] - fit.params_["z"]) < 1e-4 and abs(row["se"] - fit.standard_errors_["z"]) < 1e-4
+    # the baseline is years before the imaging visit: other people at risk, other ages
+    img = run["res"].table.set_index(["score", "outcome"]).loc[("LAV_p0.01", "AF")]
+    assert (row["n"], row["n_events"]) != (img["n"], img["n_events"])
+    age0 = participant_variables(main, keys.assign(instance=2), ["age"]).table["age"].to_numpy(float)
+    assert np.nanmean(age0) - np.nanmean(V["age"].to_numpy(float)) > 3
+    fig = prs_cumulative_hazard(out, score="LAV_p0.01", outcome="AF")
+    assert fig.axes[0].get_xlabel() == "years since baseline assessment"
+    fig_img = prs_cumulative_hazard(run["out"], score="LAV_p0.01", outcome="AF")
+    assert fig_img.axes[0].get_xlabel() == "years since imaging visit"
+
+
+def test_the_discovery_sample_and_its_relatives_are_left_out(run, tmp_path):
+    """``--discovery-samples`` removes target participants listed there, ``--kinship`` those related to any of
+    them above the threshold (a pair at 0.03 is not related at 0.0625); both counted with their reasons, and the
+    scores of the rest equal our scorer's on exactly the remaining participants (allele frequencies for mean
+    imputation over them, as plink2 after --keep)."""
+    target = run["target"]
+    fam = pd.read_csv(str(target.genotypes) + ".fam", sep=r"\s+", header=None, dtype=str)
+    eids = fam[1].astype(np.int64).to_numpy()
+    disc = np.r_[eids[:30], [9_000_000_001, 9_000_000_002]]          # 30 in the target + 2 others
+    (tmp_path / "disc.keep").write_text("FID IID\n" + "".join(f"{e} {e}\n" for e in disc))
+    rel = ["ID1 ID2 HetHet IBS0 Kinship"]
+    rel += [f"{eids[40 + i]} {disc[i % 32]} 0.1 0.001 0.2" for i in range(10)]     # related: left out
+    rel += [f"{disc[31]} {eids[60 + i]} 0.1 0.001 0.0884" for i in range(5)]        # related (listed second)
+    rel += [f"{eids[70 + i]} {disc[i]} 0.1 0.01 0.03" for i in range(5)]            # below 0.0625: kept
+    rel += [f"{eids[80]} {eids[81]} 0.1 0.001 0.25"]                                # both in the target: kept
+    (tmp_path / "ukb_rel.dat").write_text("\n".join(rel) + "\n")
+    out = tmp_path / "prs_unrelated"
+    _cli(["prs", "--gwas", str(run["work"] / "gw"), "--target-genotypes", str(target.genotypes),
+          "--target-ukb", str(target.main), "--thresholds", "1e-2", "--primary-threshold", "1e-2",
+          "--outcomes", "AF", "--scorer", "cardiolatent", "--no-auc", "--discovery-samples",
+          str(tmp_path / "disc.keep"), "--kinship", str(tmp_path / "ukb_rel.dat"), "--out", str(out), "--quiet"])
+    res = PrsResult.load(out)
+    gone = np.r_[eids[:30], eids[40:50], eids[60:65]]
+    assert res.summary.n_target == len(eids) - 45 and not np.isin(res.scores["eid"], gone).any()
+    assert res.summary.target_samples["in_discovery_gwas"] == 30
+    assert res.summary.target_samples["related_to_discovery"] == 15
+    ex = res.excluded[res.excluded["outcome"] == "all"]
+    assert sorted(ex["eid"]) == sorted(gone.tolist())
+    assert ex.set_index("eid").loc[eids[45], "reason"] == "related_to_discovery"
+    assert ex.set_index("eid").loc[eids[5], "reason"] == "in_discovery_gwas"
+    assert any("30 target participant(s) in the discovery sample" in n for n in res.summary.notes)
+    w = prs.read_score_file(out / "score.txt")
+    names = res.score_list.loc[res.score_list["n_variants"] > 0, "score"].tolist()
+    ref = prs.score_bed(target.genotypes, w[["ID", "A1", *names]], keep=[str(e) for e in res.scores["eid"]])
+    np.testing.assert_allclose(res.scores[names].to_numpy(), ref[[f"{n}_SUM" for n in names]].to_numpy(),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_a_target_inside_the_discovery_sample_is_one_line(run, tmp_path, capsys):
+    fam = str(run["target"].genotypes) + ".fam"
+    argv = ["prs", "--gwas", str(run["work"] / "gw"), "--target-genotypes", str(run["target"].genotypes),
+            "--target-ukb", str(run["target"].main), "--out", str(tmp_path / "o"), "--quiet"]
+    for extra, needle in ((["--discovery-samples", fam], "nobody is left to score"),
+                          (["--kinship", fam], "--kinship needs --discovery-samples"),
+                          (["--discovery-samples", str(tmp_path / "none.keep")], "--discovery-samples"),
+                          (["--discovery-samples", fam, "--kinship-threshold", "0.7"], "--kinship-threshold")):
+        assert cli(argv + extra) != 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], (extra, err)
+    assert not (tmp_path / "o").exists()

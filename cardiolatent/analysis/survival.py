@@ -68,6 +68,11 @@ class CoxSummary(Summary):
     notes: list = field(default_factory=list)
     groups: str | None = None
     quantiles: int | None = None
+    follow_from: str = "imaging visit"  # where follow-up starts: "imaging visit" or "baseline assessment"
+
+
+#: what ``CoxSummary.follow_from`` says for rows at each instance (0: baseline assessment)
+FOLLOW_FROM = {0: "baseline assessment", 2: "imaging visit", 3: "imaging visit"}
 
 
 @dataclass
@@ -271,6 +276,7 @@ def cox_latents(
         "latent_rows_excluded": {k: int(v) for k, v in L.excluded["reason"].value_counts().items()}
         if len(L.excluded) else {},
         "notes": notes,
+        "follow_from": FOLLOW_FROM[0] if len(L.keys) and (L.keys["instance"] == 0).all() else FOLLOW_FROM[2],
     }
     group_tables = {}
     if group is not None:

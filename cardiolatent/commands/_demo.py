@@ -112,7 +112,8 @@ def demo_steps(root: Path, cohort_root: Path) -> list[Step]:
                               "--covariates", TRUTH_H2_COVARIATES, "--quiet", "--out", str(root / "h2_truth.tsv")],
              deps=("true_parameters",)),
         Step("prs", "polygenic scores of the latents in the built-in target cohort (20,000 people)", "prs",
-             ["prs", "--gwas", str(root / "gwas"), "--quiet", "--out", str(root / "prs")], deps=("gwas_results",)),
+             ["prs", "--gwas", str(root / "gwas"), "--discovery-samples", str(root / "gwas_export" / "keep.txt"),
+              "--quiet", "--out", str(root / "prs")], deps=("gwas_results",)),
     ]
     names = tuple(s.name for s in steps[3:])
     steps += [

@@ -8,7 +8,9 @@ DESCRIPTION = (
     "the tools' results files; one score per latent and P threshold), scored on the target cohort's genotypes "
     "by the real plink2 --score (or cardiolatent's scorer, which gives the same numbers) and evaluated there, as "
     "the paper did in participants outside its imaging GWAS: Cox hazard ratio per SD of every score for each "
-    "outcome with the covariates; for the scores at --primary-threshold (one per latent) hazard ratios by "
+    "outcome with the covariates, followed from the baseline assessment or the imaging visit (--follow-from); "
+    "participants of the discovery GWAS and their relatives are left out with --discovery-samples / --kinship; "
+    "for the scores at --primary-threshold (one per latent) hazard ratios by "
     "tertile and Nelson-Aalen curves, prevalence in the bottom 5/10/20 % and top 20/10/5 % overall and by "
     "sex, and the out-of-fold AUC of the covariates alone, with the best score and with all scores in an "
     "L1-penalised logistic model (DeLong's test). Writes the folder --out (cox.tsv, tertiles.tsv, "
@@ -22,6 +24,7 @@ DESCRIPTION = (
 def add_arguments(p) -> None:
     from cardiolatent.commands._common import add_max_followup_argument
     from cardiolatent.genetics.prs_run import DEFAULT_PRIMARY_THRESHOLD, PRS_THRESHOLDS
+    from cardiolatent.genetics.prs_target import DISCOVERY_KINSHIP, FOLLOW_FROM
 
     p.add_argument("--gwas", required=True, nargs="+",
                    help="the discovery GWAS of the latents: a `cardiolatent gwas-results` folder, or the tools' "
@@ -34,6 +37,19 @@ def add_arguments(p) -> None:
     p.add_argument("--target-keep", default=None,
                    help="keep file (FID IID) or .fam of the target participants to score (e.g. from a "
                         "discovery / target split)")
+    p.add_argument("--discovery-samples", default=None,
+                   help="the discovery GWAS's participants (.fam / .psam / .sample, a keep file, or the exported "
+                        "phenotype file): target participants listed there are left out before scoring")
+    p.add_argument("--kinship", default=None,
+                   help="kinship table (UK Biobank's relatedness file, KING / plink2 .kin0): target participants "
+                        "related to anyone of --discovery-samples above --kinship-threshold are left out")
+    p.add_argument("--kinship-threshold", type=float, default=DISCOVERY_KINSHIP,
+                   help="kinship above which a target participant is related to the discovery sample "
+                        "(default %(default)s, the paper's)")
+    p.add_argument("--follow-from", choices=list(FOLLOW_FROM), default="auto",
+                   help="where follow-up starts: baseline (the assessment visit, instance 0: people outside the "
+                        "imaging study), imaging (the first imaging visit, instance 2), or auto (default): imaging "
+                        "when every target participant has an imaging visit, else baseline")
     p.add_argument("--thresholds", default=",".join(f"{t:g}" for t in PRS_THRESHOLDS),
                    help="comma-separated P thresholds, one score per latent and threshold")
     p.add_argument("--primary-threshold", type=float, default=DEFAULT_PRIMARY_THRESHOLD,
@@ -95,7 +111,13 @@ def run(args) -> int:
     for g in args.gwas:
         if not any(ch in str(g) for ch in "*?[") and not Path(g).exists():
             raise CardiolatentError(f"--gwas {g} does not exist")
-    for what, path in (("--target-ukb", args.target_ukb), ("--target-keep", args.target_keep)):
+    if args.kinship and not args.discovery_samples:
+        raise CardiolatentError("--kinship needs --discovery-samples (whom the target must be unrelated to)")
+    if not 0 <= args.kinship_threshold < 0.5:
+        raise CardiolatentError(f"--kinship-threshold must be a kinship coefficient in [0, 0.5), not "
+                                f"{args.kinship_threshold:g}")
+    for what, path in (("--target-ukb", args.target_ukb), ("--target-keep", args.target_keep),
+                       ("--discovery-samples", args.discovery_samples), ("--kinship", args.kinship)):
         if path is not None and not Path(path).exists():
             raise CardiolatentError(f"{what} {path} does not exist")
     follow = max_followup(args)
@@ -133,7 +155,8 @@ def run(args) -> int:
                   thresholds=thresholds, primary_threshold=args.primary_threshold, outcomes=outcomes,
                   covariates=args.covariates, scorer=args.scorer, keep=args.target_keep, max_followup_years=follow,
                   definitions=defs, auc=not args.no_auc, threads=args.threads, target_label=target_label,
-                  progress=say)
+                  follow_from=args.follow_from, discovery_samples=args.discovery_samples, kinship=args.kinship,
+                  kinship_threshold=args.kinship_threshold, progress=say)
     res.save(args.out)
     if not quiet:
         res.print_summary()

@@ -102,6 +102,8 @@ __all__ = [
     "read_sscore",
     "split_cohort",
     "score_name",
+    "keep_rows",
+    "related_pairs",
 ]
 
 #: P thresholds of the scores (PRSice-style defaults)
@@ -458,7 +460,7 @@ def _weights_frame(weights) -> pd.DataFrame:
 # our own scorer
 # --------------------------------------------------------------------------------------------
 
-def _keep_rows(fam: pd.DataFrame, keep) -> np.ndarray:
+def keep_rows(fam: pd.DataFrame, keep) -> np.ndarray:
     """Rows of the .fam to score: all, or those whose IID is in ``keep`` (eids / IIDs, or a file:
     ``FID IID`` / one id per line / a .fam)."""
     if keep is None:
@@ -506,7 +508,7 @@ def score_bed(bfile: str | os.PathLike, weights, *, keep=None, mean_impute: bool
     names = [str(c) for c in W.columns[2:]]
     bedfile = BedFile(bfile)
     pfx, fam, bim, n_all, m = bedfile.prefix, bedfile.fam, bedfile.bim, bedfile.n, bedfile.m
-    rows = _keep_rows(fam, keep)
+    rows = keep_rows(fam, keep)
     # variant matching
     dup_ids = bim["id"][bim["id"].duplicated(keep=False)]
     if W["ID"].isin(set(dup_ids)).any():
@@ -693,7 +695,7 @@ class CohortSplit:
         return files
 
 
-def _pairs_of(related, kinship_threshold: float | None) -> pd.DataFrame:
+def related_pairs(related, kinship_threshold: float | None) -> pd.DataFrame:
     """(id1, id2) int64 pairs from a DataFrame or a file (a kinship table read by
     :func:`cardiolatent.exports.samples.read_king`, or two id columns)."""
     if related is None:
@@ -746,7 +748,7 @@ def split_cohort(eids: Sequence[int] | np.ndarray, *, target_fraction: float = 0
         raise CardiolatentError("split_cohort needs at least 2 participants")
     if not 0 < target_fraction < 1:
         raise CardiolatentError(f"target_fraction must be between 0 and 1, not {target_fraction}")
-    pairs = _pairs_of(related, kinship_threshold)
+    pairs = related_pairs(related, kinship_threshold)
     pos = pd.Series(np.arange(e.size), index=e)
     inside = pairs["id1"].isin(pos.index) & pairs["id2"].isin(pos.index)
     parent = np.arange(e.size)

@@ -34,8 +34,11 @@ A folder (``cardiolatent prs --out DIR``), replaced as a unit:
   score lacks the variant): ``plink2 --bfile GENO --score score.txt 1 2 header-read cols=+scoresums
   --score-col-nums 3-<2 + n>`` scores other people the same way.
 - ``scores.parquet``: the target cohort's scores, a latents-like table ``eid, instance, <score>...``
-  (``cardiolatent cox --latents scores.parquet`` reads it).
-- ``excluded.tsv``, ``summary.json``.
+  (``cardiolatent cox --latents scores.parquet`` reads it). ``instance`` is where follow-up starts:
+  0 (the baseline assessment) or 2 (the first imaging visit): ``summary.follow_from``.
+- ``excluded.tsv`` (``eid, instance, outcome, reason``: target participants left out before scoring,
+  ``in_discovery_gwas`` / ``related_to_discovery`` with outcome ``all``, then the Cox models' exclusions),
+  ``summary.json``.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from cardiolatent.analysis.survival import CoxResult, CoxSummary
+from cardiolatent.analysis.survival import FOLLOW_FROM, CoxResult, CoxSummary
 from cardiolatent.results import Result, Summary
 
 #: the extra tables of a PRS result (file name -> attribute)
@@ -74,6 +77,9 @@ class PrsSummary(Summary):
     n_target: int = 0                                # participants scored
     clumping: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    follow_from: str = "imaging"                     # where follow-up starts: "baseline" (instance 0) or "imaging"
+    follow_from_reason: str = ""                     # why (``--follow-from auto`` decides from the main data)
+    target_samples: dict = field(default_factory=dict)  # counts: in the file, kept, left out (discovery, related)
 
 
 @dataclass
@@ -120,7 +126,8 @@ class PrsResult(Result):
         summ = CoxSummary.from_dict({"model": "Cox proportional hazards, Efron ties; score standardised",
                                      "outcomes": outcomes, "covariates": list(self.summary.covariates),
                                      "max_followup_years": self.summary.max_followup_years,
-                                     "n_latents": int(table["latent"].nunique()) if len(table) else 0})
+                                     "n_latents": int(table["latent"].nunique()) if len(table) else 0,
+                                     "follow_from": FOLLOW_FROM[0 if self.summary.follow_from == "baseline" else 2]})
         groups = {}
         if score is not None:
             summ.groups, summ.quantiles = str(score), 3
@@ -133,7 +140,8 @@ class PrsResult(Result):
         s = self.summary
         lines = [f"{len(self.score_list):,} scores of {len(s.latents):,} latents (P thresholds "
                  f"{', '.join(f'{t:g}' for t in s.thresholds)}) in {s.n_target:,} target participants; "
-                 f"scored by {s.scorer}"]
+                 f"scored by {s.scorer}",
+                 f"follow-up from {s.follow_from_reason or FOLLOW_FROM[0 if s.follow_from == 'baseline' else 2]}"]
         for o, c in s.outcomes.items():
             part = self.table[(self.table["outcome"] == o)] if len(self.table) else self.table
             best = ""

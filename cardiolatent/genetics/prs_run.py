@@ -44,6 +44,7 @@ from cardiolatent.genetics.prs import PrsWeights, plink2_score, prs_weights, sco
 from cardiolatent.genetics.prs_eval import delong_test, disease_status, multi_score_auc, prevalence_by_percentile
 from cardiolatent.genetics.prs_eval import scores_as_latents
 from cardiolatent.genetics.prs_result import AUC_MODELS, PrsResult, PrsSummary
+from cardiolatent.genetics.prs_target import DISCOVERY_KINSHIP, follow_from_instance, target_samples
 from cardiolatent.gwas.bedfile import BedFile
 from cardiolatent.gwas.readers import discover_results
 from cardiolatent.latents import select_columns
@@ -183,6 +184,7 @@ def evaluate_scores(scores: pd.DataFrame, main: Any, weights: PrsWeights, *, eva
     say = progress or (lambda text: None)
     outcomes = expand_names(outcomes)
     covs = expand_names(covariates)
+    instance = int(scores["instance"].iloc[0]) if len(scores) else 2  # where follow-up starts (0: baseline)
     score_cols = [c for c in scores.columns if c not in ("eid", "instance")]
     evaluated = [s for s in evaluated if s in score_cols]
     say(f"Cox models of {len(score_cols)} scores for {', '.join(outcomes)}")
@@ -201,8 +203,8 @@ def evaluate_scores(scores: pd.DataFrame, main: Any, weights: PrsWeights, *, eva
     notes = list(cox.summary.notes)
     for o in outcomes:
         say(f"{o}: tertiles, prevalence by percentile" + (", AUC" if auc else ""))
-        status = disease_status(main, keys["eid"].to_numpy(), o, max_followup_years=max_followup_years,
-                                definitions=definitions)
+        status = disease_status(main, keys["eid"].to_numpy(), o, instance=instance,
+                                max_followup_years=max_followup_years, definitions=definitions)
         gi = group_inputs(main, keys, o, covariates=covs, max_followup_years=max_followup_years,
                           definitions=definitions)
         ranked = table[(table["outcome"] == o) & table["score"].isin(evaluated)].sort_values("p", kind="stable")
@@ -263,7 +265,9 @@ def run_prs(gwas, target_genotypes: str | os.PathLike, target_main: Any, *, late
             thresholds: Sequence[float] = PRS_THRESHOLDS, primary_threshold: float | None = None,
             outcomes: Sequence[str] = ("AF", "MI"), covariates: Sequence[str] | str = ("age", "sex"),
             scorer: str = "auto", keep=None, max_followup_years: float | None = 10.0, definitions=None,
-            auc: bool = True, threads: int = 1, target_label: dict | None = None, progress=None) -> PrsResult:
+            auc: bool = True, threads: int = 1, target_label: dict | None = None, follow_from: str = "auto",
+            discovery_samples=None, kinship=None, kinship_threshold: float = DISCOVERY_KINSHIP,
+            progress=None) -> PrsResult:
     """Polygenic scores of latents from a discovery GWAS, scored and evaluated in a target cohort.
 
     Parameters
@@ -277,6 +281,11 @@ def run_prs(gwas, target_genotypes: str | os.PathLike, target_main: Any, *, late
     thresholds : P thresholds; ``primary_threshold`` (default :data:`DEFAULT_PRIMARY_THRESHOLD` when
         among them, else the largest) picks the evaluated scores.
     scorer : ``auto`` / ``plink2`` / ``cardiolatent`` (:func:`score_target`). ``keep``: target ids.
+    follow_from : ``baseline`` (instance 0), ``imaging`` (instance 2) or ``auto`` (imaging when every
+        scored participant has an imaging visit, else baseline): :func:`~cardiolatent.genetics.prs_target.follow_from_instance`.
+    discovery_samples, kinship, kinship_threshold : participants of the discovery sample, and those
+        related to it above the threshold, are left out of the target before scoring
+        (:func:`~cardiolatent.genetics.prs_target.target_samples`; counted in ``excluded``).
     Others: as :func:`evaluate_scores`. ``target_label``: what the summary says of the target.
     """
     say = progress or (lambda text: None)
@@ -287,16 +296,22 @@ def run_prs(gwas, target_genotypes: str | os.PathLike, target_main: Any, *, late
         raise CardiolatentError(f"--primary-threshold {primary_threshold:g} is not one of --thresholds "
                                 f"{','.join(f'{t:g}' for t in ts)}")
     bed = BedFile(target_genotypes)
+    chosen = target_samples(bed.fam, keep=keep, discovery=discovery_samples, related=kinship,
+                            kinship_threshold=kinship_threshold)
     if isinstance(target_main, (str, os.PathLike)):
         say(f"reading the target cohort's main data {target_main}")
         target_main = read_main(target_main)
+    eids = pd.to_numeric(pd.Series(chosen.iids), errors="coerce").dropna().astype(np.int64).to_numpy()
+    instance, why = follow_from_instance(target_main, eids, follow_from)
+    say(f"follow-up from {why}")
     if latents is not None:
         latents = select_columns(gwas_latents(gwas), latents, f"the GWAS {gwas}")
     say("weights by clumping and thresholding")
     w = prs_weights(gwas, ts, latents=latents)
     say(f"scoring {bed.n:,} target participants on {int((w.scores['n_variants'] > 0).sum())} scores")
-    raw, scorer_label = score_target(w, bed.prefix, scorer=scorer, keep=keep, threads=threads)
-    scores = scores_as_latents(raw, kind="sum")
+    raw, scorer_label = score_target(w, bed.prefix, scorer=scorer, keep=keep if chosen.excluded.empty else chosen.iids,
+                                     threads=threads)
+    scores = scores_as_latents(raw, kind="sum", instance=instance)
     nonzero = w.scores[w.scores["n_variants"] > 0]
     evaluated = nonzero.loc[nonzero["p_threshold"] == float(primary_threshold), "score"].tolist()
     # one note for the scores without a variant (clumping lists each), the others as they are
@@ -305,16 +320,26 @@ def run_prs(gwas, target_genotypes: str | os.PathLike, target_main: Any, *, late
     if empty:
         notes.append(f"{len(empty)} of {len(w.scores)} score(s) have no variant below their threshold (0 for "
                       f"everyone) and are not evaluated (e.g. {', '.join(empty[:3])})")
+    info = chosen.info
+    for reason, what in (("in_discovery_gwas", "in the discovery sample"),
+                         ("related_to_discovery", f"related to it (kinship > {kinship_threshold:g})")):
+        if info.get(reason):
+            notes.append(f"{info[reason]:,} target participant(s) {what} left out before scoring ({reason})")
     ev = evaluate_scores(scores, target_main, w, evaluated=evaluated, outcomes=outcomes, covariates=covariates,
                          max_followup_years=max_followup_years, definitions=definitions, auc=auc, progress=say)
+    left_out = chosen.excluded.assign(instance=np.int64(instance), outcome="all")[["eid", "instance", "outcome",
+                                                                                    "reason"]]
+    excluded = pd.concat([left_out, ev["excluded"]], ignore_index=True) if len(left_out) else ev["excluded"]
     summary = PrsSummary(
         discovery=str(w.info.get("source", {}).get("gwas_results") or w.info.get("source", {}).get("results")),
         target={"genotypes": str(bed.prefix), "n_genotyped": int(bed.n), **(target_label or {})},
         scorer=scorer_label, thresholds=ts, primary_threshold=float(primary_threshold),
         latents=list(dict.fromkeys(w.scores["latent"].astype(str))), evaluated=evaluated,
         outcomes=ev["outcomes"], covariates=list(expand_names(covariates)), max_followup_years=max_followup_years,
-        n_target=int(len(scores)), clumping=dict(w.info.get("clumping", {})), notes=notes + ev["notes"])
-    return PrsResult(table=ev["table"], excluded=ev["excluded"], summary=summary, tertiles=ev["tertiles"],
+        n_target=int(len(scores)), clumping=dict(w.info.get("clumping", {})), notes=notes + ev["notes"],
+        follow_from="baseline" if instance == 0 else "imaging", follow_from_reason=why,
+        target_samples={k: v for k, v in info.items() if k != "everyone"})
+    return PrsResult(table=ev["table"], excluded=excluded, summary=summary, tertiles=ev["tertiles"],
                      cumulative_hazard=ev["cumulative_hazard"], prevalence=ev["prevalence"], auc=ev["auc"],
                      l1_coefficients=ev["l1_coefficients"], weights=w.table, score_list=w.scores,
                      score_file=w.plink2_table(), scores=scores)

@@ -418,7 +418,8 @@ def _at_risk_rows(ax, curves: dict, ticks, colours: dict, *, row_labels: bool) -
 def survival_curves(result_or_path, *, outcome: str | None = None, kind: str = "kaplan_meier", by: str = "all",
                     ax=None, at_risk: bool = True, ci: bool = True):
     """Step curves of each quantile group (T1-T3; Okabe-Ito blue, orange, green) of the score of
-    ``cox --groups``, with light CI bands, x = years since the imaging visit.
+    ``cox --groups``, with light CI bands, x = years since the start of follow-up (the imaging visit, or
+    the baseline assessment for a table at instance 0: ``summary.follow_from``).
 
     ``kind="kaplan_meier"``: y = cumulative incidence in % = 100 (1 - Kaplan-Meier survival), band
     from the survival CI; ``"nelson_aalen"``: y = cumulative hazard (Nelson-Aalen), with its CI.
@@ -498,7 +499,7 @@ def _survival_curves(res, source, *, outcome=None, kind="kaplan_meier", by="all"
             a.set_ylim(0, top)
             a.yaxis.set_major_locator(mticker.MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
             a.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
-            a.set_xlabel("years since imaging visit")
+            a.set_xlabel(f"years since {getattr(res.summary, 'follow_from', None) or 'imaging visit'}")
             head = "all participants" if lv == "all" else lv
             a.set_title(f"{head} (n = {n_all:,}, {ev_all:,} event{'s' if ev_all != 1 else ''})", loc="left",
                         fontsize=7)

@@ -437,7 +437,14 @@ def _prs_tables(it: Loaded) -> list[dict]:
     tgt = rec.get("target") or {}
     note = (f"{rec.get('n_target', 0):,} target participants ({'the built-in target cohort' if tgt.get('built_in') else tgt.get('main', '')}); "
             f"weights from {rec.get('discovery', '')}; scored by {rec.get('scorer', '')}; P thresholds "
-            f"{', '.join(f'{t:g}' for t in rec.get('thresholds', []))} (evaluated: {rec.get('primary_threshold', 0):g}).")
+            f"{', '.join(f'{t:g}' for t in rec.get('thresholds', []))} (evaluated: {rec.get('primary_threshold', 0):g}); "
+            f"follow-up from {rec.get('follow_from_reason') or 'the first imaging visit'}.")
+    chosen = rec.get("target_samples") or {}
+    if chosen.get("discovery_n"):
+        note += (f" Checked against the {chosen['discovery_n']:,} participants of the discovery sample: "
+                 f"{chosen.get('in_discovery_gwas', 0):,} target participants in it and "
+                 f"{chosen.get('related_to_discovery', 0):,} related to it left out"
+                 + ("" if chosen.get("kinship_threshold") is not None else " (relatedness not checked)") + ".")
     tabs = [table(res.table.sort_values("p", kind="stable"),
                   f"{it.label}: hazard ratio per SD of polygenic score (Cox, {', '.join(rec.get('covariates', []))})",
                   ["score", "outcome", "hr", "hr_ci_low", "hr_ci_high", "p", "n_variants", "n", "n_events", "status"],
