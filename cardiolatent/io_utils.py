@@ -27,6 +27,12 @@ from cardiolatent.errors import CardiolatentError
 TABLE_SUFFIXES = (".tsv.gz", ".csv.gz", ".txt.gz", ".parquet", ".tsv", ".csv", ".txt")
 
 
+def natural_key(text) -> list:
+    """Sort key that orders the numbers inside names by value: ``Z2`` before ``Z10``, ``S42_Z3`` before
+    ``S1701_Z0``."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(text))]
+
+
 def cache_root() -> Path:
     """The folder cardiolatent keeps caches in: ``$CARDIOLATENT_HOME``, else
     ``$XDG_CACHE_HOME/cardiolatent``, else ``~/.cache/cardiolatent`` (not created here)."""

@@ -28,6 +28,7 @@ from cardiolatent.errors import CardiolatentError
 from cardiolatent.genetics.ldsc import (H2_COLUMNS, RG_COLUMNS, gcov_regression, h2_regression, ldsc, ldsc_h2,
                                         ldsc_rg, merge_sumstats)
 from cardiolatent.genetics.ldscores import LDScores, compute_ld_scores, read_ld_scores, write_ld_scores
+from cardiolatent.io_utils import natural_key
 from cardiolatent.synth.genotypes import read_bed, simulate_genotypes
 
 _errs = np.geterr()
@@ -230,6 +231,25 @@ def test_batches_equal_one_at_a_time():
     assert list(wide.h2.columns) == list(H2_COLUMNS) and list(wide.rg.columns) == list(RG_COLUMNS)
     assert len(wide.rg) == 10 * 9 // 2 and (wide.h2["status"] == "ok").all()
     assert wide.h2["n_snps"].tolist() == np.isfinite(merged.z).sum(axis=0).tolist()
+
+
+def test_phenotypes_in_natural_order_whatever_the_input_order():
+    """h2 rows come as Z1, Z2, Z10 (not file order, not Z1, Z10, Z2), rg rows sorted the same way by their
+    pair (each pair oriented as the inputs came); the values follow their names."""
+    ld, wld, n1, _, M, z1, z2 = _simulate(7, S=4_000, cols=2)
+    ids = np.array([f"v{k}" for k in range(ld.size)])
+    ldt = LDScores(table=pd.DataFrame({"chrom": "2", "id": ids, "pos": np.arange(ld.size) + 1, "l2": ld}), m=M)
+    z = np.concatenate([z1, z2], axis=1)
+    names = ["Z10", "Z2", "Z1", "Z0"]
+    tabs = {nm: pd.DataFrame({"id": ids, "effect_allele": "C", "other_allele": "T", "z": z[:, k], "n": n1})
+            for k, nm in enumerate(names)}
+    res = ldsc(tabs, ldt, m=M)
+    assert res.h2["phenotype"].tolist() == ["Z0", "Z1", "Z2", "Z10"]
+    keys = [(natural_key(a), natural_key(b)) for a, b in zip(res.rg["phenotype1"], res.rg["phenotype2"])]
+    assert keys == sorted(keys) and len(keys) == 6
+    one = ldsc({"Z10": tabs["Z10"]}, ldt, m=M).h2.iloc[0]
+    row = res.h2.set_index("phenotype").loc["Z10"]
+    assert row["h2"] == pytest.approx(one["h2"], rel=1e-12) and row["se"] == pytest.approx(one["se"], rel=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ from scipy.stats import chi2 as chi2_dist
 
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.genetics.ldscores import LDScores
+from cardiolatent.io_utils import natural_key
 from cardiolatent.gwas.readers import ResultFile, discover_results, iter_chunks
 
 __all__ = [
@@ -915,6 +916,12 @@ def ldsc(results, ld: LDScores, w_ld: LDScores | None = None, *, rg: bool | Iter
         rgt = ldsc_rg(merged, pairs=None if rg is True else list(rg), intercept_h2=intercept_h2,
                       intercept_gcov=intercept_gcov, two_step=two_step, chisq_max=chisq_max, n_blocks=n_blocks,
                       batch=batch, max_memory_mb=max_memory_mb, h2_fit=fit)
+    # rows in the natural order of the names (Z2 before Z10), whatever order the files were found in
+    h2 = h2.iloc[sorted(range(len(h2)), key=lambda i: natural_key(h2["phenotype"].iloc[i]))].reset_index(drop=True)
+    if len(rgt):
+        rgt = rgt.iloc[sorted(range(len(rgt)), key=lambda i: (natural_key(rgt["phenotype1"].iloc[i]),
+                                                             natural_key(rgt["phenotype2"].iloc[i])))]
+        rgt = rgt.reset_index(drop=True)
     summary = dict(method=METHOD, n_phenotypes=len(merged.phenotypes), n_pairs=int(len(rgt)),
                    n_variants=int(len(merged.variants)), m=merged.m, ld_scores=merged.ld_source,
                    w_ld_scores=merged.w_ld_source, n_blocks=int(n_blocks), two_step=two_step, chisq_max=chisq_max,

@@ -29,6 +29,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextPath
 
 from cardiolatent.errors import CardiolatentError
+from cardiolatent.io_utils import natural_key
 from cardiolatent.plotting._inputs import as_result
 from cardiolatent.plotting.style import CYCLE, DOUBLE_COLUMN_MM, GREY, SINGLE_COLUMN_MM, figure, style
 
@@ -101,10 +102,6 @@ def _pick(given: list[str] | None, available: list[str], option: str, where: str
     return [low[g.lower()] for g in given]
 
 
-def _natural(s: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(s))]
-
-
 def safe_name(text: str) -> str:
     """``text`` as a file-name part: letters, digits, ``-``, ``_`` and ``.`` kept, others ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "x"
@@ -175,7 +172,7 @@ def _forest_rows(res, source, outcome, latents, top, sort):
         elif sort == "p":
             d = d.sort_values("p", kind="mergesort")
         elif sort == "latent":
-            d = d.iloc[sorted(range(len(d)), key=lambda i: _natural(d["latent"].iloc[i]))]
+            d = d.iloc[sorted(range(len(d)), key=lambda i: natural_key(d["latent"].iloc[i]))]
         out[o] = (d.reset_index(drop=True), note)
     return out
 
@@ -454,7 +451,7 @@ def _survival_curves(res, source, *, outcome=None, kind="kaplan_meier", by="all"
     levels = [lv for lv in levels if lv in levels_present]
     if not levels:
         raise CardiolatentError(f"{where}: no {'sex strata' if by == 'sex' else 'overall'} curves for {o}")
-    groups = sorted(dict.fromkeys(sub["group"].astype(str)), key=_natural)
+    groups = sorted(dict.fromkeys(sub["group"].astype(str)), key=natural_key)
     colours = {g: CYCLE[i % len(CYCLE)] for i, g in enumerate(groups)}
     labels = _hr_labels(res, source, o, groups, "all")
     score = getattr(res.summary, "groups", None) or "score"
@@ -588,7 +585,7 @@ def _tertile_rows(res, source, outcome, reference):
         hr = hr[allrows] if allrows.any() else hr
     if not len(hr):
         raise CardiolatentError(f"{where}: no rows to draw in a tertile forest plot")
-    groups = sorted(set(hr["reference"].astype(str)) | set(hr["group"].astype(str)), key=_natural)
+    groups = sorted(set(hr["reference"].astype(str)) | set(hr["group"].astype(str)), key=natural_key)
     ref = _reference_group(reference, groups, where)
     names = group_names(groups)
     outcomes = _pick(_names(outcome, "outcome"), list(dict.fromkeys(hr["outcome"].astype(str))), "outcome", where)
