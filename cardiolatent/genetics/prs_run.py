@@ -308,7 +308,7 @@ def run_prs(gwas, target_genotypes: str | os.PathLike, target_main: Any, *, late
         latents = select_columns(gwas_latents(gwas), latents, f"the GWAS {gwas}")
     say("weights by clumping and thresholding")
     w = prs_weights(gwas, ts, latents=latents)
-    say(f"scoring {bed.n:,} target participants on {int((w.scores['n_variants'] > 0).sum())} scores")
+    say(f"scoring {len(chosen.iids):,} target participants on {int((w.scores['n_variants'] > 0).sum())} scores")
     raw, scorer_label = score_target(w, bed.prefix, scorer=scorer, keep=keep if chosen.excluded.empty else chosen.iids,
                                      threads=threads)
     scores = scores_as_latents(raw, kind="sum", instance=instance)
