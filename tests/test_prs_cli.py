@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
+from cardiolatent.analysis.survival import CoxResult
 from cardiolatent.cli import main as cli
 from cardiolatent.genetics import prs
 from cardiolatent.genetics.prs_result import AUC_MODELS, PrsResult
@@ -234,6 +235,14 @@ def test_followed_from_the_baseline_assessment(run, tmp_path):
     assert (row["n"], row["n_events"]) != (img["n"], img["n_events"])
     age0 = participant_variables(main, keys.assign(instance=2), ["age"]).table["age"].to_numpy(float)
     assert np.nanmean(age0) - np.nanmean(V["age"].to_numpy(float)) > 3
+    # the hand-off: cox reads scores.parquet and follows the same people from the same visit
+    _cli(["cox", "--latents", str(out / "scores.parquet"), "--ukb", str(run["target"].main), "--outcomes", "AF",
+          "--covariates", "age,sex", "--out", str(tmp_path / "cox.tsv"), "--quiet"])
+    cox = CoxResult.load(tmp_path / "cox.tsv")
+    again = cox.table.set_index(["latent", "outcome"]).loc[("LAV_p0.01", "AF")]
+    assert cox.summary.follow_from == "baseline assessment"
+    assert (again["n"], again["n_events"]) == (row["n"], row["n_events"])
+    assert again["beta"] == pytest.approx(row["beta"], rel=1e-9)
     fig = prs_cumulative_hazard(out, score="LAV_p0.01", outcome="AF")
     assert fig.axes[0].get_xlabel() == "years since baseline assessment"
     fig_img = prs_cumulative_hazard(run["out"], score="LAV_p0.01", outcome="AF")
