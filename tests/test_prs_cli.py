@@ -16,11 +16,14 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
-from cardiolatent.analysis.survival import CoxResult
+from cardiolatent.analysis.design import participant_variables
+from cardiolatent.analysis.survival import CoxResult, survival_data
 from cardiolatent.cli import main as cli
 from cardiolatent.genetics import prs
 from cardiolatent.genetics.prs_result import AUC_MODELS, PrsResult
+from cardiolatent.plotting.prs import prs_cumulative_hazard
 from cardiolatent.synth.build import make_target_cohort
+from cardiolatent.ukb.read import read_main
 
 GWAS_SEED, GWAS_N = 11, 2000  # tests/conftest.py GWAS
 
@@ -75,28 +78,29 @@ def test_the_la_volume_score_predicts_af_in_the_planted_direction(run):
     assert set(res.prevalence["by"]) == {"all", "female", "male"}
 
 
-def test_cox_rows_equal_lifelines_on_the_saved_scores(run):
-    """The per-SD hazard ratio of a score equals lifelines' Cox of the saved score (standardised) with age
-    and sex on the follow-up cardiolatent derives from the target's main data, to 1e-4 in log HR: the
-    scores reach the model on the right participants."""
-    from cardiolatent.analysis.design import participant_variables
-    from cardiolatent.analysis.survival import survival_data
-    from cardiolatent.ukb.read import read_main
-
-    res, target = run["res"], run["target"]
-    main = read_main(target.main)
+def _check_against_lifelines(res: PrsResult, main, score: str = "LAV_p0.01", outcome: str = "AF"):
+    """The Cox row of ``score`` equals lifelines' Cox of the saved score (standardised) with age and sex on the
+    follow-up cardiolatent derives from the main data at the scores' instance, to 1e-4 in log HR and SE;
+    returns the row and the covariate table."""
     keys = res.scores[["eid", "instance"]]
-    S = survival_data(main, keys, "AF")
+    S = survival_data(main, keys, outcome)
     V = participant_variables(main, keys, ["age", "sex"]).table
     use = pd.isna(S.reason) & V[["age", "sex"]].notna().all(axis=1).to_numpy()
-    x = res.scores["LAV_p0.01"].to_numpy(float)[use]
+    x = res.scores[score].to_numpy(float)[use]
     df = pd.DataFrame({"T": S.time[use], "E": S.event[use], "z": (x - x.mean()) / x.std(ddof=1),
                        "age": V["age"].to_numpy(float)[use], "sex": V["sex"].to_numpy(float)[use]})
     fit = CoxPHFitter().fit(df, "T", "E")
-    row = res.table[(res.table["score"] == "LAV_p0.01") & (res.table["outcome"] == "AF")].iloc[0]
+    row = res.table[(res.table["score"] == score) & (res.table["outcome"] == outcome)].iloc[0]
     assert row["n"] == len(df) and row["n_events"] == int(df["E"].sum())
     assert abs(row["beta"] - fit.params_["z"]) < 1e-4
     assert abs(row["se"] - fit.standard_errors_["z"]) < 1e-4
+    return row, V
+
+
+def test_cox_rows_equal_lifelines_on_the_saved_scores(run):
+    """The per-SD hazard ratio of a score equals lifelines' on the saved scores: the scores reach the model on
+    the right participants."""
+    _check_against_lifelines(run["res"], read_main(run["target"].main))
 
 
 def test_auc_models_and_round_trip(run):
@@ -204,11 +208,6 @@ def test_followed_from_the_baseline_assessment(run, tmp_path):
     """``--follow-from baseline``: the scores are a table at instance 0 and each Cox row equals lifelines on
     the follow-up from the baseline visit (53-0.0) with age and sex at that visit, to 1e-4 in log HR; the
     figures say where the years start."""
-    from cardiolatent.analysis.design import participant_variables
-    from cardiolatent.analysis.survival import survival_data
-    from cardiolatent.plotting.prs import prs_cumulative_hazard
-    from cardiolatent.ukb.read import read_main
-
     out = tmp_path / "prs_baseline"
     _cli(["prs", "--gwas", str(run["work"] / "gw"), "--target-genotypes", str(run["target"].genotypes),
           "--target-ukb", str(run["target"].main), "--thresholds", "1e-2", "--primary-threshold", "1e-2",
@@ -220,16 +219,7 @@ def test_followed_from_the_baseline_assessment(run, tmp_path):
     assert run["res"].summary.follow_from == "imaging"  # auto: every built-in target participant was imaged
     main = read_main(run["target"].main)
     keys = res.scores[["eid", "instance"]]
-    S = survival_data(main, keys, "AF")
-    V = participant_variables(main, keys, ["age", "sex"]).table
-    use = pd.isna(S.reason) & V[["age", "sex"]].notna().all(axis=1).to_numpy()
-    x = res.scores["LAV_p0.01"].to_numpy(float)[use]
-    df = pd.DataFrame({"T": S.time[use], "E": S.event[use], "z": (x - x.mean()) / x.std(ddof=1),
-                       "age": V["age"].to_numpy(float)[use], "sex": V["sex"].to_numpy(float)[use]})
-    fit = CoxPHFitter().fit(df, "T", "E")
-    row = res.table[(res.table["score"] == "LAV_p0.01") & (res.table["outcome"] == "AF")].iloc[0]
-    assert row["n"] == len(df) and row["n_events"] == int(df["E"].sum())
-    assert abs(row["beta"] - fit.params_["z"]) < 1e-4 and abs(row["se"] - fit.standard_errors_["z"]) < 1e-4
+    row, V = _check_against_lifelines(res, main)
     # the baseline is years before the imaging visit: other people at risk, other ages
     img = run["res"].table.set_index(["score", "outcome"]).loc[("LAV_p0.01", "AF")]
     assert (row["n"], row["n_events"]) != (img["n"], img["n_events"])
