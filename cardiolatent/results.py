@@ -126,6 +126,10 @@ class Result:
         """Other tables saved with the result: file-name part -> table (e.g. ``"kaplan_meier.tsv"``)."""
         return {}
 
+    def extra_texts(self) -> dict[str, str]:
+        """Text files saved with the result (e.g. a tool's log): file-name part -> text."""
+        return {}
+
     @classmethod
     def _from_saved(cls, table: pd.DataFrame, excluded: pd.DataFrame, summary: dict,
                     extras: dict[str, pd.DataFrame]) -> "Result":
@@ -151,13 +155,13 @@ class Result:
         if self.layout == "folder":
             paths = {"table": out / self.table_name, "excluded": out / "excluded.tsv",
                      "summary": out / "summary.json"}
-            paths.update({name: out / name for name in self.extra_tables()})
+            paths.update({name: out / name for name in [*self.extra_tables(), *self.extra_texts()]})
             return paths
         check_table_output(out)
         stem = table_stem(out)
         paths = {"table": out, "excluded": out.with_name(f"{stem}.excluded.tsv"),
                  "summary": out.with_name(f"{stem}.summary.json")}
-        paths.update({name: out.with_name(f"{stem}.{name}") for name in self.extra_tables()})
+        paths.update({name: out.with_name(f"{stem}.{name}") for name in [*self.extra_tables(), *self.extra_texts()]})
         return paths
 
     def summary_record(self, paths: dict[str, Path]) -> dict:
@@ -172,14 +176,17 @@ class Result:
         """Write the result's files as a unit (module docstring); returns ``part -> path``."""
         paths = self.files(out)
         tables = {"table": self.table, "excluded": self.excluded, **self.extra_tables()}
+        texts = self.extra_texts()
         rec = self.summary_record(paths)
         if self.layout == "folder":
             with atomic_dir(out) as tmp:
                 for part, df in tables.items():
                     _write(df, tmp / paths[part].name)
+                for part, text in texts.items():
+                    _write_text(text, tmp / paths[part].name)
                 (tmp / "summary.json").write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
             return paths
-        _save_files(paths, tables, rec)
+        _save_files(paths, tables, rec, texts)
         return paths
 
     @classmethod
@@ -262,8 +269,15 @@ def _write(df: pd.DataFrame, path: Path) -> None:
         df.to_csv(path, sep="\t", index=False, lineterminator="\n")
 
 
-def _save_files(paths: dict[str, Path], tables: dict[str, pd.DataFrame], rec: dict) -> None:
-    """Write every file to a temporary sibling, then rename them all into place, summary last.
+def _write_text(text: str, path: Path) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+
+
+def _save_files(paths: dict[str, Path], tables: dict[str, pd.DataFrame], rec: dict,
+                texts: dict[str, str] | None = None) -> None:
+    """Write every file (tables, then ``texts``) to a temporary sibling, then rename them all into place,
+    summary last.
 
     Each file is an :func:`~cardiolatent.io_utils.atomic_path`; they are held open together so
     that none is renamed before all are written (the summary's was opened first: renamed last).
@@ -272,10 +286,13 @@ def _save_files(paths: dict[str, Path], tables: dict[str, pd.DataFrame], rec: di
     previous = listed_files(paths["summary"])
     with contextlib.ExitStack() as stack:
         summary_tmp = stack.enter_context(atomic_path(paths["summary"]))
-        temps = {part: stack.enter_context(atomic_path(paths[part], suffix=table_suffix(paths[part])))
-                 for part in tables}
+        temps = {part: stack.enter_context(atomic_path(paths[part], suffix=table_suffix(paths[part])
+                                                       or paths[part].suffix))
+                 for part in [*tables, *(texts or {})]}
         for part, df in tables.items():
             _write(df, temps[part])
+        for part, text in (texts or {}).items():
+            _write_text(text, temps[part])
         summary_tmp.write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
     written = {p.name for p in paths.values()}
     for name in previous - written:  # stale files of an earlier save of this output

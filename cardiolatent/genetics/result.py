@@ -21,9 +21,7 @@ The tools' full logs are kept beside the result (``X.bolt.log``). Files of ``h2.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -35,8 +33,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.io_utils import atomic_path, check_table_output, read_table, table_stem
-from cardiolatent.results import Result, Summary, empty_excluded, listed_files, read_record, write_table
+from cardiolatent.io_utils import check_table_output, read_table, table_stem
+from cardiolatent.results import Result, Summary, empty_excluded, read_record
 
 #: the columns every h2 table starts with (then the method's extras)
 H2_COLUMNS = ["phenotype", "method", "h2", "se", "n", "status"]
@@ -181,38 +179,17 @@ class HeritabilityResult(Result):
     def extra_tables(self) -> dict[str, pd.DataFrame]:
         return {"rg.tsv": self.rg}
 
-    def files(self, out: str | os.PathLike) -> dict[str, Path]:
-        """``table``, ``excluded``, ``summary``, ``rg.tsv`` and one ``<name>.log`` per log, beside ``out``."""
-        paths = super().files(out)
-        stem = table_stem(Path(out))
-        paths.update({name: Path(out).with_name(f"{stem}.{name}") for name in self.logs})
-        return paths
+    def extra_texts(self) -> dict[str, str]:
+        """BOLT's logs, saved as ``<stem>.<name>`` beside the tables."""
+        return dict(self.logs)
 
     def save(self, out: str | os.PathLike) -> dict[str, Path]:
-        """Write the tables, the logs and the summary as a unit: every file goes to a temporary sibling
-        first and all are renamed into place only when all are written (the summary last); files an
-        earlier save of ``out`` listed and this one does not write are removed."""
-        out = Path(out)
-        check_table_output(out)
+        """Write the tables, the logs and the summary as a unit (:meth:`cardiolatent.results.Result.save`:
+        every file to a temporary sibling, all renamed into place only when all are written, the summary
+        last; files an earlier save of ``out`` listed and this one does not write are removed)."""
+        check_table_output(Path(out))
         self._fill_counts()
-        paths = self.files(out)
-        rec = self.summary_record(paths)
-        previous = listed_files(paths["summary"])
-        tables = {"table": self.table, "excluded": self.excluded, **self.extra_tables()}
-        with contextlib.ExitStack() as stack:
-            summary_tmp = stack.enter_context(atomic_path(paths["summary"]))
-            temps = {part: stack.enter_context(atomic_path(paths[part], suffix=paths[part].suffix))
-                     for part in [*tables, *self.logs]}
-            for part, df in tables.items():
-                write_table(df, temps[part])
-            for part, text in self.logs.items():
-                with open(temps[part], "w", encoding="utf-8", newline="\n") as fh:
-                    fh.write(text)
-            summary_tmp.write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
-        for name in previous - {p.name for p in paths.values()}:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                (out.parent / name).unlink()
-        return paths
+        return super().save(out)
 
     @classmethod
     def load(cls, out: str | os.PathLike) -> "HeritabilityResult":
