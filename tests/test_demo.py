@@ -25,6 +25,9 @@ from cardiolatent.genetics.prs_result import PrsResult
 from cardiolatent.report import build_report
 from cardiolatent.report.collect import SECTIONS
 
+# one worker runs this module (pyproject: --dist loadgroup), so the whole demo is built once
+pytestmark = pytest.mark.xdist_group("demo")
+
 
 def _writer(name, log, text=lambda: "x"):
     def act(study):
