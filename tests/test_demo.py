@@ -25,9 +25,6 @@ from cardiolatent.genetics.prs_result import PrsResult
 from cardiolatent.report import build_report
 from cardiolatent.report.collect import SECTIONS
 
-# one worker runs this module (pyproject: --dist loadgroup), so the whole demo is built once
-pytestmark = pytest.mark.xdist_group("demo")
-
 
 def _writer(name, log, text=lambda: "x"):
     def act(study):
@@ -142,11 +139,16 @@ def test_bad_demo_requests_are_one_line(tmp_path, capsys, case, message):
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "run"
-    assert cli(["demo", "--out", str(out), "--quiet"]) == 0
-    return out
+@pytest.mark.slow
+def test_the_whole_demo(tmp_path, capsys, monkeypatch):
+    """The whole demo at N = 200, then its checks in turn. One test, not a module fixture shared by several:
+    with -n 2, each worker that ran one of them built the whole demo again (262 s and 238 s of setup)."""
+    demo = tmp_path / "demo" / "run"
+    assert cli(["demo", "--out", str(demo), "--quiet"]) == 0
+    _the_demo_fills_every_section_of_its_report(demo)
+    _the_planted_truth_is_marked(demo)
+    _a_rerun_reuses_every_step_and_steps_redo_one(demo, capsys)
+    _without_plink2_the_gwas_is_our_own_scan_and_says_so(demo, tmp_path, monkeypatch)
 
 
 def _cohort():
@@ -160,8 +162,7 @@ def _table(section, caption):
     return pd.DataFrame(t["rows"], columns=t["columns"])
 
 
-@pytest.mark.slow
-def test_the_demo_fills_every_section_of_its_report(demo):
+def _the_demo_fills_every_section_of_its_report(demo):
     assert (demo / "report.html").stat().st_size > 100_000
     run = json.loads((demo / "run.json").read_text())
     names = [s["name"] for s in run["steps"]]
@@ -183,8 +184,7 @@ def test_the_demo_fills_every_section_of_its_report(demo):
     assert set(prs.table["outcome"]) == {"AF", "MI"} and len(prs.summary.latents) == 128
 
 
-@pytest.mark.slow
-def test_the_planted_truth_is_marked(demo):
+def _the_planted_truth_is_marked(demo):
     cohort = _cohort()
     rep, _ = build_report(demo, truth=cohort.root, latents=demo / "latents.parquet")
     truth = rep.sections["truth"]
@@ -216,8 +216,8 @@ def test_the_planted_truth_is_marked(demo):
     assert len(la) == 1 and la["outcome"].iloc[0] == "AF" and la["met"].iloc[0] in ("met", "not met")
 
 
-@pytest.mark.slow
-def test_a_rerun_reuses_every_step_and_steps_redo_one(demo, capsys):
+def _a_rerun_reuses_every_step_and_steps_redo_one(demo, capsys):
+    capsys.readouterr()
     before = (demo / "report.html").stat().st_mtime_ns
     assert cli(["demo", "--out", str(demo)]) == 0
     out = capsys.readouterr().out
@@ -229,8 +229,7 @@ def test_a_rerun_reuses_every_step_and_steps_redo_one(demo, capsys):
     assert (demo / "report.html").stat().st_mtime_ns != before
 
 
-@pytest.mark.slow
-def test_without_plink2_the_gwas_is_our_own_scan_and_says_so(demo, tmp_path, monkeypatch):
+def _without_plink2_the_gwas_is_our_own_scan_and_says_so(demo, tmp_path, monkeypatch):
     copy = tmp_path / "copy"
     shutil.copytree(demo, copy)
     which = shutil.which
