@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from cardiolatent.commands._builtin_results import min_cases
-from cardiolatent.commands._study import Step, Study, analysis_steps, file_digest
+from cardiolatent.commands._study import Step, Study, analysis_steps
 from cardiolatent.demo import default_latents, default_latents_path
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.io_utils import atomic_path, output_lock, write_text_atomic
+from cardiolatent.io_utils import atomic_path, file_digest, output_lock, write_text_atomic
 from cardiolatent.synth import default as synth_default
 from cardiolatent.synth.build import CohortPaths
 

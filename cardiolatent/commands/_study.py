@@ -32,7 +32,7 @@ from typing import Callable
 
 from cardiolatent import __version__
 from cardiolatent.errors import CardiolatentError
-from cardiolatent.io_utils import cache_root, write_text_atomic
+from cardiolatent.io_utils import cache_root, file_digest, write_text_atomic
 
 #: latents sent to the GWAS (one seed's 128) and plink2's variant filter (minor allele count)
 GWAS_LATENTS = "S1701_Z.*"
@@ -229,15 +229,6 @@ def peak_rss_mb() -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return int(round(max(own, kids) / 1024))
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (read in 1 MB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def plink2_version() -> str | None:

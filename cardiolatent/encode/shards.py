@@ -56,7 +56,7 @@ import pandas as pd
 from cardiolatent.errors import CardiolatentError
 from cardiolatent.images.pipeline import prepare_job
 from cardiolatent.images.readers import QC_COLUMNS, InputItem
-from cardiolatent.io_utils import atomic_path, output_lock, write_text_atomic
+from cardiolatent.io_utils import atomic_path, file_digest, output_lock, write_text_atomic
 
 from .batches import encode_batch
 from .tables import (_table_suffix, final_latents, qc_frame, qc_path_for, read_latents_table, sort_qc,
@@ -123,14 +123,6 @@ def inputs_fingerprint(uniq: Sequence[InputItem], pre_qc: Sequence[dict]) -> str
 def settings_of(manifest: dict) -> dict:
     """The part of a run manifest that determines the latents (no chunk size, no output name)."""
     return {k: v for k, v in manifest.items() if k not in _NOT_SETTINGS}
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -259,9 +251,9 @@ def write_shard_outputs(out_path: Path, qc_out: Path, plan: ShardPlan, manifest:
         "n_excluded_while_encoding": int(n_encode_excluded),
         "n_excluded_before_encoding": int(n_pre_qc),
         "composition_invariant": invariant,
-        "files": {"latents": [out_path.name, _sha256_file(out_path)],
-                  "qc": [qc_out.name, _sha256_file(qc_out)],
-                  "tail": [tail_out.name, _sha256_file(tail_out)]},
+        "files": {"latents": [out_path.name, file_digest(out_path)],
+                  "qc": [qc_out.name, file_digest(qc_out)],
+                  "tail": [tail_out.name, file_digest(tail_out)]},
     }
     path = shard_summary_path(out_path)
     write_text_atomic(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -300,7 +292,7 @@ def _read_summary(path: Path) -> dict:
         raise CardiolatentError(f"{sp}: not a cardiolatent shard summary (format {SHARD_FORMAT})")
     for part, (name, digest) in s["files"].items():
         f = path.with_name(name)
-        if not f.exists() or _sha256_file(f) != digest:
+        if not f.exists() or file_digest(f) != digest:
             raise CardiolatentError(f"{f}: missing or changed since its shard was written ({sp.name}); rerun that shard")
     if s["files"]["latents"][0] != path.name:
         raise CardiolatentError(f"{path}: {sp.name} describes {s['files']['latents'][0]}, not this file")
