@@ -309,8 +309,7 @@ def run_prs(gwas, target_genotypes: str | os.PathLike, target_main: Any, *, late
     say("weights by clumping and thresholding")
     w = prs_weights(gwas, ts, latents=latents)
     say(f"scoring {len(chosen.iids):,} target participants on {int((w.scores['n_variants'] > 0).sum())} scores")
-    raw, scorer_label = score_target(w, bed.prefix, scorer=scorer, keep=keep if chosen.excluded.empty else chosen.iids,
-                                     threads=threads)
+    raw, scorer_label = score_target(w, bed.prefix, scorer=scorer, keep=chosen.keep, threads=threads)
     scores = scores_as_latents(raw, kind="sum", instance=instance)
     nonzero = w.scores[w.scores["n_variants"] > 0]
     evaluated = nonzero.loc[nonzero["p_threshold"] == float(primary_threshold), "score"].tolist()
